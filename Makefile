@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` and `make test`. Each creates what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INFRA_VENV := .venv-infra
+
+.PHONY: venv infra-venv test test-fast test-slow lint typecheck demo bench clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+infra-venv: $(INFRA_VENV)/.installed
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy shared functions aws_lambdas local cli function_app.py
+
+test: venv infra-venv lint typecheck
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+test-slow: venv infra-venv
+	$(PY) -m pytest -q -n 2 -m slow
+
+test-fast: venv
+	$(PY) -m pytest -q -x -m "not slow and not infra"
+
+demo: venv
+	$(PY) -m cli demo
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(INFRA_VENV) .state reports .pytest_cache .mypy_cache .ruff_cache
