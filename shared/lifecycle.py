@@ -15,6 +15,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import IllegalTransitionError
+from shared.health import ProgressSnapshot
 
 
 class VmState(StrEnum):
@@ -152,6 +153,11 @@ class VmProgress(BaseModel):
     error: StepError | None = None
     rolled_back: tuple[str, ...] = ()
     approved_by: str = ""
+    protected_item: str = Field(default="", description="Site Recovery protected item name, once replicating")
+    health: str = Field(default="", description="last replication health level seen (healthy, warning, ...)")
+    health_reasons: tuple[str, ...] = ()
+    replication_progress: int | None = None
+    health_snapshot: ProgressSnapshot | None = Field(default=None, description="for the next sweep's stall check")
 
     @classmethod
     def start(cls, request_id: str, instance_id: str, at: datetime, name: str = "") -> VmProgress:

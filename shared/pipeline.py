@@ -1,0 +1,133 @@
+"""Inputs and results of the orchestrations, and the events they publish.
+
+Orchestration inputs carry no secret: the agent's passphrase or configuration stays in AWS Secrets Manager and
+is read on the guest. Every wait is configured here (:class:`Timings`), so the same orchestrator runs hours of
+replication in the cloud and seconds on the local host's virtual clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.facts import InstanceFacts
+from shared.lifecycle import StepError, VmState
+from shared.preflight import PreflightVerdict
+from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, TargetSettings, VmSpec
+
+#: External events the orchestrations wait for.
+APPROVAL_EVENT = "approval"
+CANCEL_EVENT = "cancel"
+HEALTH_EVENT = "replication_health"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timings(_Model):
+    """Every poll interval and timeout of the lifecycle, in seconds (hours where named so)."""
+
+    command_first_poll: float = Field(default=30, gt=0)
+    command_max_poll: float = Field(default=300, gt=0)
+    command_timeout: float = Field(default=2 * 3600, gt=0)
+    registration_first_poll: float = Field(default=60, gt=0)
+    registration_max_poll: float = Field(default=600, gt=0)
+    registration_timeout: float = Field(default=3600, gt=0)
+    job_first_poll: float = Field(default=60, gt=0)
+    job_max_poll: float = Field(default=900, gt=0)
+    job_timeout: float = Field(default=6 * 3600, gt=0)
+    initial_replication_timeout_hours: float = Field(default=7 * 24, gt=0)
+    source_stop_first_poll: float = Field(default=30, gt=0)
+    source_stop_timeout: float = Field(default=1800, gt=0)
+    final_sync_first_poll: float = Field(default=60, gt=0)
+    final_sync_timeout: float = Field(default=3600, gt=0)
+    backoff: float = Field(default=2.0, ge=1.0)
+
+
+class VmInput(_Model):
+    """What one ``migrate_vm`` orchestration needs: the VM, its resolved target and the wave's settings."""
+
+    request_id: str
+    wave_instance_id: str
+    vm: VmSpec
+    region: str
+    mode: Mode
+    approval: ApprovalMode
+    approval_timeout_hours: float
+    appliance: Appliance
+    target: TargetSettings
+    verdict: PreflightVerdict
+    facts: InstanceFacts | None = None
+    topology: dict[str, Any] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
+    migration_tags: dict[str, str] = Field(default_factory=dict)
+
+
+class VmResult(_Model):
+    """How one VM's migration ended."""
+
+    instance_id: str
+    orchestration_id: str
+    name: str = ""
+    state: VmState
+    target_vm_name: str = ""
+    error: StepError | None = None
+    reasons: tuple[str, ...] = ()
+    rolled_back: tuple[str, ...] = ()
+    started_at: datetime
+    finished_at: datetime
+
+
+class BatchInput(_Model):
+    """A slice of a wave run as one sub-orchestration, so no orchestrator's history grows with the wave."""
+
+    request_id: str
+    batch_index: int
+    vms: list[VmInput]
+
+
+class WaveInput(_Model):
+    """The ``migrate_wave`` orchestration's input: the validated request and how to pace it."""
+
+    request: MigrationRequest
+    timings: Timings = Field(default_factory=Timings)
+    batch_size: int = Field(default=50, ge=1, le=500)
+
+
+class WaveSummary(_Model):
+    """The fan-in of a wave: counts per terminal state and every VM's result."""
+
+    request_id: str
+    counts: dict[str, int]
+    vms: list[VmResult]
+    started_at: datetime
+    finished_at: datetime
+
+
+class EventType(StrEnum):
+    WAVE_STARTED = "wave.started"
+    WAVE_COMPLETED = "wave.completed"
+    VM_STATE_CHANGED = "vm.state_changed"
+    VM_HEALTH_DEGRADED = "vm.health_degraded"
+
+
+class MigrationEvent(_Model):
+    """One fact published for notifications and audit (Service Bus topic ``migration-events``; locally a log).
+
+    ``event_id`` is deterministic (orchestration id + sequence), so a re-run activity publishes nothing twice.
+    """
+
+    event_id: str
+    type: EventType
+    request_id: str
+    orchestration_id: str
+    instance_id: str = ""
+    state: str = ""
+    previous_state: str = ""
+    detail: str = ""
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
