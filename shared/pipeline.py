@@ -113,6 +113,7 @@ class EventType(StrEnum):
     WAVE_COMPLETED = "wave.completed"
     VM_STATE_CHANGED = "vm.state_changed"
     VM_HEALTH_DEGRADED = "vm.health_degraded"
+    REQUEST_REJECTED = "request.rejected"
 
 
 class MigrationEvent(_Model):

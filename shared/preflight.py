@@ -28,6 +28,7 @@ from shared.os_support import (
     identify_os,
     supported_releases_text,
 )
+from shared.request import OsType, VmSpec, vm_name_problem
 
 MATRIX = "Site Recovery support matrix for VMware VMs and physical servers"
 
@@ -65,6 +66,8 @@ class FindingCode(StrEnum):
     OS_DISK_NEEDS_GEN2 = "os_disk_needs_gen2"
     OS_DISK_TOO_LARGE = "os_disk_too_large"
     CLOUD_INIT = "cloud_init"
+    INSTANCE_NOT_FOUND = "instance_not_found"
+    REQUEST_MISMATCH = "request_mismatch"
 
 
 class Finding(BaseModel):
@@ -474,3 +477,40 @@ def _unique(fixes: Iterable[Fix]) -> list[Fix]:
     for fix in fixes:
         seen.setdefault(fix.code, fix)
     return list(seen.values())
+
+
+def not_found_verdict(instance_id: str, region: str) -> PreflightVerdict:
+    """The verdict for an instance the inventory could not find."""
+    return PreflightVerdict(
+        instance_id=instance_id,
+        decision=Decision.REJECT,
+        reasons=[
+            _error(
+                FindingCode.INSTANCE_NOT_FOUND,
+                f"instance {instance_id} does not exist in {region or 'the region'}",
+                "check the instance id and the request's region",
+            )
+        ],
+    )
+
+
+def check_against_request(verdict: PreflightVerdict, facts: InstanceFacts, vm: VmSpec) -> PreflightVerdict:
+    """Add what the request says about the VM but the instance contradicts (OS type, Windows name rules)."""
+    findings: list[Finding] = []
+    if vm.os_type is not None and vm.os_type.value != facts.platform.value:
+        findings.append(
+            _error(
+                FindingCode.REQUEST_MISMATCH,
+                f"the request says os_type {vm.os_type.value} but {facts.instance_id} runs {facts.platform.value}",
+                "fix os_type in the request",
+            )
+        )
+    if vm.target_vm_name and (problem := vm_name_problem(vm.target_vm_name, OsType(facts.platform.value))):
+        findings.append(_error(FindingCode.REQUEST_MISMATCH, f"target_vm_name: {problem}", "choose a valid name"))
+    if not findings:
+        return verdict
+    reasons = [*findings, *verdict.reasons]
+    reasons.sort(key=lambda finding: finding.severity is not Severity.ERROR)
+    return PreflightVerdict(
+        instance_id=verdict.instance_id, decision=Decision.REJECT, reasons=reasons, fixes=verdict.fixes
+    )

@@ -134,6 +134,17 @@ def vm_name_problem(name: str, os_type: OsType | None) -> str | None:
     return None
 
 
+def suggest_vm_name(name: str, instance_id: str, os_type: OsType | None) -> str:
+    """A valid Azure VM name from the instance's Name tag (or its id) for ``os_type``."""
+    limit = 15 if os_type is OsType.WINDOWS else 64
+    allowed = "-" if os_type is OsType.WINDOWS else "-._"
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in allowed) else "-" for ch in name.strip())
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-._")[:limit].rstrip("-.")
+    if not cleaned or cleaned.isdigit() or vm_name_problem(cleaned, os_type):
+        cleaned = instance_id.replace("i-", "vm-", 1)[:limit]
+    return cleaned
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 

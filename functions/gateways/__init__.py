@@ -1,0 +1,1 @@
+"""Adapters from cloud SDKs to the ports in ``shared/``."""

@@ -1,0 +1,175 @@
+"""``replication_health``: a timer sweeps every replicating VM's health, page by page, and wakes its orchestration.
+
+Site Recovery is asked once per page of protected items (not once per VM); a VM's orchestration gets a
+``replication_health`` event only when something it waits on changed: initial replication finished, the health
+level moved, or progress moved and the last report is older than half the stall window (so stalls are seen).
+Degradations are published as alert events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions import runtime
+from functions.settings import HEALTH_SCHEDULE_SETTING
+from functions.triggers import bp
+from shared import site_recovery as sr
+from shared.health import (
+    HealthAssessment,
+    HealthErrorDetail,
+    HealthThresholds,
+    ProgressSnapshot,
+    ReplicationHealthInput,
+    assess_health,
+    degraded,
+)
+from shared.lifecycle import VmProgress, VmState
+from shared.pipeline import HEALTH_EVENT, EventType, MigrationEvent, VmInput
+
+logger = logging.getLogger(__name__)
+
+#: VM states whose orchestration listens to health events.
+WATCHED = {VmState.INITIAL_REPLICATION, VmState.REPLICATING, VmState.AWAITING_APPROVAL}
+
+
+@bp.timer_trigger(schedule=f"%{HEALTH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def replication_health(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Sweep health; the schedule is the app setting ``EC2AZ_HEALTH_SCHEDULE`` (every 15 minutes in the templates)."""
+    report = await sweep(client, datetime.now(UTC))
+    logger.info("replication health sweep: %s", report)
+
+
+async def sweep(client: Any, now: datetime) -> dict[str, int]:
+    """One sweep at ``now``; returns counts (VMs watched, pages read, events raised, alerts published)."""
+    rt = runtime.current()
+    thresholds = rt.settings.health_thresholds
+    watched = await _watched_vms(client)
+    by_vault: dict[sr.VaultRef, int] = defaultdict(int)
+    for vault, _ in watched:
+        by_vault[vault] += 1
+    counts = {"watched": len(watched), "pages": 0, "events": 0, "alerts": 0}
+    alerts: list[MigrationEvent] = []
+    for vault in by_vault:
+        gateway = rt.site_recovery(vault)
+        token: str | None = None
+        while True:
+            page = await asyncio.to_thread(
+                gateway.list_protected_items_page, sr.ProtectedItemsPageRequest(vault=vault, continuation_token=token)
+            )
+            counts["pages"] += 1
+            for item in page.items:
+                found = watched.get((vault, item.item.item_name))
+                if found is None:
+                    continue
+                orchestration_id, progress = found
+                assessment = assess_health(_health_input(item, progress, now, thresholds))
+                event = _event_for(item, progress, assessment, now, thresholds)
+                if event is not None:
+                    await client.raise_event(orchestration_id, HEALTH_EVENT, event)
+                    counts["events"] += 1
+                if degraded(progress.health or None, assessment.level):
+                    alerts.append(_alert(orchestration_id, progress, assessment, now))
+            token = page.continuation_token
+            if not token:
+                break
+    if alerts:
+        rt.events.publish(alerts)
+        counts["alerts"] = len(alerts)
+    return counts
+
+
+async def _watched_vms(client: Any) -> dict[tuple[sr.VaultRef, str], tuple[str, VmProgress]]:
+    """Running VM orchestrations that listen to health events, by (vault, protected item)."""
+    watched: dict[tuple[sr.VaultRef, str], tuple[str, VmProgress]] = {}
+    for status in await client.get_status_by(runtime_status=[df.OrchestrationRuntimeStatus.Running]):
+        custom = status.custom_status
+        if not (status.instance_id or "").startswith("vm-") or not isinstance(custom, dict):
+            continue
+        progress = VmProgress.model_validate(custom)
+        if progress.state not in WATCHED or not progress.protected_item:
+            continue
+        vault = _vault_of(status.input_)
+        if vault is not None:
+            watched[(vault, progress.protected_item)] = (str(status.instance_id), progress)
+    return watched
+
+
+def _vault_of(raw_input: Any) -> sr.VaultRef | None:
+    try:
+        spec = VmInput.model_validate(raw_input if isinstance(raw_input, dict) else {})
+    except ValueError:
+        return None
+    return sr.VaultRef(
+        subscription_id=spec.target.subscription_id,
+        resource_group=spec.target.vault.resource_group,
+        vault_name=spec.target.vault.name,
+    )
+
+
+def _health_input(
+    item: sr.ProtectedItemSummary, progress: VmProgress, now: datetime, thresholds: HealthThresholds
+) -> ReplicationHealthInput:
+    return ReplicationHealthInput(
+        item_name=item.item.item_name,
+        replication_health=item.replication_health if item.replication_health != "None" else "",
+        health_errors=[
+            HealthErrorDetail(code=issue.code, message=issue.message, severity=issue.level)
+            for issue in item.health_errors
+        ],
+        rpo_seconds=item.rpo_seconds,
+        last_rpo_calculated_at=item.last_rpo_time,
+        initial_replication_progress_percent=item.initial_replication_percent,
+        previous=progress.health_snapshot,
+        now=now,
+        thresholds=thresholds,
+    )
+
+
+def _event_for(
+    item: sr.ProtectedItemSummary,
+    progress: VmProgress,
+    assessment: HealthAssessment,
+    now: datetime,
+    thresholds: HealthThresholds,
+) -> dict[str, Any] | None:
+    complete = progress.state is VmState.INITIAL_REPLICATION and (
+        item.initial_replication_percent == 100 or sr.AllowedOperation.TEST_FAILOVER in item.allowed_operations
+    )
+    previous: ProgressSnapshot | None = progress.health_snapshot
+    moved = previous is None or (
+        assessment.snapshot.last_progress_at != previous.last_progress_at
+        and (now - previous.observed_at) > thresholds.stall_after / 2
+    )
+    if not (complete or assessment.level.value != progress.health or moved):
+        return None
+    return {
+        "level": assessment.level.value,
+        "reasons": assessment.reasons,
+        "progress_percent": assessment.progress_percent,
+        "rpo_seconds": assessment.rpo_seconds,
+        "snapshot": assessment.snapshot.model_dump(mode="json"),
+        "initial_replication_complete": complete,
+    }
+
+
+def _alert(orchestration_id: str, progress: VmProgress, assessment: HealthAssessment, now: datetime) -> MigrationEvent:
+    return MigrationEvent(
+        event_id=f"{orchestration_id}:health:{now.isoformat()}",
+        type=EventType.VM_HEALTH_DEGRADED,
+        request_id=progress.request_id,
+        orchestration_id=orchestration_id,
+        instance_id=progress.instance_id,
+        state=assessment.level.value,
+        previous_state=progress.health,
+        detail="; ".join(assessment.reasons),
+        at=now,
+        data={"rpo_seconds": assessment.rpo_seconds, "progress_percent": assessment.progress_percent},
+    )

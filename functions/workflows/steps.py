@@ -1,0 +1,189 @@
+"""The building blocks every orchestration step uses: state moves, activity calls, durable waits and polls.
+
+Activities answer ``{"value": ...}`` or, for a permanent error, ``{"error": {...}}`` (see
+``functions/activities/_step.py``); transient errors are raised and retried by the named policy. Lifecycle events
+ride along with the next activity call (``events`` in the envelope), so publishing them costs no extra episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from functions import retry
+from functions.activities import events as event_activities
+from shared.errors import error_from_dict
+from shared.lifecycle import StepError, VmProgress, VmState
+from shared.pipeline import CANCEL_EVENT, EventType, MigrationEvent
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+Flow = Generator[Any, Any, Any]
+
+
+class StepFailed(Exception):  # noqa: N818 - control flow inside the orchestrator, not an error type of the domain
+    """Ends the lifecycle at the current step with a recorded cause."""
+
+    def __init__(self, error: StepError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class Cancelled(Exception):  # noqa: N818 - control flow
+    """The operator cancelled the migration."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
+class Steps:
+    """Shared machinery of a VM orchestration: progress record, events, calls and waits."""
+
+    def __init__(self, context: Any, request_id: str, progress: VmProgress) -> None:
+        self.context = context
+        self.request_id = request_id
+        self.orchestration_id: str = context.instance_id
+        self.progress = progress
+        self.pending_events: list[MigrationEvent] = []
+        self.event_seq = 0
+        self.cancel_task = context.wait_for_external_event(CANCEL_EVENT)
+        self.cancellable = True  # rolling back ignores a cancel: the rollback itself must finish
+        self.backoff = 2.0
+        self._publish_status()
+
+    # --- time and progress ------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        now: datetime = self.context.current_utc_datetime
+        return now
+
+    @property
+    def state(self) -> VmState:
+        return self.progress.state
+
+    def move(self, target: VmState, detail: str = "") -> None:
+        previous = self.progress.state
+        self.progress = self.progress.advance(target, self.now, detail)
+        self.announce(previous)
+
+    def note(self, detail: str) -> None:
+        self.progress = self.progress.note(detail, self.now)
+        self._publish_status()
+
+    def announce(self, previous: VmState, event_type: EventType = EventType.VM_STATE_CHANGED, **data: Any) -> None:
+        """Queue an event for the current state and publish the custom status."""
+        self.event_seq += 1
+        self.pending_events.append(
+            MigrationEvent(
+                event_id=f"{self.orchestration_id}:{self.event_seq}",
+                type=event_type,
+                request_id=self.request_id,
+                orchestration_id=self.orchestration_id,
+                instance_id=self.progress.instance_id,
+                state=self.progress.state.value,
+                previous_state=previous.value,
+                detail=self.progress.detail,
+                at=self.now,
+                data=data,
+            )
+        )
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        self.context.set_custom_status(self.progress.model_dump(mode="json"))
+
+    def take_events(self) -> list[dict[str, Any]]:
+        taken = [event.model_dump(mode="json") for event in self.pending_events]
+        self.pending_events = []
+        return taken
+
+    def flush_events(self) -> Flow:
+        """Publish queued events now (before a long wait, and at the end)."""
+        if self.pending_events:
+            yield self.context.call_activity_with_retry(
+                event_activities.publish_events, retry.EVENT_PUBLISH, {"input": {}, "events": self.take_events()}
+            )
+
+    # --- activities -------------------------------------------------------------------------------------------
+
+    def call(self, activity: Any, payload: BaseModel, result_type: type[M], policy: retry.RetryPolicy) -> Flow:
+        """Call an activity with its named retry policy; a permanent error ends the step with its cause."""
+        envelope = {"input": payload.model_dump(mode="json"), "events": self.take_events()}
+        try:
+            answer = yield self.context.call_activity_with_retry(activity, policy, envelope)
+        except Exception as exc:  # the policy gave up on a transient error
+            raise StepFailed(
+                StepError(step=self.state, code="RetriesExhausted", message=_first_line(exc), transient=True)
+            ) from None
+        if "error" in answer:
+            error = error_from_dict(answer["error"])
+            raise StepFailed(StepError(step=self.state, code=error.code, message=str(error)))
+        return result_type.model_validate(answer["value"])
+
+    # --- waits ------------------------------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> Flow:
+        """A durable timer that the operator's cancel interrupts (unless rolling back)."""
+        timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
+        if not self.cancellable:
+            yield timer
+            return
+        winner = yield self.context.task_any([timer, self.cancel_task])
+        if winner is self.cancel_task:
+            raise Cancelled(_cancelled_by(self.cancel_task.result))
+
+    def wait_for(self, event: str, seconds: float) -> Flow:
+        """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
+        timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
+        waiter = self.context.wait_for_external_event(event)
+        winner = yield self.context.task_any([waiter, timer, self.cancel_task])
+        if winner is self.cancel_task:
+            raise Cancelled(_cancelled_by(self.cancel_task.result))
+        if winner is timer:
+            return None
+        return waiter.result
+
+    def check_cancelled(self) -> None:
+        if self.cancel_task.is_completed:
+            raise Cancelled(_cancelled_by(self.cancel_task.result))
+
+    def poll(
+        self,
+        check: Callable[[], Flow],
+        *,
+        done: Callable[[Any], bool],
+        first: float,
+        maximum: float,
+        timeout: float,
+        what: str,
+        code: str,
+    ) -> Flow:
+        """Wait ``first`` seconds, then check until ``done``, backing off up to ``maximum``; fail after ``timeout``."""
+        deadline = self.now + timedelta(seconds=timeout)
+        delay = first
+        while True:
+            yield from self.sleep(delay)
+            result = yield from check()
+            if done(result):
+                return result
+            if self.now >= deadline:
+                raise StepFailed(
+                    StepError(step=self.state, code=code, message=f"{what} did not finish within {timeout:.0f}s")
+                )
+            delay = min(delay * self.backoff, maximum, max(1.0, (deadline - self.now).total_seconds()))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
+
+
+def _cancelled_by(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("by") or "operator")
+    return str(data or "operator")

@@ -1,0 +1,579 @@
+"""``migrate_vm``: one EC2 instance through the tutorial's lifecycle, step by step.
+
+Reads top to bottom like the tutorial: prepare the network, the guest and the agent; enable replication and
+wait for it; test-migrate into the test network and always clean up; wait for approval; stop the source, wait
+for a recovery point newer than the stop, migrate and commit; stop replication and revert every temporary
+change. A failure or a cancellation anywhere rolls back what the VM changed, and the source stays intact.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+from functions import retry
+from functions.activities import aws, site_recovery
+from functions.activities.site_recovery import ProtectableItemFound, RecoveryPoints
+from functions.workflows.steps import Cancelled, StepFailed, Steps
+from shared import aws_contracts as awsc
+from shared import site_recovery as sr
+from shared.lifecycle import StepError, VmProgress, VmState
+from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmInput, VmResult
+from shared.request import ApprovalMode, Mode, OsType, Provider, suggest_vm_name
+
+S = VmState
+Flow = Generator[Any, Any, Any]
+
+
+def migrate_vm(context: Any) -> Flow:
+    """The orchestrator body: input :class:`VmInput`, output :class:`VmResult` as JSON."""
+    spec = VmInput.model_validate(context.get_input())
+    result = yield from VmMigration(context, spec).run()
+    return result
+
+
+class VmMigration(Steps):
+    """The state of one VM's orchestration while it replays."""
+
+    def __init__(self, context: Any, spec: VmInput) -> None:
+        name = spec.facts.name if spec.facts else ""
+        super().__init__(
+            context,
+            spec.request_id,
+            VmProgress.start(spec.request_id, spec.vm.instance_id, context.current_utc_datetime, name=name),
+        )
+        self.spec = spec
+        self.timings = spec.timings
+        self.backoff = spec.timings.backoff
+        self.instance_id = spec.vm.instance_id
+        self.rules: list[awsc.SecurityGroupRuleChange] = []
+        self.guest_touched = False
+        self.item: sr.ProtectedItemRef | None = None
+        self.test_failover_started = False
+        self.source_stopped_at: datetime | None = None
+        self.committed = False
+
+    # --- the lifecycle ----------------------------------------------------------------------------------------
+
+    def run(self) -> Flow:
+        try:
+            if not self.preflight():
+                return (yield from self.finish())
+            yield from self.prepare_network()
+            yield from self.prepare_guest()
+            yield from self.install_agent()
+            protectable = yield from self.await_registration()
+            yield from self.enable_replication(protectable)
+            yield from self.await_initial_replication()
+            if self.spec.mode is Mode.REPLICATE_ONLY:
+                self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
+                return (yield from self.finish())
+            yield from self.test_migration()
+            if self.spec.mode is Mode.TEST_ONLY:
+                yield from self.complete(S.TEST_COMPLETED, outcome="test-completed")
+                return (yield from self.finish())
+            yield from self.await_approval()
+            yield from self.cut_over()
+            yield from self.complete(S.COMPLETED, outcome="migrated")
+        except StepFailed as failure:
+            yield from self.roll_back(failure.error, S.FAILED)
+        except Cancelled as cancelled:
+            error = StepError(step=self.state, code="Cancelled", message=f"cancelled by {cancelled.by}")
+            yield from self.roll_back(error, S.CANCELLED)
+        return (yield from self.finish())
+
+    def preflight(self) -> bool:
+        self.move(S.PREFLIGHT, "checking the instance against the support matrix")
+        verdict = self.spec.verdict
+        reasons = tuple(f"{finding.severity.value}: {finding.message}" for finding in verdict.reasons)
+        if not verdict.accepted:
+            detail = "; ".join(finding.message for finding in verdict.errors)
+            self.progress = self.progress.model_copy(update={"reasons": reasons})
+            self.move(S.REJECTED, detail)
+            return False
+        self.progress = self.progress.model_copy(update={"reasons": reasons})
+        return True
+
+    def prepare_network(self) -> Flow:
+        self.move(S.PREPARING_NETWORK, "allowing 443 and 9443 from the source to the replication appliance")
+        appliance = self.spec.appliance
+        event = awsc.PrepareNetworkEvent(
+            migration_id=self.orchestration_id,
+            region=self.spec.region,
+            instance_ids=[self.instance_id],
+            appliance_security_group_id=appliance.security_group_id,
+            discovery_appliance_ip=str(appliance.discovery_ip) if appliance.discovery_ip else None,
+        )
+        result = yield from self.call(aws.prepare_network, event, awsc.PrepareNetworkResult, retry.AWS_CALL)
+        self.rules = [*result.created, *result.pre_existing]
+        self.fail_if_skipped(result.skipped)
+        self.note(f"{len(result.created)} rule(s) added, {len(result.pre_existing)} already in place")
+
+    def prepare_guest(self) -> Flow:
+        self.move(S.PREPARING_GUEST, "collecting OS facts and disabling cloud-init (SSM Run Command)")
+        self.guest_touched = True  # from here on the guest may hold changes to revert
+        event = awsc.PrepareGuestEvent(
+            migration_id=self.orchestration_id,
+            region=self.spec.region,
+            instance_ids=[self.instance_id],
+            discovery=self.spec.appliance.discovery_ip is not None,
+        )
+        result = yield from self.call(aws.prepare_guest, event, awsc.GuestCommandResult, retry.AWS_CALL)
+        yield from self.await_commands(result, "guest preparation")
+
+    def install_agent(self) -> Flow:
+        provider = self.spec.appliance.provider
+        self.move(S.INSTALLING_AGENT, f"installing the Mobility service for the {provider.value} appliance")
+        classic = provider is Provider.INMAGE_AZURE_V2
+        event = awsc.InstallAgentEvent(
+            migration_id=self.orchestration_id,
+            region=self.spec.region,
+            instance_ids=[self.instance_id],
+            provider=awsc.Provider(provider.value),
+            appliance_ip=str(self.spec.appliance.private_ip) if classic else None,
+        )
+        result = yield from self.call(aws.install_agent, event, awsc.GuestCommandResult, retry.AWS_CALL)
+        yield from self.await_commands(result, "agent installation and registration")
+
+    def await_registration(self) -> Flow:
+        self.move(S.REGISTERING_AGENT, "waiting for the agent to register with the appliance")
+        facts = self.spec.facts
+        query = sr.FindProtectableItemSpec(
+            topology=self.topology,
+            machine_name=self.machine_name,
+            ip_address=facts.private_ip if facts and facts.private_ip else None,
+        )
+        found: ProtectableItemFound = yield from self.poll(
+            lambda: self.call(
+                site_recovery.find_protectable_item, query, ProtectableItemFound, retry.SITE_RECOVERY_CALL
+            ),
+            done=lambda answer: answer.item is not None,
+            first=self.timings.registration_first_poll,
+            maximum=self.timings.registration_max_poll,
+            timeout=self.timings.registration_timeout,
+            what="agent registration",
+            code="AgentNotRegistered",
+        )
+        assert found.item is not None
+        return found.item
+
+    def enable_replication(self, protectable: sr.ProtectableItem) -> Flow:
+        self.move(S.ENABLING_REPLICATION, f"enabling replication of {protectable.friendly_name}")
+        topology = self.topology
+        spec = sr.EnableReplicationSpec(
+            topology=topology,
+            protected_item_name=protected_item_name(self.instance_id),
+            protectable_item_id=protectable.id,
+            fabric_discovery_machine_id=protectable.fabric_discovery_machine_id,
+            target=self.target_vm_settings(protectable),
+        )
+        started = yield from self.call(
+            site_recovery.enable_replication, spec, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        )
+        self.item = started.item or sr.ProtectedItemRef(
+            vault=topology.vault,
+            fabric_name=topology.fabric_name,
+            container_name=topology.container_name,
+            item_name=spec.protected_item_name,
+            provider=topology.provider,
+        )
+        self.progress = self.progress.model_copy(update={"protected_item": self.item.item_name})
+        yield from self.await_job(started, "enable replication")
+
+    def await_initial_replication(self) -> Flow:
+        """Wait on health events from the replication-health timer; one status read only at the deadline."""
+        self.move(S.INITIAL_REPLICATION, "initial replication of the disks to Azure")
+        yield from self.flush_events()
+        deadline_seconds = self.timings.initial_replication_timeout_hours * 3600
+        deadline = self.now.timestamp() + deadline_seconds
+        while True:
+            remaining = deadline - self.now.timestamp()
+            if remaining <= 0:
+                status = yield from self.replication_status()
+                if status.initial_replication_complete:
+                    break
+                raise self.failure(
+                    "InitialReplicationTimeout",
+                    f"initial replication not complete after {self.timings.initial_replication_timeout_hours:g}h "
+                    f"({status.initial_replication_percent or 0}%)",
+                )
+            event = yield from self.wait_for(HEALTH_EVENT, remaining)
+            if event is None:
+                continue
+            self.record_health(event)
+            if event.get("initial_replication_complete"):
+                break
+        self.move(S.REPLICATING, "delta replication running")
+
+    def test_migration(self) -> Flow:
+        """Test failover into the test network, validate, and clean up whatever happened."""
+        self.move(S.TEST_MIGRATING, "test migration into the test network")
+        item = self.require_item()
+        target = self.spec.target
+        spec = sr.TestFailoverSpec(item=item, test_network_id=target.test_virtual_network_id or "")
+        failure: StepFailed | None = None
+        try:
+            self.test_failover_started = True
+            started = yield from self.call(
+                site_recovery.start_test_failover, spec, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+            )
+            yield from self.await_job(started, "test migration")
+            self.move(S.VALIDATING_TEST, "checking the test VM")
+            status = yield from self.replication_status()
+            if not sr.can_cleanup_test_failover(status):
+                raise self.failure(
+                    "TestMigrationInvalid",
+                    f"test failover state {status.test_failover_state or 'unknown'}: "
+                    f"{status.test_failover_state_description or 'the test VM is not ready'}",
+                )
+        except StepFailed as failed:
+            failure = failed
+        yield from self.clean_up_test_migration()
+        if failure is not None:
+            raise failure
+
+    def clean_up_test_migration(self) -> Flow:
+        self.move(S.CLEANING_UP_TEST, "removing the test VM")
+        item = self.require_item()
+        status = yield from self.replication_status()
+        if sr.can_cleanup_test_failover(status):
+            started = yield from self.call(
+                site_recovery.cleanup_test_failover, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+            )
+            yield from self.await_job(started, "test migration clean-up")
+        self.test_failover_started = False
+
+    def await_approval(self) -> Flow:
+        self.move(S.AWAITING_APPROVAL, "waiting for approval to cut over")
+        if self.spec.approval is ApprovalMode.AUTO:
+            self.progress = self.progress.model_copy(update={"approved_by": "auto"})
+            return
+        yield from self.flush_events()
+        deadline = self.now.timestamp() + self.spec.approval_timeout_hours * 3600
+        while True:
+            remaining = deadline - self.now.timestamp()
+            if remaining <= 0:
+                raise self.failure(
+                    "ApprovalTimedOut",
+                    f"no approval within {self.spec.approval_timeout_hours:g}h; nothing was cut over",
+                )
+            decision = yield from self.wait_for(APPROVAL_EVENT, remaining)
+            if decision is None:
+                continue
+            approver = str(decision.get("by") or "operator") if isinstance(decision, dict) else "operator"
+            if isinstance(decision, dict) and decision.get("approved") is False:
+                raise Cancelled(approver)
+            self.progress = self.progress.model_copy(update={"approved_by": approver})
+            self.note(f"approved by {approver}")
+            return
+
+    def cut_over(self) -> Flow:
+        """Stop the source, wait for a recovery point newer than the stop, migrate and commit."""
+        self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
+        stopped_at = yield from self.stop_source()
+        self.source_stopped_at = stopped_at
+        point = yield from self.await_final_sync(stopped_at)
+        self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
+        item = self.require_item()
+        migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
+        started = yield from self.call(
+            site_recovery.start_migration, migrate, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "migration")
+        self.move(S.COMMITTING, "committing the migration")
+        started = yield from self.call(
+            site_recovery.commit_migration, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "commit")
+        self.committed = True
+
+    def complete(self, final: VmState, outcome: str) -> Flow:
+        """Stop replication, revert every temporary change and tag the source with the outcome."""
+        self.move(S.COMPLETING, "stopping replication and reverting temporary changes")
+        yield from self.stop_replication()
+        undone = yield from self.revert(outcome, guest=self.source_stopped_at is None)
+        self.progress = self.progress.model_copy(update={"rolled_back": (*self.progress.rolled_back, *undone)})
+        self.move(final, "done")
+
+    # --- failure ----------------------------------------------------------------------------------------------
+
+    def roll_back(self, error: StepError, final: VmState) -> Flow:
+        """Undo what this VM changed, best effort; the source ends running and untouched but for its tag."""
+        self.cancellable = False
+        done: list[str] = []
+        if self.test_failover_started:
+            done += yield from self.best_effort("clean up the test migration", self.clean_up_after_failure)
+        if self.source_stopped_at is not None and not self.committed:
+            done += yield from self.best_effort("start the source again", self.start_source)
+        if self.item is not None and not self.committed:
+            done += yield from self.best_effort("stop replication", self.stop_replication)
+        if self.rules or self.guest_touched:
+            outcome = "cancelled" if final is S.CANCELLED else "failed"
+            done += yield from self.best_effort("revert temporary changes", lambda: self.revert(outcome, guest=True))
+        if final is S.CANCELLED:
+            self.progress = self.progress.model_copy(update={"error": error, "rolled_back": tuple(done)})
+            self.move(S.CANCELLED, error.message)
+        else:
+            previous = self.state
+            self.progress = self.progress.fail(error, self.now, rolled_back=tuple(done))
+            self.announce(previous)
+
+    def best_effort(self, what: str, action: Any) -> Flow:
+        try:
+            result = yield from action()
+        except StepFailed as failure:
+            return [f"could not {what}: {failure.error.message}"]
+        return list(result or [f"{what}: done"])
+
+    def clean_up_after_failure(self) -> Flow:
+        item = self.require_item()
+        status = yield from self.replication_status()
+        if not sr.can_cleanup_test_failover(status):
+            return ["test migration: nothing to clean up"]
+        started = yield from self.call(
+            site_recovery.cleanup_test_failover, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "test migration clean-up")
+        self.test_failover_started = False
+        return ["test VM removed"]
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    @property
+    def topology(self) -> sr.ReplicationTopology:
+        return sr.ReplicationTopology.model_validate(self.spec.topology)
+
+    @property
+    def machine_name(self) -> str:
+        facts = self.spec.facts
+        return (facts.name if facts and facts.name else "") or self.instance_id
+
+    def require_item(self) -> sr.ProtectedItemRef:
+        if self.item is None:
+            raise self.failure("NoProtectedItem", "replication was never enabled for this VM")
+        return self.item
+
+    def failure(self, code: str, message: str) -> StepFailed:
+        return StepFailed(StepError(step=self.state, code=code, message=message))
+
+    def fail_if_skipped(self, skipped: list[awsc.SkippedInstance]) -> None:
+        for entry in skipped:
+            if entry.instance_id == self.instance_id:
+                raise self.failure("InstanceSkipped", entry.reason)
+
+    def target_vm_settings(self, protectable: sr.ProtectableItem) -> sr.TargetVmSettings:
+        target, vm, facts = self.spec.target, self.spec.vm, self.spec.facts
+        os_type = OsType(facts.platform.value) if facts else vm.os_type
+        tags = {**target.tags, **vm.tags, **self.spec.migration_tags}
+        return sr.TargetVmSettings(
+            resource_group_id=f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}",
+            network_id=target.virtual_network_id,
+            subnet_name=target.subnet,
+            test_network_id=target.test_virtual_network_id,
+            test_subnet_name=target.test_subnet,
+            vm_name=vm.target_vm_name or suggest_vm_name(self.machine_name, self.instance_id, os_type),
+            vm_size=vm.vm_size,
+            cache_storage_account_id=target.cache_storage_account_id,
+            availability_zone=target.availability.zone,
+            availability_set_id=target.availability.set_id,
+            disk_encryption_set_id=target.disk_encryption.disk_encryption_set_id,
+            hybrid_benefit=target.hybrid_benefit,
+            os_type=os_type,
+            default_disk_type=target.disk_type,
+            disks=self.disks_to_replicate(protectable),
+            vm_tags=tags,
+            nic_tags=tags,
+            disk_tags=tags,
+        )
+
+    def disks_to_replicate(self, protectable: sr.ProtectableItem) -> tuple[sr.DiskSpec, ...]:
+        vm, target = self.spec.vm, self.spec.target
+        excluded = {device_key(name) for name in vm.exclude_disks}
+        types = {device_key(name): disk_type for name, disk_type in vm.disk_types.items()}
+        disks = []
+        for disk in protectable.disks:
+            key = device_key(disk.disk_name)
+            if key in excluded:
+                if disk.is_os_disk:
+                    raise self.failure("OsDiskExcluded", f"{disk.disk_name} is the OS disk; it cannot be excluded")
+                continue
+            disks.append(sr.DiskSpec(disk_id=disk.disk_id, disk_type=types.get(key, target.disk_type)))
+        if not disks:
+            raise self.failure("NoDisks", "the agent reported no disks to replicate")
+        return tuple(disks)
+
+    def await_commands(self, result: awsc.GuestCommandResult, what: str) -> Flow:
+        self.fail_if_skipped(result.skipped)
+        for command in result.commands:
+            if self.instance_id not in command.instance_ids:
+                continue
+            event = awsc.CommandStatusEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                command_id=command.command_id,
+            )
+            status: awsc.CommandStatusResult = yield from self.poll(
+                functools.partial(self.call, aws.command_status, event, awsc.CommandStatusResult, retry.AWS_CALL),
+                done=lambda answer: answer.finished,
+                first=self.timings.command_first_poll,
+                maximum=self.timings.command_max_poll,
+                timeout=self.timings.command_timeout,
+                what=what,
+                code="CommandTimedOut",
+            )
+            for invocation in status.invocations:
+                if invocation.state is not awsc.CommandState.SUCCEEDED:
+                    cause = invocation.stderr_tail.strip().splitlines()[-1:] or [invocation.status_details]
+                    raise self.failure(
+                        f"Command{invocation.state.value.title().replace('_', '')}",
+                        f"{what} {invocation.state.value} (exit {invocation.exit_code}): {cause[0] if cause else ''}",
+                    )
+            self.note(f"{what} succeeded")
+
+    def await_job(self, started: sr.OperationStarted, what: str) -> Flow:
+        job: sr.JobStatus = yield from self.poll(
+            lambda: self.call(site_recovery.job_status, started.job, sr.JobStatus, retry.SITE_RECOVERY_CALL),
+            done=lambda status: status.is_terminal,
+            first=self.timings.job_first_poll,
+            maximum=self.timings.job_max_poll,
+            timeout=self.timings.job_timeout,
+            what=f"Site Recovery job '{what}'",
+            code="JobTimedOut",
+        )
+        if not job.succeeded:
+            raise self.failure(
+                job.error_code or f"Job{job.state}", job.error_message or f"Site Recovery job '{what}' {job.state}"
+            )
+        return job
+
+    def replication_status(self) -> Flow:
+        status: sr.ReplicationStatus = yield from self.call(
+            site_recovery.replication_status, self.require_item(), sr.ReplicationStatus, retry.SITE_RECOVERY_CALL
+        )
+        return status
+
+    def record_health(self, event: dict[str, Any]) -> None:
+        level = str(event.get("level") or "")
+        self.progress = self.progress.model_copy(
+            update={
+                "health": level,
+                "health_reasons": tuple(event.get("reasons") or ()),
+                "replication_progress": event.get("progress_percent"),
+                "health_snapshot": event.get("snapshot"),
+            }
+        )
+        self._publish_status()
+
+    def stop_source(self) -> Flow:
+        """Stop the instance and wait until EC2 says it is stopped; returns when it was seen stopped."""
+        event = awsc.StopSourceEvent(
+            migration_id=self.orchestration_id, region=self.spec.region, instance_ids=[self.instance_id]
+        )
+        result: awsc.PowerResult = yield from self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL)
+        self.source_stopped_at = self.now
+        if not all(change.state == "stopped" for change in result.instances):
+            yield from self.poll(
+                lambda: self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL),
+                done=lambda answer: all(change.state == "stopped" for change in answer.instances),
+                first=self.timings.source_stop_first_poll,
+                maximum=self.timings.source_stop_first_poll * 4,
+                timeout=self.timings.source_stop_timeout,
+                what="source shutdown",
+                code="SourceStopTimedOut",
+            )
+        self.note("source stopped")
+        return self.now
+
+    def start_source(self) -> Flow:
+        event = awsc.StartSourceEvent(
+            migration_id=self.orchestration_id, region=self.spec.region, instance_ids=[self.instance_id]
+        )
+        result: awsc.PowerResult = yield from self.call(aws.start_source, event, awsc.PowerResult, retry.AWS_CALL)
+        self.source_stopped_at = None
+        states = ", ".join(f"{change.instance_id} {change.state}" for change in result.instances)
+        return [f"source started again ({states})"]
+
+    def await_final_sync(self, stopped_at: datetime) -> Flow:
+        """Wait for a recovery point taken after the source stopped: nothing written before the stop is lost."""
+        item = self.require_item()
+        self.note("waiting for the final recovery point after the shutdown")
+        answer: RecoveryPoints = yield from self.poll(
+            lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
+            done=lambda points: any(point.time > stopped_at for point in points.points),
+            first=self.timings.final_sync_first_poll,
+            maximum=self.timings.final_sync_first_poll * 4,
+            timeout=self.timings.final_sync_timeout,
+            what="final sync",
+            code="FinalSyncTimedOut",
+        )
+        return max((point for point in answer.points if point.time > stopped_at), key=lambda point: point.time)
+
+    def stop_replication(self) -> Flow:
+        if self.item is None:
+            return ["replication was never enabled"]
+        started = yield from self.call(
+            site_recovery.stop_replication, self.item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "stop replication")
+        return ["replication stopped"]
+
+    def revert(self, outcome: str, *, guest: bool) -> Flow:
+        """Remove the security group rules this VM added and, if the guest runs, restore what it changed."""
+        event = awsc.RevertChangesEvent(
+            migration_id=self.orchestration_id,
+            region=self.spec.region,
+            rules=[rule for rule in self.rules if not rule.pre_existing],
+            instance_ids=[self.instance_id],
+            revert_guest=guest and self.guest_touched,
+            outcome=outcome,
+        )
+        result: awsc.RevertChangesResult = yield from self.call(
+            aws.revert_changes, event, awsc.RevertChangesResult, retry.AWS_CALL
+        )
+        if event.revert_guest:
+            yield from self.await_commands(result.guest, "guest revert")
+        done = []
+        if result.rules_removed or result.rules_already_absent:
+            done.append(
+                f"removed {len(result.rules_removed) + len(result.rules_already_absent)} security group rule(s)"
+            )
+        if result.rules_kept:
+            done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
+        if event.revert_guest:
+            done.append("restored sshd / WinRM and cloud-init on the guest")
+        return done
+
+    def finish(self) -> Flow:
+        yield from self.flush_events()
+        progress = self.progress
+        return VmResult(
+            instance_id=self.instance_id,
+            orchestration_id=self.orchestration_id,
+            name=progress.name,
+            state=progress.state,
+            target_vm_name=self.target_name(),
+            error=progress.error,
+            reasons=progress.reasons,
+            rolled_back=progress.rolled_back,
+            started_at=progress.started_at,
+            finished_at=self.now,
+        ).model_dump(mode="json")
+
+    def target_name(self) -> str:
+        facts = self.spec.facts
+        os_type = OsType(facts.platform.value) if facts else self.spec.vm.os_type
+        return self.spec.vm.target_vm_name or suggest_vm_name(self.machine_name, self.instance_id, os_type)
+
+
+def protected_item_name(instance_id: str) -> str:
+    """The Site Recovery protected item of an EC2 instance: deterministic, so a re-run finds it."""
+    return f"ec2-{instance_id}"
+
+
+def device_key(name: str) -> str:
+    """Compare EBS device names across naming schemes: /dev/xvdf, xvdf and /dev/sdf are the same disk."""
+    short = name.removeprefix("/dev/")
+    return "sd" + short[3:] if short.startswith("xvd") else short

@@ -1,0 +1,234 @@
+"""``migrate_wave`` and ``migrate_batch``: a whole request, fanned out and fanned in.
+
+The wave preflights every VM in one batched activity, resolves each vault's replication topology once, then
+runs the VMs in batches (``migrate_batch`` sub-orchestrations, each fanning out to ``migrate_vm``) with at most
+``max_parallel`` VMs in flight. Batches keep every orchestrator's history bounded however large the wave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from functions import retry
+from functions.activities import events, preflight, site_recovery
+from functions.activities.preflight import PreflightReport
+from shared import site_recovery as sr
+from shared.errors import error_from_dict
+from shared.lifecycle import StepError, VmState
+from shared.pipeline import BatchInput, EventType, MigrationEvent, VmInput, VmResult, WaveInput, WaveSummary
+from shared.request import MigrationRequest, vm_instance_id
+
+Flow = Generator[Any, Any, Any]
+
+
+class WaveSetupError(Exception):
+    """The wave could not start its VMs (preflight or topology failed for good)."""
+
+
+def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
+    """The wave orchestrator body; ``migrate_batch`` is the registered batch sub-orchestrator."""
+    wave = WaveInput.model_validate(context.get_input())
+    request = wave.request
+    started = context.current_utc_datetime
+    announce = _Announcer(context, request.request_id)
+    context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
+    try:
+        report: PreflightReport = yield from _call(
+            context,
+            preflight.preflight_wave,
+            request,
+            PreflightReport,
+            retry.PREFLIGHT,
+            events=[announce(EventType.WAVE_STARTED, "preflight", vms=len(request.vms))],
+        )
+        accepted = {o.instance_id for o in report.outcomes if o.verdict.accepted}
+        topologies: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for vault in _vaults(request, accepted):
+            spec = sr.DiscoverTopologySpec(vault=vault, provider=request.appliance.provider)
+            topology: sr.ReplicationTopology = yield from _call(
+                context, site_recovery.discover_topology, spec, sr.ReplicationTopology, retry.SITE_RECOVERY_CALL
+            )
+            topologies[_key(vault)] = topology.model_dump(mode="json")
+    except WaveSetupError as failure:
+        now = context.current_utc_datetime
+        unstarted = [
+            _failed(request.request_id, vm.instance_id, VmState.PREFLIGHT, "WaveSetupFailed", str(failure), now)
+            for vm in request.vms
+        ]
+        return (yield from _summarise(context, announce, request, unstarted, started))
+
+    outcomes = {outcome.instance_id: outcome for outcome in report.outcomes}
+    inputs = []
+    for vm in request.vms:
+        target = request.target_for(vm)
+        outcome = outcomes[vm.instance_id]
+        key = (target.subscription_id, target.vault.resource_group, target.vault.name)
+        inputs.append(
+            VmInput(
+                request_id=request.request_id,
+                wave_instance_id=context.instance_id,
+                vm=vm,
+                region=request.region_for(vm),
+                mode=request.mode,
+                approval=request.approval,
+                approval_timeout_hours=request.approval_timeout_hours,
+                appliance=request.appliance,
+                target=target,
+                verdict=outcome.verdict,
+                facts=outcome.facts,
+                topology=topologies.get(key, {}),
+                timings=wave.timings,
+                migration_tags={"migrated-by": "ec2-to-azure", "migration-request": request.request_id},
+            )
+        )
+    batch_size = max(1, min(wave.batch_size, request.max_parallel // 2 or 1))
+    batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
+    window = max(1, request.max_parallel // batch_size)
+    context.set_custom_status({"stage": "migrating", "vms": len(inputs), "batches": len(batches), "done": 0})
+
+    results: list[VmResult] = []
+    running: dict[Any, list[VmInput]] = {}
+    next_batch = 0
+    while next_batch < len(batches) or running:
+        while next_batch < len(batches) and len(running) < window:
+            batch = BatchInput(request_id=request.request_id, batch_index=next_batch, vms=batches[next_batch])
+            task = context.call_sub_orchestrator(
+                migrate_batch, batch.model_dump(mode="json"), f"{context.instance_id}-batch-{next_batch}"
+            )
+            running[task] = batches[next_batch]
+            next_batch += 1
+        finished = yield context.task_any(list(running))
+        members = running.pop(finished)
+        if isinstance(finished.result, Exception):
+            now = context.current_utc_datetime
+            results += [
+                _failed(
+                    vm.request_id, vm.vm.instance_id, VmState.QUEUED, "OrchestrationFailed", str(finished.result), now
+                )
+                for vm in members
+            ]
+        else:
+            results += [VmResult.model_validate(item) for item in finished.result]
+        context.set_custom_status(
+            {"stage": "migrating", "vms": len(inputs), "batches": len(batches), "done": len(results)}
+        )
+
+    return (yield from _summarise(context, announce, request, results, started))
+
+
+def _summarise(
+    context: Any, announce: _Announcer, request: MigrationRequest, results: list[VmResult], started: Any
+) -> Flow:
+    order = {vm.instance_id: index for index, vm in enumerate(request.vms)}
+    results.sort(key=lambda result: order[result.instance_id])
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.state.value] = counts.get(result.state.value, 0) + 1
+    summary = WaveSummary(
+        request_id=request.request_id,
+        counts=counts,
+        vms=results,
+        started_at=started,
+        finished_at=context.current_utc_datetime,
+    )
+    yield context.call_activity_with_retry(
+        events.publish_events,
+        retry.EVENT_PUBLISH,
+        {"input": {}, "events": [announce(EventType.WAVE_COMPLETED, "completed", counts=counts)]},
+    )
+    context.set_custom_status({"stage": "completed", "vms": len(results), "done": len(results), "counts": counts})
+    return summary.model_dump(mode="json")
+
+
+def migrate_batch(context: Any, migrate_vm: Any) -> Flow:
+    """Run a slice of the wave's VMs side by side; a VM's failure is its result, never the batch's."""
+    batch = BatchInput.model_validate(context.get_input())
+    pending = {}
+    for vm in batch.vms:
+        task = context.call_sub_orchestrator(
+            migrate_vm, vm.model_dump(mode="json"), vm_instance_id(batch.request_id, vm.vm.instance_id)
+        )
+        pending[task] = vm
+    results: dict[str, dict[str, Any]] = {}
+    while pending:
+        finished = yield context.task_any(list(pending))
+        vm = pending.pop(finished)
+        if isinstance(finished.result, Exception):
+            crashed = _failed(
+                vm.request_id,
+                vm.vm.instance_id,
+                VmState.QUEUED,
+                "OrchestrationFailed",
+                str(finished.result),
+                context.current_utc_datetime,
+            )
+            results[vm.vm.instance_id] = crashed.model_dump(mode="json")
+        else:
+            results[vm.vm.instance_id] = finished.result
+    return [results[vm.vm.instance_id] for vm in batch.vms]
+
+
+def _vaults(request: MigrationRequest, accepted: set[str]) -> list[sr.VaultRef]:
+    vaults: list[sr.VaultRef] = []
+    for vm in request.vms:
+        if vm.instance_id not in accepted:
+            continue
+        target = request.target_for(vm)
+        vault = sr.VaultRef(
+            subscription_id=target.subscription_id,
+            resource_group=target.vault.resource_group,
+            vault_name=target.vault.name,
+        )
+        if vault not in vaults:
+            vaults.append(vault)
+    return vaults
+
+
+def _key(vault: sr.VaultRef) -> tuple[str, str, str]:
+    return (vault.subscription_id, vault.resource_group, vault.vault_name)
+
+
+def _failed(request_id: str, instance_id: str, step: VmState, code: str, message: str, at: Any) -> VmResult:
+    """The result of a VM whose own orchestration could not run or crashed."""
+    first_line = (message.strip().splitlines() or ["orchestration failed"])[0][:500]
+    return VmResult(
+        instance_id=instance_id,
+        orchestration_id=vm_instance_id(request_id, instance_id),
+        state=VmState.FAILED,
+        error=StepError(step=step, code=code, message=first_line),
+        started_at=at,
+        finished_at=at,
+    )
+
+
+class _Announcer:
+    """Deterministic wave-level events."""
+
+    def __init__(self, context: Any, request_id: str) -> None:
+        self.context = context
+        self.request_id = request_id
+        self.seq = 0
+
+    def __call__(self, event_type: EventType, state: str, **data: Any) -> dict[str, Any]:
+        self.seq += 1
+        return MigrationEvent(
+            event_id=f"{self.context.instance_id}:{self.seq}",
+            type=event_type,
+            request_id=self.request_id,
+            orchestration_id=self.context.instance_id,
+            state=state,
+            at=self.context.current_utc_datetime,
+            data=data,
+        ).model_dump(mode="json")
+
+
+def _call(
+    context: Any, activity: Any, payload: Any, result_type: Any, policy: Any, events: list[Any] | None = None
+) -> Flow:
+    answer = yield context.call_activity_with_retry(
+        activity, policy, {"input": payload.model_dump(mode="json"), "events": events or []}
+    )
+    if "error" in answer:
+        raise WaveSetupError(str(error_from_dict(answer["error"])))
+    return result_type.model_validate(answer["value"])
