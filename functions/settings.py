@@ -16,22 +16,21 @@ from shared.errors import InvalidRequestError
 from shared.health import HealthThresholds
 from shared.pipeline import Timings
 
-ENV_LAMBDA_PREFIX = "EC2AZ_LAMBDA_PREFIX"
-ENV_AWS_REGION = "EC2AZ_AWS_REGION"
-ENV_AWS_ROLE_ARN = "EC2AZ_AWS_ROLE_ARN"
-ENV_AWS_TOKEN_AUDIENCE = "EC2AZ_AWS_TOKEN_AUDIENCE"  # noqa: S105 - a variable name
+ENV_LAMBDA_PREFIX = "AWS_LAMBDA_FUNCTION_PREFIX"
+ENV_AWS_REGION = "AWS_REGION"
+ENV_AWS_ROLE_ARN = "AWS_ROLE_ARN"
+ENV_AWS_TOKEN_AUDIENCE = "AWS_WEB_IDENTITY_AUDIENCE"  # noqa: S105 - a variable name
 ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 ENV_SERVICEBUS_NAMESPACE = "ServiceBusConnection__fullyQualifiedNamespace"
-ENV_EVENTS_TOPIC = "EC2AZ_EVENTS_TOPIC"
+ENV_EVENTS_TOPIC = "MIGRATION_EVENTS_TOPIC"
 ENV_TIMINGS = "EC2AZ_TIMINGS"
 ENV_HEALTH_THRESHOLDS = "EC2AZ_HEALTH_THRESHOLDS"
 ENV_BATCH_SIZE = "EC2AZ_BATCH_SIZE"
-ENV_SUBSCRIPTION_ID = "EC2AZ_SUBSCRIPTION_ID"
 
-#: Names bound in the trigger decorators (the platform resolves ``%NAME%`` from app settings).
+#: Names bound in the trigger decorators (the platform resolves ``%NAME%`` from app settings; infra sets them).
 REQUESTS_QUEUE = "migration-requests"
 SERVICEBUS_CONNECTION = "ServiceBusConnection"
-HEALTH_SCHEDULE_SETTING = "EC2AZ_HEALTH_SCHEDULE"
+HEALTH_SCHEDULE_SETTING = "REPLICATION_HEALTH_SCHEDULE"
 DEFAULT_HEALTH_SCHEDULE = "0 */15 * * * *"
 
 
@@ -40,7 +39,7 @@ class FunctionAppSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lambda_prefix: str = Field(default="ec2-to-azure-dev", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    lambda_prefix: str = Field(default="ec2-to-azure-dev-", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     aws_region: str = "eu-west-1"
     aws_role_arn: str = ""
     aws_token_audience: str = "api://AzureADTokenExchange"  # noqa: S105 - the OIDC audience, not a secret

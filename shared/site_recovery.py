@@ -21,8 +21,8 @@ from shared.request import DiskType, OsType, Provider
 
 __all__ = [
     "AllowedOperation",
-    "DiskSpec",
     "DiscoverTopologySpec",
+    "DiskSpec",
     "EnableReplicationSpec",
     "FindProtectableItemSpec",
     "HealthIssue",
@@ -52,6 +52,7 @@ __all__ = [
     "can_migrate",
     "can_stop_replication",
     "can_test_failover",
+    "latest_recovery_point_after",
 ]
 
 
@@ -242,6 +243,8 @@ class ProtectedItemRef(_Model):
 
 
 class TestFailoverSpec(_Model):
+    __test__ = False  # not a pytest test class
+
     item: ProtectedItemRef
     test_network_id: Annotated[str, Field(min_length=1)]
     recovery_point_id: str | None = None
@@ -366,6 +369,12 @@ class RecoveryPointInfo(_Model):
     id: str
     time: datetime
     type: str = ""
+
+
+def latest_recovery_point_after(points: list[RecoveryPointInfo], when: datetime) -> RecoveryPointInfo | None:
+    """Final sync: the newest recovery point strictly newer than ``when`` (the source's stop), or None."""
+    newer = [p for p in points if p.time > when]
+    return max(newer, key=lambda p: p.time) if newer else None
 
 
 def _allowed(status: _ItemHealth, operation: AllowedOperation) -> bool:

@@ -10,7 +10,7 @@ from functions import runtime
 from functions.activities import bp
 from functions.activities._step import run_step
 from shared import site_recovery as sr
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, OperationInProgressError
 
 
 class ProtectableItemFound(BaseModel):
@@ -27,6 +27,15 @@ class RecoveryPoints(BaseModel):
     points: list[sr.RecoveryPointInfo]
 
 
+class ReplicationEnabled(BaseModel):
+    """The protected item, and the job to wait for (None: it was already enabled by an earlier attempt)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item: sr.ProtectedItemRef
+    job: sr.JobRef | None = None
+
+
 def _gateway(vault: sr.VaultRef) -> sr.SiteRecoveryGateway:
     return runtime.current().site_recovery(vault)
 
@@ -36,6 +45,32 @@ def _find(spec: sr.FindProtectableItemSpec) -> ProtectableItemFound:
         return ProtectableItemFound(item=_gateway(spec.topology.vault).find_protectable_item(spec))
     except NotFoundError:
         return ProtectableItemFound(item=None)
+
+
+def _enable(spec: sr.EnableReplicationSpec) -> ReplicationEnabled:
+    """Enable replication; a re-run after a crash finds the item and the job it started instead of failing."""
+    topology = spec.topology
+    item = sr.ProtectedItemRef(
+        vault=topology.vault,
+        fabric_name=topology.fabric_name,
+        container_name=topology.container_name,
+        item_name=spec.protected_item_name,
+        provider=topology.provider,
+    )
+    gateway = _gateway(topology.vault)
+    try:
+        started = gateway.enable_replication(spec)
+    except OperationInProgressError:
+        try:
+            status = gateway.get_replication_status(item)
+        except NotFoundError:
+            raise OperationInProgressError(
+                "another operation holds the machine", resource=spec.protected_item_name
+            ) from None
+        scenario = status.current_scenario
+        job = sr.JobRef(vault=topology.vault, job_name=scenario.job_name) if scenario and scenario.job_name else None
+        return ReplicationEnabled(item=item, job=job)
+    return ReplicationEnabled(item=started.item or item, job=started.job)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -50,7 +85,7 @@ def find_protectable_item(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def enable_replication(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.EnableReplicationSpec, lambda s: _gateway(s.topology.vault).enable_replication(s))
+    return run_step(payload, sr.EnableReplicationSpec, _enable)
 
 
 @bp.activity_trigger(input_name="payload")

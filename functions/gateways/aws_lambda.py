@@ -41,7 +41,7 @@ class WebIdentityLambdaInvoker:
         self._credential = credential
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        name = f"{self._settings.lambda_prefix}-{function.replace('_', '-')}"
+        name = f"{self._settings.lambda_prefix}{function.replace('_', '-')}"
         try:
             response = self._lambda().invoke(FunctionName=name, Payload=json.dumps(event).encode())
         except ClientError as error:
@@ -67,13 +67,13 @@ class WebIdentityLambdaInvoker:
     def _web_identity_credentials(self) -> DeferredRefreshableCredentials:
         if not self._settings.aws_role_arn:
             raise PermanentError(
-                "EC2AZ_AWS_ROLE_ARN is not set: the function app cannot reach AWS", code="NotConfigured"
+                "AWS_ROLE_ARN is not set: the function app cannot reach AWS", code="NotConfigured"
             )
         fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
             client_creator=boto3.Session(region_name=self._settings.aws_region).client,
             web_identity_token_loader=self._entra_token,
             role_arn=self._settings.aws_role_arn,
-            extra_args={"RoleSessionName": f"{self._settings.lambda_prefix}-functions"},
+            extra_args={"RoleSessionName": f"{self._settings.lambda_prefix}functions"},
         )
         return DeferredRefreshableCredentials(
             refresh_using=fetcher.fetch_credentials, method="assume-role-with-web-identity"

@@ -15,7 +15,7 @@ from typing import Any
 
 from functions import retry
 from functions.activities import aws, site_recovery
-from functions.activities.site_recovery import ProtectableItemFound, RecoveryPoints
+from functions.activities.site_recovery import ProtectableItemFound, RecoveryPoints, ReplicationEnabled
 from functions.workflows.steps import Cancelled, StepFailed, Steps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
@@ -161,26 +161,20 @@ class VmMigration(Steps):
 
     def enable_replication(self, protectable: sr.ProtectableItem) -> Flow:
         self.move(S.ENABLING_REPLICATION, f"enabling replication of {protectable.friendly_name}")
-        topology = self.topology
         spec = sr.EnableReplicationSpec(
-            topology=topology,
+            topology=self.topology,
             protected_item_name=protected_item_name(self.instance_id),
             protectable_item_id=protectable.id,
             fabric_discovery_machine_id=protectable.fabric_discovery_machine_id,
             target=self.target_vm_settings(protectable),
         )
-        started = yield from self.call(
-            site_recovery.enable_replication, spec, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        enabled: ReplicationEnabled = yield from self.call(
+            site_recovery.enable_replication, spec, ReplicationEnabled, retry.SITE_RECOVERY_CALL
         )
-        self.item = started.item or sr.ProtectedItemRef(
-            vault=topology.vault,
-            fabric_name=topology.fabric_name,
-            container_name=topology.container_name,
-            item_name=spec.protected_item_name,
-            provider=topology.provider,
-        )
+        self.item = enabled.item
         self.progress = self.progress.model_copy(update={"protected_item": self.item.item_name})
-        yield from self.await_job(started, "enable replication")
+        if enabled.job is not None:
+            yield from self.await_job(sr.OperationStarted(operation="enable", job=enabled.job), "enable replication")
 
     def await_initial_replication(self) -> Flow:
         """Wait on health events from the replication-health timer; one status read only at the deadline."""

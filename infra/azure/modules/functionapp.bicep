@@ -1,0 +1,181 @@
+// The Function App (Python 3.11, v2 programming model) and its plan. Every connection is identity-based:
+// AzureWebJobsStorage__*, ServiceBusConnection__* and Application Insights use the user-assigned identity,
+// settings that should not sit in plain text come from Key Vault references resolved with the same identity.
+param namePrefix string
+param environment string
+param location string
+param tags object
+@allowed(['FlexConsumption', 'ElasticPremium'])
+param hostingPlan string
+param elasticPremiumSku string
+param maximumInstanceCount int
+param identityId string
+param identityClientId string
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+param serviceBusFullyQualifiedNamespace string
+param requestsQueueName string
+param eventsTopicName string
+param appInsightsConnectionString string
+param keyVaultName string
+param awsInvokerRoleSecretName string
+param recoveryVaultName string
+param recoveryVaultResourceGroup string
+param awsRegion string
+param awsFederationAudience string
+param replicationHealthSchedule string
+param allowedInboundCidrs array
+param integrationSubnetId string
+
+var isFlex = hostingPlan == 'FlexConsumption'
+// Durable concurrency per instance follows the instance size: Flex instances (2 GB) run fewer activities at
+// once than an Elastic Premium worker; the task hub name is per environment so environments never share state.
+var durableConcurrency = isFlex ? 10 : 20
+var taskHubName = '${replace(namePrefix, '-', '')}hub'
+var packageUrl = '${storageBlobEndpoint}${deploymentContainerName}'
+
+var commonSettings = [
+  { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+  { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+  { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+  { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusFullyQualifiedNamespace }
+  { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+  { name: 'ServiceBusConnection__clientId', value: identityClientId }
+  { name: 'AZURE_CLIENT_ID', value: identityClientId }
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+  { name: 'DURABLE_TASK_HUB', value: taskHubName }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions', value: string(durableConcurrency) }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions', value: string(durableConcurrency) }
+  { name: 'MIGRATION_ENVIRONMENT', value: environment }
+  { name: 'MIGRATION_REQUESTS_QUEUE', value: requestsQueueName }
+  { name: 'MIGRATION_EVENTS_TOPIC', value: eventsTopicName }
+  { name: 'REPLICATION_HEALTH_SCHEDULE', value: replicationHealthSchedule }
+  { name: 'SITE_RECOVERY_SUBSCRIPTION_ID', value: subscription().subscriptionId }
+  { name: 'SITE_RECOVERY_RESOURCE_GROUP', value: recoveryVaultResourceGroup }
+  { name: 'SITE_RECOVERY_VAULT_NAME', value: recoveryVaultName }
+  { name: 'AWS_REGION', value: awsRegion }
+  { name: 'AWS_ROLE_ARN', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${awsInvokerRoleSecretName})' }
+  { name: 'AWS_WEB_IDENTITY_AUDIENCE', value: awsFederationAudience }
+  { name: 'AWS_LAMBDA_FUNCTION_PREFIX', value: '${namePrefix}-' }
+]
+// Elastic Premium declares the runtime in app settings and runs the package from blob storage, fetched with the
+// managed identity (no Azure Files content share, hence no storage key). Flex declares both in functionAppConfig.
+var premiumSettings = [
+  { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
+  { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE', value: '${packageUrl}/${namePrefix}-func.zip' }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID', value: identityId }
+]
+
+var inboundRules = [
+  for (cidr, index) in allowedInboundCidrs: {
+    name: 'operators-${index}'
+    ipAddress: cidr
+    action: 'Allow'
+    priority: 100 + index
+  }
+]
+
+var flexSku = {
+  name: 'FC1'
+  tier: 'FlexConsumption'
+}
+var premiumSku = {
+  name: elasticPremiumSku
+  tier: 'ElasticPremium'
+}
+var flexConfig = {
+  deployment: {
+    storage: {
+      type: 'blobContainer'
+      value: packageUrl
+      authentication: {
+        type: 'UserAssignedIdentity'
+        userAssignedIdentityResourceId: identityId
+      }
+    }
+  }
+  scaleAndConcurrency: {
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: 2048
+  }
+  runtime: {
+    name: 'python'
+    version: '3.11'
+  }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: orchestration state lives in (zone-redundant in test/prod) storage and replays on any instance; zone redundancy would triple the always-ready Premium workers
+  name: '${namePrefix}-plan'
+  location: location
+  tags: tags
+  kind: isFlex ? 'functionapp' : 'elastic'
+  sku: isFlex ? flexSku : premiumSku
+  properties: {
+    reserved: true
+    maximumElasticWorkerCount: isFlex ? null : maximumInstanceCount
+    zoneRedundant: false
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: operators call the status/approve/cancel HTTP API; prod restricts it to allowedInboundCidrs and every call needs a function key
+  // checkov:skip=CKV_AZURE_17: client certificates would have to be issued to every operator; HTTP triggers authenticate with function keys over TLS 1.2+
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero and Elastic Premium keeps a warm instance; durable state survives instance loss
+  // checkov:skip=CKV_AZURE_213: App Service health check needs an HTTP route in the app; the host is watched through Application Insights (heartbeats, failures) and the replication_health timer
+  name: '${namePrefix}-func'
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(integrationSubnetId) ? null : integrationSubnetId
+    vnetRouteAllEnabled: !empty(integrationSubnetId)
+    functionAppConfig: isFlex ? flexConfig : null
+    siteConfig: {
+      linuxFxVersion: isFlex ? null : 'Python|3.11'
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      functionsRuntimeScaleMonitoringEnabled: !isFlex
+      ipSecurityRestrictionsDefaultAction: empty(allowedInboundCidrs) ? 'Allow' : 'Deny'
+      ipSecurityRestrictions: inboundRules
+      appSettings: isFlex ? commonSettings : concat(commonSettings, premiumSettings)
+    }
+  }
+}
+
+// No publishing with basic credentials (FTP or SCM): deployments authenticate with Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

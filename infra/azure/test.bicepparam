@@ -1,0 +1,20 @@
+// test: public endpoints (identity-only auth), Flex Consumption, zone-redundant storage, longer retention.
+using 'main.bicep'
+
+param environment = 'test'
+param owner = 'platform-team'
+param hostingPlan = 'FlexConsumption'
+param maximumInstanceCount = 40
+param publicNetworkAccess = 'Enabled'
+param serviceBusSku = 'Standard'
+param serviceBusMaxDeliveryCount = 5
+param duplicateDetectionWindow = 'PT1H'
+param storageSku = 'Standard_ZRS'
+param logRetentionDays = 60
+param recoveryVaultName = 'ec2mig-test-vault'
+param recoveryVaultResourceGroup = 'ec2mig-test-migrate'
+param migrationTargetResourceGroups = ['ec2mig-test-target']
+param awsRegion = 'eu-west-1'
+param awsInvokerRoleArn = readEnvironmentVariable('AWS_INVOKER_ROLE_ARN', 'arn:aws:iam::000000000000:role/ec2mig-test-azure-invoker')
+param awsFederationAudience = 'api://ec2mig-aws-federation-test'
+param operatorsGroupObjectId = readEnvironmentVariable('OPERATORS_GROUP_OBJECT_ID', '')

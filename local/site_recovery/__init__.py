@@ -1,0 +1,37 @@
+"""Emulated Azure Site Recovery: the ARM routes the gateway uses, driven by the local clock.
+
+``SiteRecoveryEmulator`` holds the vault's state; ``build_emulated_client`` gives a real
+``SiteRecoveryManagementClient`` talking to it in-process.
+"""
+
+from local.site_recovery.emulator import EmulatorResponse, RecordedRequest, SiteRecoveryEmulator
+from local.site_recovery.estate import (
+    API_VERSION,
+    EmulatorEstate,
+    FabricConfig,
+    FaultKind,
+    HealthLevel,
+    MachineBehaviour,
+    Operation,
+    RequestFault,
+    Timings,
+)
+from local.site_recovery.transport import EmulatorCredential, EmulatorTransport, build_emulated_client
+
+__all__ = [
+    "API_VERSION",
+    "EmulatorCredential",
+    "EmulatorEstate",
+    "EmulatorResponse",
+    "EmulatorTransport",
+    "FabricConfig",
+    "FaultKind",
+    "HealthLevel",
+    "MachineBehaviour",
+    "Operation",
+    "RecordedRequest",
+    "RequestFault",
+    "SiteRecoveryEmulator",
+    "Timings",
+    "build_emulated_client",
+]
