@@ -23,7 +23,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy shared functions aws_lambdas local cli function_app.py
+	$(VENV)/bin/mypy shared functions aws_lambdas local cli discovery reporting function_app.py
 
 test: venv infra-venv lint typecheck
 	$(PY) -m pytest -q -n 2 -m "not slow"
