@@ -114,4 +114,3 @@ class DeadLetterError(PermanentError):
         super().__init__(description, code=reason)
         self.reason = reason
         self.description = description
-

@@ -8,8 +8,8 @@ detail, when each stage started, and, at the end, the outcome with its cause and
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import pairwise
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -1,0 +1,1 @@
+"""Lambda `command_status`: see handler.py."""

@@ -1,0 +1,1 @@
+"""Adapters from boto3 to the ports the handlers use (:mod:`.ports`); AWS errors become typed errors here."""

@@ -1,0 +1,1 @@
+"""Lambda `install_agent`: see handler.py."""

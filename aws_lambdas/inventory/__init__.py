@@ -1,0 +1,1 @@
+"""Lambda `inventory`: see handler.py."""

@@ -1,0 +1,1 @@
+"""Lambda `prepare_guest`: see handler.py."""

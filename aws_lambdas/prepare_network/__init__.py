@@ -1,0 +1,1 @@
+"""Lambda `prepare_network`: see handler.py."""

@@ -1,0 +1,190 @@
+"""Lambda ``prepare_network``: scoped, tagged security group rules for replication (and discovery).
+
+* the appliance's group allows TCP 443 and 9443 from each source (its private IP /32 or its security group);
+* with a discovery appliance, each source's group allows 22 (Linux) or 5985 (Windows) from that IP /32 only.
+
+Rules that already exist are recorded as pre-existing and never touched by revert; rules this migration added
+earlier (same migration id tag) are reported as created again, so a retry returns the same ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from aws_lambdas.gateways.ports import Ec2Port, IngressRule, InstanceDescription
+from aws_lambdas.runtime import Invocation, lambda_function, logger, metrics
+from shared.aws_contracts import (
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    MIGRATION_ID_TAG,
+    InstanceNotFoundError,
+    PrepareNetworkEvent,
+    PrepareNetworkResult,
+    RulePurpose,
+    RuleSourceKind,
+    SecurityGroupRuleChange,
+)
+from shared.errors import InvalidRequestError, TransientError
+from shared.facts import Platform
+
+REPLICATION_PORTS = (443, 9443)
+DISCOVERY_PORTS = {Platform.LINUX: 22, Platform.WINDOWS: 5985}
+
+
+def _matches(rule: IngressRule, port: int, cidr: str, source_group_id: str) -> bool:
+    return (
+        rule.protocol == "tcp"
+        and rule.from_port == port
+        and rule.to_port == port
+        and rule.cidr == cidr
+        and rule.source_group_id == source_group_id
+    )
+
+
+@dataclass
+class RuleEnsurer:
+    ec2: Ec2Port
+    migration_id: str
+    created: list[SecurityGroupRuleChange] = field(default_factory=list)
+    pre_existing: list[SecurityGroupRuleChange] = field(default_factory=list)
+    _rules: dict[str, list[IngressRule]] = field(default_factory=dict)
+
+    def rules(self, group_id: str, *, refresh: bool = False) -> list[IngressRule]:
+        if refresh or group_id not in self._rules:
+            self._rules[group_id] = self.ec2.ingress_rules(group_id)
+        return self._rules[group_id]
+
+    def ensure(
+        self,
+        group_id: str,
+        *,
+        port: int,
+        instance_id: str,
+        purpose: RulePurpose,
+        cidr: str = "",
+        source_group_id: str = "",
+    ) -> None:
+        existing = next((r for r in self.rules(group_id) if _matches(r, port, cidr, source_group_id)), None)
+        if existing is None:
+            tags = {MIGRATION_ID_TAG: self.migration_id, MANAGED_BY_TAG: MANAGED_BY_VALUE}
+            description = f"ec2-to-azure {purpose.value} {self.migration_id}"[:255]
+            rule_id = self.ec2.authorize_ingress(
+                group_id, port=port, cidr=cidr, source_group_id=source_group_id, description=description, tags=tags
+            )
+            if rule_id is not None:
+                self._record(
+                    group_id=group_id,
+                    rule_id=rule_id,
+                    port=port,
+                    instance_id=instance_id,
+                    purpose=purpose,
+                    cidr=cidr,
+                    source_group_id=source_group_id,
+                    pre_existing=False,
+                )
+                self._rules[group_id].append(
+                    IngressRule(
+                        rule_id, group_id, "tcp", port, port, cidr=cidr, source_group_id=source_group_id, tags=tags
+                    )
+                )
+                return
+            # Duplicate: someone added it between our read and our write. Read again to learn whose it is.
+            existing = next(
+                (r for r in self.rules(group_id, refresh=True) if _matches(r, port, cidr, source_group_id)), None
+            )
+            if existing is None:
+                raise TransientError(
+                    f"rule tcp/{port} reported duplicate but not listed yet", code="RuleNotVisible", resource=group_id
+                )
+        ours = existing.tags.get(MIGRATION_ID_TAG) == self.migration_id
+        self._record(
+            group_id=group_id,
+            rule_id=existing.rule_id,
+            port=port,
+            instance_id=instance_id,
+            purpose=purpose,
+            cidr=cidr,
+            source_group_id=source_group_id,
+            pre_existing=not ours,
+        )
+
+    def _record(
+        self,
+        *,
+        group_id: str,
+        rule_id: str,
+        port: int,
+        instance_id: str,
+        purpose: RulePurpose,
+        cidr: str,
+        source_group_id: str,
+        pre_existing: bool,
+    ) -> None:
+        if any(c.rule_id == rule_id for c in (*self.created, *self.pre_existing)):
+            return  # one rule can serve several sources (a shared security group)
+        change = SecurityGroupRuleChange(
+            group_id=group_id,
+            rule_id=rule_id,
+            port=port,
+            cidr=cidr,
+            source_group_id=source_group_id,
+            instance_id=instance_id,
+            purpose=purpose,
+            pre_existing=pre_existing,
+        )
+        (self.pre_existing if pre_existing else self.created).append(change)
+
+
+def _sources(event: PrepareNetworkEvent, invocation: Invocation) -> list[InstanceDescription]:
+    described = invocation.gateways.ec2.describe_instances(event.instance_ids)
+    missing = [i for i in event.instance_ids if i not in described or described[i].state == "terminated"]
+    if missing:
+        raise InstanceNotFoundError(f"instances not found: {', '.join(missing)}", resource=",".join(missing))
+    return [described[i] for i in event.instance_ids]
+
+
+def _first_group(source: InstanceDescription) -> str:
+    if not source.security_group_ids:
+        raise InvalidRequestError("instance has no security group", resource=source.instance_id)
+    return source.security_group_ids[0]
+
+
+@lambda_function("prepare_network", PrepareNetworkEvent)
+def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> PrepareNetworkResult:
+    ensurer = RuleEnsurer(invocation.gateways.ec2, event.migration_id)
+    appliance_group = event.appliance_security_group_id
+    sources = _sources(event, invocation)
+    for source in sources:
+        if event.source_kind is RuleSourceKind.PRIVATE_IP:
+            if not source.private_ip:
+                raise InvalidRequestError("instance has no private IP", resource=source.instance_id)
+            scope = {"cidr": f"{source.private_ip}/32"}
+        else:
+            scope = {"source_group_id": _first_group(source)}
+        for port in REPLICATION_PORTS:
+            ensurer.ensure(
+                appliance_group, port=port, instance_id=source.instance_id, purpose=RulePurpose.REPLICATION, **scope
+            )
+    if event.discovery_appliance_ip:
+        for source in sources:
+            ensurer.ensure(
+                _first_group(source),
+                port=DISCOVERY_PORTS[source.platform],
+                instance_id=source.instance_id,
+                purpose=RulePurpose.DISCOVERY,
+                cidr=f"{event.discovery_appliance_ip}/32",
+            )
+    metrics.add_metric(name="RulesCreated", unit=MetricUnit.Count, value=len(ensurer.created))
+    logger.info(
+        "security group rules ensured",
+        extra={
+            "rules_created": [c.rule_id for c in ensurer.created],
+            "rules_pre_existing": [c.rule_id for c in ensurer.pre_existing],
+        },
+    )
+    return PrepareNetworkResult(created=ensurer.created, pre_existing=ensurer.pre_existing)
+
+
+lambda_handler = prepare_network

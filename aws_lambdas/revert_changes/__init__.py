@@ -1,0 +1,1 @@
+"""Lambda `revert_changes`: see handler.py."""

@@ -1,0 +1,83 @@
+"""Lambda ``revert_changes``: undo one migration's temporary changes and tag the instances with the outcome.
+
+* security group rules: removes exactly the ledger's rules that this migration created — never a rule marked
+  pre-existing, never a rule whose migration-id tag is not this migration's; an already removed rule is fine;
+* guest: runs the revert-guest script (restores sshd settings / WinRM state recorded by prepare-guest) on the
+  instances SSM can reach; a stopped source is reported as skipped (it is left as the migration found it);
+* tags each instance with the outcome and the migration id.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from aws_lambdas.gateways.ports import IngressRule
+from aws_lambdas.guest_commands import run_guest_script
+from aws_lambdas.runtime import Invocation, lambda_function, logger, metrics
+from aws_lambdas.settings import REVERT_GUEST_DOCUMENTS
+from shared.aws_contracts import (
+    MIGRATION_ID_TAG,
+    OUTCOME_TAG,
+    GuestCommandResult,
+    RevertChangesEvent,
+    RevertChangesResult,
+    SecurityGroupNotFoundError,
+)
+from shared.facts import Platform
+
+
+@lambda_function("revert_changes", RevertChangesEvent, idempotent=True)
+def revert_changes(event: RevertChangesEvent, invocation: Invocation) -> RevertChangesResult:
+    ec2 = invocation.gateways.ec2
+    removed: list[str] = []
+    absent: list[str] = []
+    kept: list[str] = []
+    current: dict[str, dict[str, IngressRule]] = {}
+    for change in event.rules:
+        if change.pre_existing:
+            kept.append(change.rule_id)
+            continue
+        if change.group_id not in current:
+            try:
+                current[change.group_id] = {r.rule_id: r for r in ec2.ingress_rules(change.group_id)}
+            except SecurityGroupNotFoundError:
+                current[change.group_id] = {}
+        rule = current[change.group_id].get(change.rule_id)
+        if rule is None:
+            absent.append(change.rule_id)
+        elif rule.tags.get(MIGRATION_ID_TAG) != event.migration_id:
+            logger.warning("rule not tagged with this migration: kept", extra={"rule_id": change.rule_id})
+            kept.append(change.rule_id)
+        elif ec2.revoke_ingress_rule(change.group_id, change.rule_id):
+            removed.append(change.rule_id)
+        else:
+            absent.append(change.rule_id)
+
+    guest = GuestCommandResult()
+    if event.revert_guest and event.instance_ids:
+
+        def parameters(_platform: Platform) -> dict[str, str]:
+            return {"MigrationId": event.migration_id}
+
+        guest = run_guest_script(
+            invocation,
+            migration_id=event.migration_id,
+            instance_ids=event.instance_ids,
+            documents=REVERT_GUEST_DOCUMENTS,
+            parameters_for=parameters,
+            purpose="revert-guest",
+        )
+
+    tagged: list[str] = []
+    if event.instance_ids:
+        existing = ec2.describe_instances(event.instance_ids)
+        tagged = [i for i in event.instance_ids if i in existing]
+        if tagged:
+            ec2.tag_instances(tagged, {OUTCOME_TAG: event.outcome, MIGRATION_ID_TAG: event.migration_id})
+    metrics.add_metric(name="RulesRemoved", unit=MetricUnit.Count, value=len(removed))
+    return RevertChangesResult(
+        rules_removed=removed, rules_already_absent=absent, rules_kept=kept, guest=guest, tagged=tagged
+    )
+
+
+lambda_handler = revert_changes

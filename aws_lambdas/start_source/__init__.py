@@ -1,0 +1,1 @@
+"""Lambda `start_source`: see handler.py."""

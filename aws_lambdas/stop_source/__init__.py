@@ -1,0 +1,1 @@
+"""Lambda `stop_source`: see handler.py."""

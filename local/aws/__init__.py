@@ -1,0 +1,33 @@
+"""Emulated AWS for the local host: moto server, a seeded estate, in-process Lambdas and a guest emulator.
+
+* :func:`start_moto_server` — moto's ThreadedMotoServer on 127.0.0.1 (ephemeral port), stopped on exit;
+* :func:`seed_estate` — VPC, subnet, appliance, source instances, SSM documents, secrets, bucket, table;
+* :class:`LocalLambdaRuntime` — calls the Lambda handlers in-process with a Lambda context;
+* :class:`GuestEmulator` + :class:`EmulatedSsmGateway` — decide SSM command outcomes per instance (moto's
+  send_command always succeeds with empty output and lacks DescribeInstanceInformation).
+"""
+
+from local.aws.estate import ApplianceSpec, DiskSpec, Estate, InstanceSpec
+from local.aws.guest import GuestBehaviour, GuestEmulator, ScriptOutcome, emulator_for_estate
+from local.aws.lambda_runtime import FakeLambdaContext, LocalLambdaRuntime
+from local.aws.seed import SeededEstate, seed_estate
+from local.aws.server import MotoServer, start_moto_server
+from local.aws.ssm import EmulatedSsmGateway
+
+__all__ = [
+    "ApplianceSpec",
+    "DiskSpec",
+    "EmulatedSsmGateway",
+    "Estate",
+    "FakeLambdaContext",
+    "GuestBehaviour",
+    "GuestEmulator",
+    "InstanceSpec",
+    "LocalLambdaRuntime",
+    "MotoServer",
+    "ScriptOutcome",
+    "SeededEstate",
+    "emulator_for_estate",
+    "seed_estate",
+    "start_moto_server",
+]

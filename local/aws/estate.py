@@ -1,0 +1,76 @@
+"""The emulated estate: what exists in AWS before a migration starts. Scenario files (YAML) load into it."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.facts import Platform
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiskSpec(_Model):
+    """One EBS volume; the first disk of an instance is its root disk."""
+
+    size_gib: int = Field(ge=1, le=65536)
+    volume_type: Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"] = "gp3"
+    device_name: str = ""
+
+
+class ApplianceSpec(_Model):
+    name: str = Field(default="migrate-appliance", pattern=_NAME)
+    os: Literal["windows", "linux"] = "windows"
+    private_ip: str = "10.0.1.4"
+
+
+class InstanceSpec(_Model):
+    name: str = Field(pattern=_NAME)
+    os_name: str = "Ubuntu"
+    os_version: str = "22.04"
+    platform: Platform = Platform.LINUX
+    virtualization_type: Literal["hvm", "paravirtual"] = "hvm"
+    architecture: Literal["x86_64", "arm64", "i386"] = "x86_64"
+    instance_type: str = "t3.medium"
+    ssm_managed: bool = True
+    cloud_init: bool = True
+    tags: dict[str, str] = Field(default_factory=dict)
+    disks: list[DiskSpec] = Field(default_factory=lambda: [DiskSpec(size_gib=8)])
+    private_ip: str | None = None
+    state: Literal["running", "stopped"] = "running"
+
+
+class Estate(_Model):
+    region: str = Field(default="eu-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    vpc_cidr: str = "10.0.0.0/16"
+    subnet_cidr: str = "10.0.1.0/24"
+    appliance: ApplianceSpec = Field(default_factory=ApplianceSpec)
+    instances: list[InstanceSpec] = Field(default_factory=list)
+
+    @field_validator("vpc_cidr", "subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        return str(ipaddress.IPv4Network(value, strict=True))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Estate:
+        names = [i.name for i in self.instances] + [self.appliance.name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate instance names: {', '.join(duplicates)}")
+        subnet = ipaddress.IPv4Network(self.subnet_cidr)
+        if not subnet.subnet_of(ipaddress.IPv4Network(self.vpc_cidr)):
+            raise ValueError(f"subnet {self.subnet_cidr} is not inside the VPC {self.vpc_cidr}")
+        ips = [self.appliance.private_ip] + [i.private_ip for i in self.instances if i.private_ip]
+        for ip in ips:
+            if ipaddress.IPv4Address(ip) not in subnet:
+                raise ValueError(f"private IP {ip} is not in the subnet {self.subnet_cidr}")
+        if len(set(ips)) != len(ips):
+            raise ValueError("two instances share a private IP")
+        return self

@@ -1,0 +1,137 @@
+"""Run the Lambda handlers in-process (Lambda invoke needs Docker, absent here).
+
+:class:`LocalLambdaRuntime` points the handlers' wiring at the emulated AWS — clients with the moto endpoint
+and fake credentials, the settings of the seeded estate, the guest emulator behind the SSM port — and calls
+``aws_lambdas.<function>.handler.lambda_handler(event, context)`` with a :class:`FakeLambdaContext`.
+
+``invoke`` returns what Lambda's Invoke API puts in the payload: the handler's result, or on failure
+``{"errorType", "errorMessage", "stackTrace"}`` (check ``"errorType" in payload``, as with a real
+``FunctionError``; ``shared.aws_contracts.error_from_lambda_payload`` rebuilds the typed error).
+
+The handlers' wiring is process-wide, so there is one active runtime per process; invocations are serialised
+(a Lambda execution environment runs one invocation at a time).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambdas.gateways.ec2 import Boto3Ec2Gateway
+from aws_lambdas.gateways.ports import SsmPort
+from aws_lambdas.gateways.secrets import Boto3SecretsGateway
+from aws_lambdas.gateways.ssm import Boto3SsmGateway
+from aws_lambdas.settings import Settings
+from aws_lambdas.wiring import WIRING, Gateways
+from local.aws.guest import GuestEmulator
+from local.aws.seed import aws_client
+from local.aws.ssm import EmulatedSsmGateway
+
+FUNCTIONS = (
+    "inventory",
+    "prepare_network",
+    "prepare_guest",
+    "install_agent",
+    "command_status",
+    "stop_source",
+    "start_source",
+    "revert_changes",
+)
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of ``awslambdaric``'s context that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_seconds: float = 300.0
+    function_version: str = "$LATEST"
+    region: str = "eu-west-1"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+class LocalLambdaRuntime:
+    def __init__(
+        self,
+        endpoint_url: str | None,
+        environment: Mapping[str, str],
+        *,
+        emulator: GuestEmulator | None = None,
+    ) -> None:
+        """``environment``: the Lambdas' settings (e.g. ``SeededEstate.lambda_environment()``);
+        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``)."""
+        self.endpoint_url = endpoint_url
+        self.settings = Settings.from_env(environment)
+        self.emulator = emulator
+        self._lock = threading.Lock()
+        WIRING.configure(settings=self.settings, gateway_factory=self._gateways, persistence_factory=self._persistence)
+
+    def _client(self, service: str, region: str) -> Any:
+        return aws_client(service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts)
+
+    def _gateways(self, settings: Settings, region: str) -> Gateways:
+        ssm_client = self._client("ssm", region)
+        ssm: SsmPort = (
+            EmulatedSsmGateway(region, ssm_client, self.emulator)
+            if self.emulator is not None
+            else Boto3SsmGateway(region, client=ssm_client)
+        )
+        return Gateways(
+            ec2=Boto3Ec2Gateway(region, client=self._client("ec2", region)),
+            ssm=ssm,
+            secrets=Boto3SecretsGateway(region, client=self._client("secretsmanager", region)),
+        )
+
+    def _persistence(self, settings: Settings, handler_name: str) -> Any:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+        client = self._client("dynamodb", settings.region)
+        return DynamoDBPersistenceLayer(table_name=settings.require_idempotency_table(), boto3_client=client)
+
+    def close(self) -> None:
+        WIRING.reset()
+
+    def __enter__(self) -> LocalLambdaRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def invoke(self, function_name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        if function_name not in FUNCTIONS:
+            raise ValueError(f"no Lambda named {function_name!r}; have {', '.join(FUNCTIONS)}")
+        handler = importlib.import_module(f"aws_lambdas.{function_name}.handler").lambda_handler
+        context = FakeLambdaContext(function_name=function_name, region=self.settings.region)
+        with self._lock:
+            try:
+                result: dict[str, Any] = handler(dict(event), context)
+            except Exception as exc:
+                return {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+        return result

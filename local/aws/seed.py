@@ -1,0 +1,263 @@
+"""Create an :class:`~local.aws.estate.Estate` in the emulated AWS (moto) and say where everything is."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from aws_lambdas import settings as lambda_settings
+from aws_lambdas.guest_scripts import load_manifests
+from local.aws.documents import ssm_document_json
+from local.aws.estate import Estate, InstanceSpec
+from local.aws.installer import fake_linux_installer
+from local.aws.server import FAKE_CREDENTIALS
+from shared.aws_contracts import Provider
+from shared.facts import Platform
+
+DEFAULT_DOCUMENT_PREFIX = "ec2-to-azure"
+DEFAULT_TABLE = "ec2-to-azure-idempotency"
+PASSPHRASE_SECRET_NAME = "ec2-to-azure/classic-passphrase"  # noqa: S105 (a name, not a value)
+AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105
+
+# OS name → AMI name pattern (moto's AMIs are named like the real ones).
+_OS_HINTS = {
+    "ubuntu": "*ubuntu*",
+    "red hat": "RHEL*",
+    "rhel": "RHEL*",
+    "suse": "*suse*",
+    "sles": "*suse*",
+    "amazon": "amzn*",
+    "centos": "*CentOS*",
+    "debian": "*debian*",
+    "windows": "Windows_Server*",
+}
+
+
+class SeededInstance(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    instance_id: str
+    private_ip: str
+    security_group_id: str
+    platform: Platform
+    image_id: str
+
+
+class SeededEstate(BaseModel):
+    """Ids and names of what :func:`seed_estate` created. Secret values are ``SecretStr`` (hidden in reprs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    region: str
+    endpoint_url: str | None
+    vpc_id: str
+    subnet_id: str
+    appliance: SeededInstance
+    instances: dict[str, SeededInstance]
+    document_prefix: str
+    documents: list[str]
+    installer_bucket: str
+    idempotency_table: str
+    passphrase_secret_id: str
+    agent_config_secret_id: str
+    passphrase: SecretStr
+    agent_config: SecretStr
+
+    def instance_id(self, name: str) -> str:
+        try:
+            return self.instances[name].instance_id
+        except KeyError:
+            raise KeyError(f"no seeded instance named {name!r}; have {sorted(self.instances)}") from None
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The Lambdas' settings for this estate (names from ``aws_lambdas.settings``)."""
+        return {
+            lambda_settings.ENV_REGION: self.region,
+            lambda_settings.ENV_SSM_DOCUMENT_PREFIX: self.document_prefix,
+            lambda_settings.ENV_INSTALLER_BUCKET: self.installer_bucket,
+            lambda_settings.ENV_PASSPHRASE_SECRET_ID: self.passphrase_secret_id,
+            lambda_settings.ENV_AGENT_CONFIG_SECRET_ID: self.agent_config_secret_id,
+            lambda_settings.ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
+        }
+
+
+def aws_client(service: str, region: str, endpoint_url: str | None, *, max_attempts: int = 3) -> Any:
+    """A client for the emulated AWS: the moto server when ``endpoint_url`` is given, else in-process moto."""
+    retries = {"mode": "standard", "total_max_attempts": max_attempts}
+    kwargs: dict[str, Any] = {"region_name": region, "config": Config(retries=retries)}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        kwargs["aws_access_key_id"] = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+        kwargs["aws_secret_access_key"] = FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    return boto3.session.Session().client(service, **kwargs)
+
+
+def _choose_image(ec2: Any, spec: InstanceSpec, cache: dict[tuple[str, ...], dict[str, Any]]) -> dict[str, Any]:
+    """An AMI of moto's catalogue with the spec's platform, virtualization type and architecture, named like
+    its OS when one is (filtered server-side: listing all of moto's AMIs takes seconds)."""
+    windows = spec.platform is Platform.WINDOWS
+    hint = next((h for key, h in _OS_HINTS.items() if key in spec.os_name.lower()), "")
+    key = (spec.platform.value, spec.virtualization_type, spec.architecture, hint)
+    if key in cache:
+        return cache[key]
+    filters = [
+        {"Name": "virtualization-type", "Values": [spec.virtualization_type]},
+        {"Name": "architecture", "Values": [spec.architecture]},
+        *([{"Name": "platform", "Values": ["windows"]}] if windows else []),
+    ]
+    candidates: list[dict[str, Any]] = []
+    for name_filter in ([{"Name": "name", "Values": [hint]}] if hint else [], []):
+        found = ec2.describe_images(Filters=filters + name_filter)["Images"]
+        candidates = [
+            i for i in found if (i.get("Platform") == "windows") == windows and i.get("RootDeviceType", "ebs") == "ebs"
+        ]
+        if candidates:
+            break
+    if not candidates:
+        raise ValueError(
+            f"instance {spec.name}: moto has no {spec.platform.value} AMI with virtualization "
+            f"{spec.virtualization_type} and architecture {spec.architecture}"
+        )
+    cache[key] = sorted(candidates, key=lambda i: str(i["ImageId"]))[0]
+    return cache[key]
+
+
+def _free_ips(subnet_cidr: str, taken: set[str]) -> Iterator[str]:
+    for address in list(ipaddress.IPv4Network(subnet_cidr).hosts())[9:]:
+        if str(address) not in taken:
+            yield str(address)
+
+
+def _block_devices(spec: InstanceSpec, root_device: str) -> list[dict[str, Any]]:
+    mappings = []
+    data_letters = iter("fghijklmnop")
+    for index, disk in enumerate(spec.disks):
+        device = disk.device_name or (root_device if index == 0 else f"/dev/sd{next(data_letters)}")
+        ebs = {"VolumeSize": disk.size_gib, "VolumeType": disk.volume_type, "DeleteOnTermination": True}
+        mappings.append({"DeviceName": device, "Ebs": ebs})
+    return mappings
+
+
+def seed_estate(
+    estate: Estate,
+    endpoint_url: str | None,
+    *,
+    document_prefix: str = DEFAULT_DOCUMENT_PREFIX,
+    idempotency_table: str = DEFAULT_TABLE,
+    passphrase: str | None = None,
+    agent_config: str | None = None,
+) -> SeededEstate:
+    """Create the estate. ``endpoint_url=None`` seeds in-process moto (inside ``mock_aws``)."""
+    region = estate.region
+    ec2 = aws_client("ec2", region, endpoint_url)
+    vpc_id = ec2.create_vpc(CidrBlock=estate.vpc_cidr)["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=estate.subnet_cidr)["Subnet"]["SubnetId"]
+    images: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def security_group(name: str, description: str) -> str:
+        return str(ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc_id)["GroupId"])
+
+    def launch(spec: InstanceSpec, private_ip: str, group_id: str) -> SeededInstance:
+        image = _choose_image(ec2, spec, images)
+        tags = {"Name": spec.name, **spec.tags}
+        devices = _block_devices(spec, str(image.get("RootDeviceName", "/dev/xvda")))
+        raw = ec2.run_instances(
+            ImageId=image["ImageId"],
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=spec.instance_type,
+            SubnetId=subnet_id,
+            PrivateIpAddress=private_ip,
+            SecurityGroupIds=[group_id],
+            **({"BlockDeviceMappings": devices} if devices else {}),
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["Instances"][0]
+        return SeededInstance(
+            name=spec.name,
+            instance_id=raw["InstanceId"],
+            private_ip=private_ip,
+            security_group_id=group_id,
+            platform=spec.platform,
+            image_id=image["ImageId"],
+        )
+
+    appliance_spec = InstanceSpec(
+        name=estate.appliance.name,
+        platform=Platform.WINDOWS if estate.appliance.os == "windows" else Platform.LINUX,
+        os_name="Microsoft Windows Server 2019" if estate.appliance.os == "windows" else "Ubuntu",
+        instance_type="m5.2xlarge",
+        disks=[],
+    )
+    appliance_group = security_group(f"{estate.appliance.name}-sg", "Azure Migrate replication appliance")
+    appliance = launch(appliance_spec, estate.appliance.private_ip, appliance_group)
+
+    taken = {estate.appliance.private_ip} | {i.private_ip for i in estate.instances if i.private_ip}
+    free = _free_ips(estate.subnet_cidr, taken)
+    seeded: dict[str, SeededInstance] = {}
+    for spec in estate.instances:
+        group = security_group(f"{spec.name}-sg", f"source {spec.name}")
+        seeded[spec.name] = launch(spec, spec.private_ip or next(free), group)
+    stopped = [seeded[s.name].instance_id for s in estate.instances if s.state == "stopped"]
+    if stopped:
+        ec2.stop_instances(InstanceIds=stopped)
+
+    ssm = aws_client("ssm", region, endpoint_url)
+    documents = []
+    for manifest in load_manifests().values():
+        name = f"{document_prefix}-{manifest.name}"
+        ssm.create_document(
+            Name=name, Content=ssm_document_json(manifest), DocumentType="Command", DocumentFormat="JSON"
+        )
+        documents.append(name)
+
+    bucket = f"{document_prefix}-installers-{secrets.token_hex(4)}"
+    s3 = aws_client("s3", region, endpoint_url)
+    create: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**create)
+    layout = lambda_settings.Settings(region=region, installer_bucket=bucket)
+    for provider in Provider:
+        s3.put_object(Bucket=bucket, Key=layout.installer_key(provider, Platform.LINUX), Body=fake_linux_installer())
+        s3.put_object(
+            Bucket=bucket, Key=layout.installer_key(provider, Platform.WINDOWS), Body=b"MZ stand-in Windows installer"
+        )
+
+    passphrase_value = passphrase or secrets.token_urlsafe(24)
+    config_value = agent_config or json.dumps({"ApplianceFqdn": "appliance.local", "Key": secrets.token_urlsafe(24)})
+    sm = aws_client("secretsmanager", region, endpoint_url)
+    passphrase_arn = sm.create_secret(Name=PASSPHRASE_SECRET_NAME, SecretString=passphrase_value)["ARN"]
+    config_arn = sm.create_secret(Name=AGENT_CONFIG_SECRET_NAME, SecretString=config_value)["ARN"]
+
+    dynamodb = aws_client("dynamodb", region, endpoint_url)
+    dynamodb.create_table(
+        TableName=idempotency_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    return SeededEstate(
+        region=region,
+        endpoint_url=endpoint_url,
+        vpc_id=vpc_id,
+        subnet_id=subnet_id,
+        appliance=appliance,
+        instances=seeded,
+        document_prefix=document_prefix,
+        documents=documents,
+        installer_bucket=bucket,
+        idempotency_table=idempotency_table,
+        passphrase_secret_id=passphrase_arn,
+        agent_config_secret_id=config_arn,
+        passphrase=SecretStr(passphrase_value),
+        agent_config=SecretStr(config_value),
+    )

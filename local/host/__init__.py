@@ -1,0 +1,37 @@
+"""The local Durable Functions host and embedded Service Bus queue (see README.md in this folder)."""
+
+from local.clock import VirtualClock, WallClock
+
+from .client_api import ClientApiError
+from .engine import COMPLETED, CONTINUED_AS_NEW, FAILED, PENDING, RUNNING, TERMINATED
+from .host import HostStats, InstanceChange, InstanceStatus, LocalHost
+from .index import FunctionIndex, FunctionIndexError, load_function_index
+from .ncrontab import CronError, CronSchedule
+from .queue import MAX_DELIVERY_COUNT_EXCEEDED, EmbeddedQueue, QueueError, QueueMessage, QueueOptions, SendResult
+
+__all__ = [
+    "COMPLETED",
+    "CONTINUED_AS_NEW",
+    "FAILED",
+    "MAX_DELIVERY_COUNT_EXCEEDED",
+    "PENDING",
+    "RUNNING",
+    "TERMINATED",
+    "ClientApiError",
+    "CronError",
+    "CronSchedule",
+    "EmbeddedQueue",
+    "FunctionIndex",
+    "FunctionIndexError",
+    "HostStats",
+    "InstanceChange",
+    "InstanceStatus",
+    "LocalHost",
+    "QueueError",
+    "QueueMessage",
+    "QueueOptions",
+    "SendResult",
+    "VirtualClock",
+    "WallClock",
+    "load_function_index",
+]

@@ -1,0 +1,1005 @@
+"""The local Durable Functions host: runs an unchanged ``function_app.py`` with a virtual or wall clock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue as stdlib_queue
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.durable_functions.models.utils.df_serialization import df_dumps
+
+from local.clock import Clock, VirtualClock
+
+from .client_api import ClientApiError, ClientApiServer
+from .engine import (
+    CONTINUED_AS_NEW,
+    PENDING,
+    TERMINAL_STATUSES,
+    EngineState,
+    EpisodeOutcome,
+    InboxMessage,
+    InstanceState,
+    OrchestrationEngine,
+    install_timestamp_cache,
+)
+from .history import EventType, event, execution_started, format_timestamp, parse_timestamp
+from .index import ACTIVITY, HTTP, ORCHESTRATION, SERVICE_BUS, TIMER, FunctionIndex, load_function_index
+from .invoke import (
+    call_function,
+    dead_letter_request,
+    decode_activity_input,
+    encode_activity_output,
+    failure_details,
+    http_request,
+    match_route,
+    service_bus_message,
+    timer_request,
+)
+from .loop import run_on_loop
+from .ncrontab import CronSchedule
+from .queue import EmbeddedQueue, QueueMessage, QueueOptions, SendResult
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TASK_HUB = "LocalTaskHub"
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """What ``status()`` reports about one orchestration instance."""
+
+    instance_id: str
+    name: str
+    runtime_status: str
+    input: Any
+    output: Any
+    custom_status: Any
+    created_time: datetime
+    last_updated_time: datetime
+    history_length: int
+    history: list[dict[str, Any]] | None = None
+
+    def to_api_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "instanceId": self.instance_id,
+            "createdTime": format_timestamp(self.created_time),
+            "lastUpdatedTime": format_timestamp(self.last_updated_time),
+            "input": self.input,
+            "output": self.output,
+            "runtimeStatus": self.runtime_status,
+            "customStatus": self.custom_status,
+        }
+        if self.history is not None:
+            data["history"] = self.history
+        return data
+
+
+@dataclass(frozen=True)
+class InstanceChange:
+    """Passed to listeners whenever an instance's runtime status or custom status changes."""
+
+    instance_id: str
+    name: str
+    runtime_status: str
+    custom_status: Any
+    previous_status: str | None
+    previous_custom_status: Any
+    at: datetime
+
+
+@dataclass
+class HostStats:
+    """Counters for benchmarks and the CLI."""
+
+    episodes: int = 0
+    events_replayed: int = 0
+    activities_executed: int = 0
+    activity_failures: int = 0
+    messages_delivered: int = 0
+    messages_dead_lettered: int = 0
+    timer_triggers_fired: int = 0
+    trigger_errors: int = 0
+    clock_jumps: int = 0
+
+
+@dataclass(frozen=True)
+class _WorkItem:
+    work_id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input_json: str | None
+
+
+@dataclass
+class _Pending:
+    """Side effects of a transaction applied once it has committed."""
+
+    ready: set[str] = field(default_factory=set)
+    work: list[_WorkItem] = field(default_factory=list)
+    changes: list[InstanceChange] = field(default_factory=list)
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+class LocalHost:
+    """Runs a Durable Functions app: orchestrations, activities, Service Bus, timer and HTTP triggers.
+
+    Use :meth:`open` as a context manager. All state lives in ``state_dir`` (SQLite); a host killed at any
+    point and reopened on the same directory finishes its work (activities are at-least-once).
+    """
+
+    def __init__(
+        self,
+        app_path: str | Path,
+        state_dir: str | Path,
+        *,
+        clock: Clock | None = None,
+        activity_workers: int = 4,
+        task_hub: str = DEFAULT_TASK_HUB,
+        queues: dict[str, QueueOptions] | None = None,
+    ) -> None:
+        if activity_workers < 1:
+            raise ValueError("activity_workers must be at least 1")
+        self.clock: Clock = clock or VirtualClock()
+        self.index: FunctionIndex = load_function_index(app_path)
+        self.task_hub = task_hub
+        self.stats = HostStats()
+        self._store = Store(state_dir)
+        self.queue = EmbeddedQueue(self._store, self.clock, queues)
+        for function in self.index.of_type(SERVICE_BUS):
+            self.queue.declare(app_setting(str(function.trigger["queueName"])))
+        install_timestamp_cache()
+        self._engine = OrchestrationEngine(self._resolve_orchestrator, task_hub=task_hub)
+        self._lock = self._store.lock
+        self._ready: dict[str, None] = {}
+        self._histories: dict[str, list[str]] = {}
+        self._work: deque[_WorkItem] = deque()
+        self._in_flight = 0
+        self._results: stdlib_queue.Queue[tuple[_WorkItem, bool, str, str]] = stdlib_queue.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=activity_workers, thread_name_prefix="activity")
+        self._listeners: list[Callable[[InstanceChange], None]] = []
+        self._cron: dict[str, CronSchedule] = {
+            f.name: CronSchedule.parse(app_setting(str(f.trigger["schedule"]))) for f in self.index.of_type(TIMER)
+        }
+        self._server = ClientApiServer(self)
+        self._client_json: str | None = None
+        self._closed = False
+        self._recover()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        app_path: str | Path,
+        state_dir: str | Path,
+        *,
+        clock: Clock | None = None,
+        activity_workers: int = 4,
+        task_hub: str = DEFAULT_TASK_HUB,
+        queues: dict[str, QueueOptions] | None = None,
+    ) -> Iterator[LocalHost]:
+        """Open a host on ``state_dir``, serve the client API on 127.0.0.1, and stop everything on exit."""
+        host = cls(
+            app_path, state_dir, clock=clock, activity_workers=activity_workers, task_hub=task_hub, queues=queues
+        )
+        host.start_server()
+        try:
+            yield host
+        finally:
+            host.close()
+
+    def start_server(self) -> None:
+        run_on_loop(self._server.start(), timeout=30)
+        base = self._server.base_url
+        self._client_json = json.dumps(
+            {
+                "taskHubName": self.task_hub,
+                "creationUrls": {
+                    "createNewInstancePostUri": base + "orchestrators/{functionName}[/{instanceId}]",
+                    "createAndWaitOnNewInstancePostUri": base
+                    + "orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}",
+                },
+                "managementUrls": self.management_urls("INSTANCEID"),
+                "baseUrl": base,
+                "requiredQueryStringParameters": "",
+                "rpcBaseUrl": base,
+                "httpBaseUrl": base,
+                "maxGrpcMessageSizeInBytes": 0,
+                "grpcHttpClientTimeout": "00:01:40",
+            }
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client_json is not None:
+            run_on_loop(self._server.stop(), timeout=30)
+        self._store.close()
+
+    def __enter__(self) -> LocalHost:
+        if self._client_json is None:
+            self.start_server()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client_binding_json(self) -> str:
+        """The durable client binding JSON passed to functions that declare a durable client."""
+        if self._client_json is None:
+            raise RuntimeError("the client API server is not running; use LocalHost.open(...)")
+        return self._client_json
+
+    @property
+    def rpc_base_url(self) -> str:
+        return self._server.base_url
+
+    def management_urls(self, instance_id: str) -> dict[str, str]:
+        base = self._server.base_url + f"instances/{instance_id}"
+        query = f"?taskHub={self.task_hub}&connection=Storage"
+        return {
+            "id": instance_id,
+            "statusQueryGetUri": base + query,
+            "sendEventPostUri": base + "/raiseEvent/{eventName}" + query,
+            "terminatePostUri": base + "/terminate?reason={text}&" + query[1:],
+            "purgeHistoryDeleteUri": base + query,
+            "rewindPostUri": base + "/rewind?reason={text}&" + query[1:],
+            "restartPostUri": base + "/restart" + query,
+            "suspendPostUri": base + "/suspend?reason={text}&" + query[1:],
+            "resumePostUri": base + "/resume?reason={text}&" + query[1:],
+        }
+
+    def add_listener(self, listener: Callable[[InstanceChange], None]) -> None:
+        """Call ``listener`` after every change of an instance's runtime status or custom status."""
+        self._listeners.append(listener)
+
+    def _recover(self) -> None:
+        self.queue.release_locks()
+        with self._store.reading() as db:
+            for (instance_id,) in db.execute("SELECT DISTINCT instance_id FROM inbox ORDER BY seq"):
+                self._ready[instance_id] = None
+            for row in db.execute(
+                "SELECT work_id, instance_id, execution_id, task_id, name, input_json FROM work ORDER BY work_id"
+            ):
+                self._work.append(_WorkItem(*row))
+
+    # -- client operations (thread-safe; also served over HTTP) ----------------------------------------------
+
+    def start(self, orchestrator: str, input: Any = None, instance_id: str | None = None) -> str:
+        """Schedule a new orchestration instance; returns its id."""
+        return self.start_json(orchestrator, df_dumps(input) if input is not None else None, instance_id)
+
+    def start_json(self, orchestrator: str, input_json: str | None, instance_id: str | None = None) -> str:
+        if self.index.find(ORCHESTRATION, orchestrator) is None:
+            known = ", ".join(f.name for f in self.index.of_type(ORCHESTRATION)) or "none"
+            raise ClientApiError(
+                400,
+                f"The function '{orchestrator}' doesn't exist or is not an orchestrator "
+                f"function (orchestrators: {known})",
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        pending = _Pending()
+        with self._store.transaction() as db:
+            self._create_instance(db, pending, orchestrator, instance_id, input_json, parent=None)
+        self._apply(pending)
+        return instance_id
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Deliver an external event (the orchestration sees ``data`` as sent)."""
+        self.raise_event_json(instance_id, name, json.dumps(data))
+
+    def raise_event_json(self, instance_id: str, name: str, data_json: str | None) -> None:
+        if not name:
+            raise ClientApiError(400, "event name must be a non-empty string")
+        pending = _Pending()
+        with self._store.transaction() as db:
+            row = db.execute(
+                "SELECT status, execution_id FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
+            if row is None:
+                raise ClientApiError(404, f"No instance with ID {instance_id} found.")
+            if row[0] in TERMINAL_STATUSES:
+                raise ClientApiError(410, f"Instance with ID {instance_id} is gone: either completed or failed")
+            self._enqueue(
+                db,
+                pending,
+                instance_id,
+                None,
+                event(EventType.EVENT_RAISED, self.clock.now(), Name=name, Input=data_json),
+            )
+        self._apply(pending)
+
+    def terminate(self, instance_id: str, reason: str = "") -> None:
+        pending = _Pending()
+        with self._store.transaction() as db:
+            row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+            if row is None:
+                raise ClientApiError(404, f"No instance with ID '{instance_id}' found.")
+            if row[0] in TERMINAL_STATUSES:
+                raise ClientApiError(410, f"Instance '{instance_id}' is already {row[0]}")
+            self._enqueue(
+                db, pending, instance_id, None, event(EventType.EXECUTION_TERMINATED, self.clock.now(), Input=reason)
+            )
+        self._apply(pending)
+
+    def purge(self, instance_id: str) -> int:
+        """Delete a finished instance and its history; returns how many were deleted (0 or 1)."""
+        with self._store.transaction() as db:
+            row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+            if row is None or row[0] not in TERMINAL_STATUSES:
+                return 0
+            self._delete_instance(db, instance_id)
+        return 1
+
+    def purge_by(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        statuses: list[str] | None = None,
+    ) -> int:
+        found = self.instances(created_from=created_from, created_to=created_to, statuses=statuses)
+        return sum(self.purge(s.instance_id) for s in found if s.runtime_status in TERMINAL_STATUSES)
+
+    def status(self, instance_id: str, *, show_history: bool = False) -> InstanceStatus | None:
+        """The instance's runtime status, input, output, custom status and history length (None if unknown)."""
+        with self._store.reading() as db:
+            row = db.execute(
+                "SELECT instance_id, name, status, input_json, output_json, custom_status_json, created_at, "
+                "updated_at, history_len FROM instances WHERE instance_id = ?",
+                (instance_id,),
+            ).fetchone()
+            history = None
+            if row is not None and show_history:
+                history = [
+                    json.loads(r[0])
+                    for r in db.execute(
+                        "SELECT event_json FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
+                    )
+                ]
+        return self._status_from_row(row, history) if row else None
+
+    def instances(
+        self,
+        *,
+        prefix: str | None = None,
+        statuses: list[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[InstanceStatus]:
+        """Instances matching every given filter, oldest first."""
+        where, args = ["1 = 1"], []
+        if prefix:
+            where.append("instance_id LIKE ? ESCAPE '\\'")
+            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if created_from:
+            where.append("created_at >= ?")
+            args.append(format_timestamp(created_from))
+        if created_to:
+            where.append("created_at <= ?")
+            args.append(format_timestamp(created_to))
+        with self._store.reading() as db:
+            rows = db.execute(
+                "SELECT instance_id, name, status, input_json, output_json, custom_status_json, created_at, "  # noqa: S608
+                f"updated_at, history_len FROM instances WHERE {' AND '.join(where)} "
+                "ORDER BY created_at, instance_id",
+                args,
+            ).fetchall()
+        return [self._status_from_row(r, None) for r in rows]
+
+    @staticmethod
+    def _status_from_row(row: tuple[Any, ...], history: list[dict[str, Any]] | None) -> InstanceStatus:
+        return InstanceStatus(
+            instance_id=row[0],
+            name=row[1],
+            runtime_status=row[2],
+            input=_loads(row[3]),
+            output=_loads(row[4]),
+            custom_status=_loads(row[5]),
+            created_time=parse_timestamp(row[6]),
+            last_updated_time=parse_timestamp(row[7]),
+            history_length=row[8],
+            history=history,
+        )
+
+    # -- queue operations -----------------------------------------------------------------------------------
+
+    def send(
+        self,
+        queue: str,
+        body: bytes | str | dict[str, Any] | list[Any],
+        message_id: str | None = None,
+        **properties: Any,
+    ) -> SendResult:
+        """Send a message to an embedded queue (see :meth:`EmbeddedQueue.send` for the properties)."""
+        return self.queue.send(queue, body, message_id=message_id, **properties)
+
+    def dead_letters(self, queue: str) -> list[QueueMessage]:
+        return self.queue.dead_letters(queue)
+
+    def replay_dead_letter(
+        self, queue: str, *, sequence_number: int | None = None, message_id: str | None = None
+    ) -> list[QueueMessage]:
+        return self.queue.replay_dead_letter(queue, sequence_number=sequence_number, message_id=message_id)
+
+    # -- HTTP triggers --------------------------------------------------------------------------------------
+
+    def invoke_http(
+        self,
+        name_or_route: str,
+        method: str = "GET",
+        body: bytes | str | dict[str, Any] | list[Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> func.HttpResponse:
+        """Call an HTTP-triggered function by name or by a path matching its route; returns its response."""
+        functions = self.index.of_type(HTTP)
+        target, route_params, path = None, {}, name_or_route
+        for function in functions:
+            if function.name == name_or_route:
+                target, path = function, function.route
+                break
+        if target is None:
+            for function in functions:
+                matched = match_route(function.route, name_or_route)
+                if matched is not None and method.upper() in function.methods:
+                    target, route_params = function, matched
+                    break
+        if target is None:
+            known = ", ".join(f"{f.name} ({'/'.join(f.methods)} {f.route})" for f in functions) or "none"
+            raise LookupError(f"no HTTP function named or routed {method.upper()} {name_or_route!r} (known: {known})")
+        request = http_request(method, path, body=body, headers=headers, params=params, route_params=route_params)
+        response = call_function(target, request, self._client_json)
+        if isinstance(response, str):
+            return func.HttpResponse(response)
+        if not isinstance(response, func.HttpResponse):
+            raise TypeError(f"HTTP function {target.name!r} returned {type(response).__name__}, not HttpResponse")
+        return response
+
+    # -- running --------------------------------------------------------------------------------------------
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move a virtual clock forward (due timers fire on the next run)."""
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("advance() needs a VirtualClock; the wall clock moves by itself")
+        return self.clock.advance(delta)
+
+    def run_until_idle(
+        self,
+        max_episodes: int | None = None,
+        *,
+        advance_clock: bool = True,
+        horizon: timedelta | None = None,
+        wall_timeout: float | None = None,
+    ) -> int:
+        """Run episodes, activities, due timers, queue deliveries and timer triggers until nothing is runnable.
+
+        With a virtual clock and ``advance_clock``, time jumps to the next durable timer or scheduled message
+        (stopping at timer-trigger occurrences on the way) when nothing else can run; ``horizon`` bounds how
+        far. With the wall clock the host waits for the next timer, at most ``wall_timeout`` seconds overall.
+        Returns the number of episodes run; stops early after ``max_episodes``.
+        """
+        episodes = 0
+        start = self.clock.now()
+        deadline = start + horizon if horizon is not None else None
+        wall_started = datetime.now().timestamp()
+        self._init_cron()
+        while True:
+            progressed = self._drain_results(block=False)
+            self._dispatch_work()
+            progressed |= self._fire_due_timers()
+            for instance_id in list(self._ready):
+                if max_episodes is not None and episodes >= max_episodes:
+                    return episodes
+                if self._run_episode(instance_id):
+                    episodes += 1
+                progressed = True
+                self._drain_results(block=False)
+                self._dispatch_work()
+            progressed |= self._deliver_messages()
+            progressed |= self._fire_cron()
+            if progressed or self._ready:
+                continue
+            if self._in_flight:
+                self._drain_results(block=True)
+                continue
+            if not advance_clock:
+                return episodes
+            due = self._next_due(deadline)
+            if due is None:
+                return episodes
+            if isinstance(self.clock, VirtualClock):
+                self.clock.advance_to(due)
+                self.stats.clock_jumps += 1
+            else:
+                remaining = None
+                if wall_timeout is not None:
+                    remaining = wall_timeout - (datetime.now().timestamp() - wall_started)
+                    if remaining <= 0:
+                        return episodes
+                wait = max(0.0, (due - self.clock.now()).total_seconds())
+                self.clock.sleep(min(wait, remaining) if remaining is not None else wait)
+
+    def _next_due(self, deadline: datetime | None) -> datetime | None:
+        with self._store.reading() as db:
+            row = db.execute("SELECT MIN(fire_at) FROM timers").fetchone()
+        candidates = [parse_timestamp(row[0])] if row and row[0] else []
+        queues = [app_setting(str(f.trigger["queueName"])) for f in self.index.of_type(SERVICE_BUS)]
+        visible = self.queue.next_visible_time(queues, self.clock.now())
+        if visible is not None:
+            candidates.append(visible)
+        if not candidates:
+            return None
+        due = min(candidates)
+        cron_due = self._next_cron_due()
+        if cron_due is not None and cron_due < due:
+            due = cron_due
+        if deadline is not None and due > deadline:
+            return None
+        return due
+
+    # -- episodes -------------------------------------------------------------------------------------------
+
+    def _resolve_orchestrator(self, name: str) -> Callable[..., Any]:
+        return self.index.get(ORCHESTRATION, name).callable
+
+    def _played_history(self, db: Any, instance_id: str) -> list[str]:
+        cached = self._histories.get(instance_id)
+        if cached is None:
+            cached = [
+                OrchestrationEngine.played(json.loads(r[0]))
+                for r in db.execute("SELECT event_json FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
+            ]
+            self._histories[instance_id] = cached
+        return cached
+
+    def _run_episode(self, instance_id: str) -> bool:
+        pending = _Pending()
+        ran = False
+        with self._store.transaction() as db:
+            self._ready.pop(instance_id, None)
+            row = db.execute(
+                "SELECT name, execution_id, status, input_json, parent_json, engine_json, custom_status_json, "
+                "output_json, history_len FROM instances WHERE instance_id = ?",
+                (instance_id,),
+            ).fetchone()
+            inbox_rows = db.execute(
+                "SELECT seq, execution_id, event_json FROM inbox WHERE instance_id = ? ORDER BY seq", (instance_id,)
+            ).fetchall()
+            if row is None:
+                db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+                return False
+            instance = InstanceState(
+                instance_id=instance_id,
+                name=row[0],
+                execution_id=row[1],
+                status=row[2],
+                input_json=row[3],
+                parent=_loads(row[4]),
+                engine=EngineState.from_json(row[5]),
+                custom_status_json=row[6],
+                output_json=row[7],
+            )
+            history_len = int(row[8])
+            inbox = [InboxMessage(seq, execution, json.loads(text)) for seq, execution, text in inbox_rows]
+            played = self._played_history(db, instance_id)
+            now = self.clock.now()
+            outcome = self._engine.run_episode(instance, played, inbox, now)
+            ran = outcome.ran_orchestrator
+            if ran:
+                self.stats.episodes += 1
+                self.stats.events_replayed += outcome.replayed_events
+            self._commit_episode(db, pending, instance, history_len, outcome, now)
+            if outcome.deferred:
+                pending.ready.add(instance_id)
+        self._apply(pending)
+        return ran
+
+    def _commit_episode(
+        self,
+        db: Any,
+        pending: _Pending,
+        instance: InstanceState,
+        history_len: int,
+        outcome: EpisodeOutcome,
+        now: datetime,
+    ) -> None:
+        instance_id = instance.instance_id
+        if outcome.consumed:
+            db.executemany("DELETE FROM inbox WHERE seq = ?", [(seq,) for seq in outcome.consumed])
+        previous_status, previous_custom = instance.status, instance.custom_status_json
+        if outcome.next_start_event is not None:
+            db.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+            db.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
+            db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
+            db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+            db.execute(
+                "UPDATE instances SET execution_id = ?, status = ?, input_json = ?, output_json = NULL, "
+                "custom_status_json = ?, updated_at = ?, engine_json = ?, history_len = 0 WHERE instance_id = ?",
+                (
+                    outcome.new_execution_id,
+                    CONTINUED_AS_NEW,
+                    outcome.continue_as_new_input,
+                    outcome.custom_status_json,
+                    format_timestamp(now),
+                    EngineState().to_json(),
+                    instance_id,
+                ),
+            )
+            self._histories[instance_id] = []
+            self._enqueue(db, pending, instance_id, outcome.new_execution_id, outcome.next_start_event)
+            self._note_change(
+                pending, instance, CONTINUED_AS_NEW, outcome.custom_status_json, previous_status, previous_custom, now
+            )
+            return
+        if outcome.appended:
+            db.executemany(
+                "INSERT INTO history (instance_id, seq, event_json) VALUES (?, ?, ?)",
+                [
+                    (instance_id, history_len + i, json.dumps(e, separators=(",", ":")))
+                    for i, e in enumerate(outcome.appended)
+                ],
+            )
+            cache = self._histories.setdefault(instance_id, [])
+            cache.extend(OrchestrationEngine.played(e) for e in outcome.appended)
+        db.execute(
+            "UPDATE instances SET status = ?, output_json = ?, custom_status_json = ?, updated_at = ?, "
+            "engine_json = ?, history_len = ? WHERE instance_id = ?",
+            (
+                outcome.status,
+                outcome.output_json,
+                outcome.custom_status_json,
+                format_timestamp(now),
+                outcome.engine.to_json(),
+                history_len + len(outcome.appended),
+                instance_id,
+            ),
+        )
+        for activity in outcome.activities:
+            cursor = db.execute(
+                "INSERT INTO work (instance_id, execution_id, task_id, name, input_json) VALUES (?, ?, ?, ?, ?)",
+                (instance_id, instance.execution_id, activity.task_id, activity.name, activity.input_json),
+            )
+            pending.work.append(
+                _WorkItem(
+                    int(cursor.lastrowid or 0),
+                    instance_id,
+                    instance.execution_id,
+                    activity.task_id,
+                    activity.name,
+                    activity.input_json,
+                )
+            )
+        if outcome.timers:
+            db.executemany(
+                "INSERT OR REPLACE INTO timers (instance_id, execution_id, timer_id, fire_at) VALUES (?, ?, ?, ?)",
+                [(instance_id, instance.execution_id, t, format_timestamp(at)) for t, at in outcome.timers],
+            )
+        for sub in outcome.sub_orchestrations:
+            parent = {
+                "instance_id": instance_id,
+                "execution_id": instance.execution_id,
+                "task_id": sub.task_id,
+                "name": instance.name,
+            }
+            try:
+                if self.index.find(ORCHESTRATION, sub.name) is None:
+                    raise ClientApiError(400, f"no orchestrator function named {sub.name!r}")
+                self._create_instance(db, pending, sub.name, sub.instance_id, sub.input_json, parent=parent)
+            except ClientApiError as exc:
+                self._enqueue(
+                    db,
+                    pending,
+                    instance_id,
+                    instance.execution_id,
+                    event(
+                        EventType.SUB_ORCHESTRATION_FAILED,
+                        now,
+                        TaskScheduledId=sub.task_id,
+                        Reason=exc.message,
+                        Details="",
+                    ),
+                )
+        if outcome.parent_event is not None and instance.parent:
+            self._enqueue(
+                db, pending, instance.parent["instance_id"], instance.parent["execution_id"], outcome.parent_event
+            )
+        if outcome.status in TERMINAL_STATUSES:
+            db.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
+            db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
+            self._histories.pop(instance_id, None)
+        self._note_change(
+            pending, instance, outcome.status, outcome.custom_status_json, previous_status, previous_custom, now
+        )
+
+    def _note_change(
+        self,
+        pending: _Pending,
+        instance: InstanceState,
+        status: str,
+        custom_json: str | None,
+        previous_status: str,
+        previous_custom: str | None,
+        now: datetime,
+    ) -> None:
+        if status != previous_status or custom_json != previous_custom:
+            pending.changes.append(
+                InstanceChange(
+                    instance.instance_id,
+                    instance.name,
+                    status,
+                    _loads(custom_json),
+                    previous_status,
+                    _loads(previous_custom),
+                    now,
+                )
+            )
+
+    def _create_instance(
+        self,
+        db: Any,
+        pending: _Pending,
+        name: str,
+        instance_id: str,
+        input_json: str | None,
+        parent: dict[str, Any] | None,
+    ) -> None:
+        existing = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+        if existing is not None:
+            if existing[0] not in TERMINAL_STATUSES:
+                raise ClientApiError(
+                    400, f"An orchestration with instance ID '{instance_id}' already exists with status {existing[0]}"
+                )
+            self._delete_instance(db, instance_id)
+        now = self.clock.now()
+        execution_id = uuid.uuid4().hex
+        db.execute(
+            "INSERT INTO instances (instance_id, name, execution_id, status, input_json, created_at, updated_at, "
+            "parent_json, engine_json, history_len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (
+                instance_id,
+                name,
+                execution_id,
+                PENDING,
+                input_json,
+                format_timestamp(now),
+                format_timestamp(now),
+                json.dumps(parent) if parent else None,
+                EngineState().to_json(),
+            ),
+        )
+        started = execution_started(
+            now, name=name, input_json=input_json, instance_id=instance_id, execution_id=execution_id, parent=parent
+        )
+        self._enqueue(db, pending, instance_id, execution_id, started)
+        pending.changes.append(InstanceChange(instance_id, name, PENDING, None, None, None, now))
+
+    def _delete_instance(self, db: Any, instance_id: str) -> None:
+        for table in ("instances", "history", "inbox", "timers", "work"):
+            db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))  # noqa: S608
+        self._histories.pop(instance_id, None)
+
+    def _enqueue(
+        self, db: Any, pending: _Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
+    ) -> None:
+        db.execute(
+            "INSERT INTO inbox (instance_id, execution_id, event_json) VALUES (?, ?, ?)",
+            (instance_id, execution_id, json.dumps(item, separators=(",", ":"))),
+        )
+        pending.ready.add(instance_id)
+
+    def _apply(self, pending: _Pending) -> None:
+        with self._lock:
+            for instance_id in pending.ready:
+                self._ready[instance_id] = None
+            self._work.extend(pending.work)
+        for change in pending.changes:
+            for listener in self._listeners:
+                try:
+                    listener(change)
+                except Exception:
+                    logger.exception("instance-change listener failed")
+
+    # -- timers ---------------------------------------------------------------------------------------------
+
+    def _fire_due_timers(self) -> bool:
+        now = format_timestamp(self.clock.now())
+        pending = _Pending()
+        with self._store.transaction() as db:
+            due = db.execute(
+                "SELECT instance_id, execution_id, timer_id, fire_at FROM timers WHERE fire_at <= ? "
+                "ORDER BY fire_at, instance_id, timer_id",
+                (now,),
+            ).fetchall()
+            for instance_id, execution_id, timer_id, fire_at in due:
+                db.execute(
+                    "DELETE FROM timers WHERE instance_id = ? AND execution_id = ? AND timer_id = ?",
+                    (instance_id, execution_id, timer_id),
+                )
+                self._enqueue(
+                    db,
+                    pending,
+                    instance_id,
+                    execution_id,
+                    event(EventType.TIMER_FIRED, parse_timestamp(fire_at), TimerId=timer_id, FireAt=fire_at),
+                )
+        self._apply(pending)
+        return bool(due)
+
+    # -- activities -----------------------------------------------------------------------------------------
+
+    def _dispatch_work(self) -> None:
+        with self._lock:
+            items = list(self._work)
+            self._work.clear()
+            self._in_flight += len(items)
+        for item in items:
+            self._pool.submit(self._execute_activity, item)
+
+    def _execute_activity(self, item: _WorkItem) -> None:
+        try:
+            function = self.index.get(ACTIVITY, item.name)
+            value = decode_activity_input(item.input_json)
+            result = call_function(function, value, self._client_json)
+            self._results.put((item, True, encode_activity_output(result), ""))
+        except Exception as exc:
+            reason, details = failure_details(item.name, "Activity", exc)
+            self._results.put((item, False, reason, details))
+
+    def _drain_results(self, *, block: bool) -> bool:
+        results = []
+        try:
+            if block:
+                results.append(self._results.get(timeout=30))
+            while True:
+                results.append(self._results.get_nowait())
+        except stdlib_queue.Empty:
+            pass
+        if not results:
+            return False
+        pending = _Pending()
+        now = self.clock.now()
+        with self._store.transaction() as db:
+            for item, ok, payload, details in results:
+                self._in_flight -= 1
+                self.stats.activities_executed += 1
+                if not ok:
+                    self.stats.activity_failures += 1
+                deleted = db.execute("DELETE FROM work WHERE work_id = ?", (item.work_id,)).rowcount
+                if not deleted:
+                    continue  # the instance finished, was terminated or purged meanwhile
+                if ok:
+                    completion = event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id, Result=payload)
+                else:
+                    completion = event(
+                        EventType.TASK_FAILED, now, TaskScheduledId=item.task_id, Reason=payload, Details=details
+                    )
+                self._enqueue(db, pending, item.instance_id, item.execution_id, completion)
+        self._apply(pending)
+        return True
+
+    # -- Service Bus triggers -------------------------------------------------------------------------------
+
+    def _deliver_messages(self) -> bool:
+        delivered = False
+        for function in self.index.of_type(SERVICE_BUS):
+            queue_name = app_setting(str(function.trigger["queueName"]))
+            while True:
+                message = self.queue.receive(queue_name)
+                if message is None:
+                    break
+                delivered = True
+                self.stats.messages_delivered += 1
+                try:
+                    call_function(function, service_bus_message(message), self._client_json)
+                except Exception as exc:
+                    self.stats.trigger_errors += 1
+                    request = dead_letter_request(exc)
+                    if request is not None:
+                        self.queue.dead_letter(message, *request)
+                        self.stats.messages_dead_lettered += 1
+                    elif self.queue.abandon(message, f"{type(exc).__name__}: {exc}"):
+                        self.stats.messages_dead_lettered += 1
+                    logger.info(
+                        "service bus trigger %s failed on message %s: %s", function.name, message.message_id, exc
+                    )
+                    continue
+                self.queue.complete(message)
+                self._drain_results(block=False)
+                self._dispatch_work()
+        return delivered
+
+    # -- timer triggers -------------------------------------------------------------------------------------
+
+    def _init_cron(self) -> None:
+        if not self._cron:
+            return
+        now = format_timestamp(self.clock.now())
+        with self._store.transaction() as db:
+            for name in self._cron:
+                db.execute("INSERT OR IGNORE INTO cron (function_name, last_due) VALUES (?, ?)", (name, now))
+
+    def _cron_last(self) -> dict[str, datetime]:
+        with self._store.reading() as db:
+            return {
+                name: parse_timestamp(last) for name, last in db.execute("SELECT function_name, last_due FROM cron")
+            }
+
+    def _next_cron_due(self) -> datetime | None:
+        last = self._cron_last()
+        dues = [schedule.next_after(last[name]) for name, schedule in self._cron.items() if name in last]
+        return min(dues) if dues else None
+
+    def _fire_cron(self) -> bool:
+        if not self._cron:
+            return False
+        fired = False
+        now = self.clock.now()
+        last = self._cron_last()
+        for name, schedule in self._cron.items():
+            if name not in last:
+                continue
+            due = schedule.next_after(last[name])
+            if due > now:
+                continue
+            latest = due
+            missed = 0
+            while True:
+                following = schedule.next_after(latest)
+                if following > now:
+                    break
+                latest, missed = following, missed + 1
+            with self._store.transaction() as db:
+                db.execute("UPDATE cron SET last_due = ? WHERE function_name = ?", (format_timestamp(latest), name))
+            function = self.index.get(TIMER, name)
+            request = timer_request(
+                due=latest,
+                next_due=schedule.next_after(latest),
+                now=now,
+                past_due=missed > 0 or (now - latest) > timedelta(seconds=1),
+            )
+            fired = True
+            self.stats.timer_triggers_fired += 1
+            try:
+                call_function(function, request, self._client_json)
+            except Exception:
+                self.stats.trigger_errors += 1
+                logger.exception("timer trigger %s failed", name)
+        return fired
+
+
+def app_setting(value: str) -> str:
+    """Resolve a binding expression ``%NAME%`` from the environment, as the Functions host does app settings."""
+    if len(value) > 2 and value.startswith("%") and value.endswith("%"):
+        name = value[1:-1]
+        resolved = os.environ.get(name)
+        if resolved is None:
+            raise KeyError(f"app setting {name} is not set (the binding uses {value})")
+        return resolved
+    return value

@@ -1,0 +1,313 @@
+"""The embedded default, assembled: moto server, seeded estate, guest emulator, Site Recovery emulator, event log
+and the local Durable host running the unchanged ``function_app.py`` — all on one clock.
+
+>>> with LocalStack.open(load_scenario(path), Path(".state/demo")) as stack:
+...     stack.submit()
+...     outcome = stack.run()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from functions import runtime
+from functions.gateways.site_recovery import AzureSiteRecoveryGateway
+from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
+from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
+from local.aws.guest import GuestEmulator
+from local.clock import VirtualClock, WallClock
+from local.events import EventLog
+from local.host import LocalHost, QueueOptions
+from local.scenario import OperatorAction, Scenario, resolve_request
+from local.site_recovery import EmulatorEstate, SiteRecoveryEmulator, build_emulated_client
+from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
+from shared.lifecycle import VmProgress
+from shared.pipeline import WaveSummary
+from shared.request import parse_request, wave_instance_id
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_PATH = ROOT / "function_app.py"
+#: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
+REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5)
+
+
+@dataclass
+class LocalLambdaInvoker:
+    """:class:`shared.ports.LambdaInvoker` over the in-process Lambda runtime, with the estate's side effects.
+
+    Stopping or starting a source tells the Site Recovery emulator (as the real agent's last writes would), and
+    a scenario may throttle the first N invocations of a Lambda for an instance (a throttling storm that outlasts
+    the SDK's own retries).
+    """
+
+    lambdas: LocalLambdaRuntime
+    site_recovery: SiteRecoveryEmulator
+    names: dict[str, str]
+    clock: Any
+    throttles: dict[tuple[str, str], int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls[function] = self.calls.get(function, 0) + 1
+            for instance_id in event.get("instance_ids") or ():
+                left = self.throttles.get((function, instance_id), 0)
+                if left:
+                    self.throttles[(function, instance_id)] = left - 1
+                    raise ThrottlingError(
+                        f"Rate exceeded ({function})", code="ThrottlingException", resource=instance_id
+                    )
+        payload = self.lambdas.invoke(function, event)
+        if "errorType" in payload:
+            raise error_from_lambda_payload(payload)
+        if function in {"stop_source", "start_source"}:
+            for change in payload.get("instances", []):
+                name = self.names.get(change["instance_id"], change["instance_id"])
+                if function == "stop_source" and change["state"] in {"stopping", "stopped"}:
+                    self.site_recovery.source_stopped(name, at=self.clock.now())
+                elif function == "start_source":
+                    self.site_recovery.source_started(name)
+        return payload
+
+
+@dataclass
+class WaveOutcome:
+    """How a local run ended."""
+
+    request_id: str
+    runtime_status: str
+    summary: WaveSummary | None
+    progress: list[VmProgress]
+    virtual_hours: float
+    stats: dict[str, Any]
+
+
+class LocalStack:
+    """Everything the embedded default runs, opened together and closed together."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        state_dir: Path,
+        host: LocalHost,
+        seeded: SeededEstate,
+        guests: GuestEmulator,
+        site_recovery: SiteRecoveryEmulator,
+        invoker: LocalLambdaInvoker,
+        events: EventLog,
+    ) -> None:
+        self.scenario = scenario
+        self.state_dir = state_dir
+        self.host = host
+        self.seeded = seeded
+        self.guests = guests
+        self.site_recovery = site_recovery
+        self.invoker = invoker
+        self.events = events
+        self.clock = host.clock
+        self.names = {seeded_instance.instance_id: name for name, seeded_instance in seeded.instances.items()}
+        self.request = resolve_request(
+            scenario,
+            {name: item.instance_id for name, item in seeded.instances.items()},
+            {
+                "instance_id": seeded.appliance.instance_id,
+                "private_ip": seeded.appliance.private_ip,
+                "security_group_id": seeded.appliance.security_group_id,
+            },
+        )
+        self.request_id = str(self.request.get("request_id", ""))
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        scenario: Scenario,
+        state_dir: Path,
+        *,
+        clock: VirtualClock | WallClock | None = None,
+        activity_workers: int = 4,
+        run_linux_scripts: bool = False,
+    ) -> Iterator[LocalStack]:
+        clock = clock or VirtualClock()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as stack:
+            moto = stack.enter_context(start_moto_server())
+            seeded = seed_estate(scenario.estate, moto.endpoint_url)
+            ids = {name: item.instance_id for name, item in seeded.instances.items()}
+            overrides = {name: dict(b.guest) for name, b in scenario.behaviour.items() if b.guest}
+            if run_linux_scripts:
+                for spec in scenario.estate.instances:
+                    overrides.setdefault(spec.name, {})["run_linux_scripts"] = True
+            guests = emulator_for_estate(
+                clock,
+                scenario.estate,
+                ids,
+                overrides=overrides,
+                document_prefix=seeded.document_prefix,
+                scratch_dir=state_dir / "guests",
+            )
+            emulator = SiteRecoveryEmulator(_emulator_estate(scenario), clock=clock)
+            for name, behaviour in scenario.behaviour.items():
+                for fault in behaviour.site_recovery_faults:
+                    emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
+            guests.on_agent_registered = _registration_hook(scenario, seeded, emulator)
+            lambdas = stack.enter_context(
+                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
+            )
+            invoker = LocalLambdaInvoker(
+                lambdas=lambdas,
+                site_recovery=emulator,
+                names={item.instance_id: name for name, item in seeded.instances.items()},
+                clock=clock,
+                throttles={
+                    (function, ids[name]): count
+                    for name, behaviour in scenario.behaviour.items()
+                    for function, count in behaviour.aws_throttles.items()
+                },
+            )
+            events = EventLog(state_dir / "events.jsonl")
+            gateway = AzureSiteRecoveryGateway(client=build_emulated_client(emulator))
+            runtime.install(
+                runtime.Runtime(
+                    settings=FunctionAppSettings(aws_region=scenario.estate.region, timings=scenario.timings),
+                    lambdas=invoker,
+                    events=events,
+                    site_recovery=lambda vault: gateway,
+                )
+            )
+            stack.callback(runtime.install, None)
+            previous_schedule = os.environ.get(HEALTH_SCHEDULE_SETTING)
+            os.environ[HEALTH_SCHEDULE_SETTING] = scenario.health_schedule
+            stack.callback(_restore_env, HEALTH_SCHEDULE_SETTING, previous_schedule)
+            host = stack.enter_context(
+                LocalHost.open(
+                    APP_PATH,
+                    state_dir / "host",
+                    clock=clock,
+                    activity_workers=activity_workers,
+                    queues={REQUESTS_QUEUE: REQUEST_QUEUE_OPTIONS},
+                )
+            )
+            yield cls(scenario, state_dir, host, seeded, guests, emulator, invoker, events)
+
+    # --- driving ----------------------------------------------------------------------------------------------
+
+    def submit(self, request: dict[str, Any] | None = None, *, message_id: str | None = None) -> str:
+        """Put the (scenario's) request on the embedded queue, as ``cli submit`` does; returns the message id."""
+        body = request if request is not None else self.request
+        parse_request(body)  # the operator hears about a bad request before it is queued
+        message_id = message_id or str(body.get("request_id") or uuid.uuid4())
+        self.host.send(
+            REQUESTS_QUEUE, json.dumps(body).encode(), message_id=message_id, content_type="application/json"
+        )
+        return message_id
+
+    def run(self, *, on_progress: Any = None) -> WaveOutcome:
+        """Run until the wave finishes, performing the scenario's operator actions at their virtual times."""
+        started = self.clock.now()
+        limit = started + timedelta(hours=self.scenario.max_virtual_hours)
+        actions = sorted(self.scenario.operator, key=lambda action: action.at_hours)
+        wave_id = wave_instance_id(self.request_id)
+        if on_progress is not None:
+            self.host.add_listener(on_progress)
+        while True:
+            due = started + timedelta(hours=actions[0].at_hours) if actions else limit
+            self.host.run_until_idle(horizon=max(timedelta(0), min(due, limit) - self.clock.now()))
+            if self._finished(wave_id):
+                break
+            if actions:
+                if isinstance(self.clock, VirtualClock):
+                    self.clock.advance_to(due)
+                self.operate(actions.pop(0))
+                continue
+            break  # idle with nothing left to do (or the time limit reached): the outcome says where it stopped
+        return self.outcome(started)
+
+    def _finished(self, wave_id: str) -> bool:
+        status = self.host.status(wave_id)
+        return status is not None and status.runtime_status in {"Completed", "Failed", "Terminated"}
+
+    def operate(self, action: OperatorAction) -> dict[str, Any]:
+        """Approve or cancel through the function app's own HTTP API, as an operator would."""
+        body: dict[str, Any] = {"by": action.by}
+        if action.vm:
+            body["vm"] = self.seeded.instance_id(action.vm)
+        response = self.host.invoke_http(f"waves/{self.request_id}/{action.action}", "POST", body)
+        answer: dict[str, Any] = json.loads(response.get_body() or b"{}")
+        return answer
+
+    def outcome(self, started: datetime) -> WaveOutcome:
+        wave = self.host.status(wave_instance_id(self.request_id))
+        summary = WaveSummary.model_validate(wave.output) if wave and wave.runtime_status == "Completed" else None
+        progress = [
+            VmProgress.model_validate(status.custom_status)
+            for status in self.host.instances(prefix=f"vm-{self.request_id}-")
+            if isinstance(status.custom_status, dict)
+        ]
+        return WaveOutcome(
+            request_id=self.request_id,
+            runtime_status=wave.runtime_status if wave else "NotStarted",
+            summary=summary,
+            progress=progress,
+            virtual_hours=(self.clock.now() - started).total_seconds() / 3600,
+            stats=dict(vars(self.host.stats)),
+        )
+
+
+def _emulator_estate(scenario: Scenario) -> EmulatorEstate:
+    target = scenario.request.get("target") or {}
+    vault = target.get("vault") or {}
+    return EmulatorEstate(
+        subscription_id=target.get("subscription_id", EmulatorEstate.model_fields["subscription_id"].default),
+        resource_group=vault.get("resource_group", EmulatorEstate.model_fields["resource_group"].default),
+        vault_name=vault.get("name", EmulatorEstate.model_fields["vault_name"].default),
+        timings=scenario.site_recovery,
+    )
+
+
+def _registration_hook(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> Any:
+    """When an agent registers on a guest, its machine appears to Site Recovery (the appliance discovers it)."""
+    specs = {spec.name: spec for spec in scenario.estate.instances}
+    names = {item.instance_id: name for name, item in seeded.instances.items()}
+    provider = (scenario.request.get("appliance") or {}).get("provider")
+
+    def registered(instance_id: str, at: datetime) -> None:
+        name = names[instance_id]
+        spec = specs[name]
+        behaviour = scenario.behaviour.get(name)
+        emulator.register_machine(
+            name,
+            seeded.instances[name].private_ip,
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"ec2:{instance_id}")),
+            spec.platform.value,
+            disks=[
+                {
+                    "name": disk.device_name or f"/dev/sd{chr(ord('a') + index)}",
+                    "size_gb": disk.size_gib,
+                    "is_os": index == 0,
+                }
+                for index, disk in enumerate(spec.disks)
+            ],
+            provider=provider,
+            behaviour=behaviour.replication if behaviour and behaviour.replication else None,
+            at=at,
+        )
+
+    return registered
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value

@@ -1,0 +1,129 @@
+"""The local AWS emulation: moto server on loopback, seeding, the in-process runtime, real guest script runs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from aws_lambdas.wiring import WIRING
+from local.aws import (
+    Estate,
+    GuestBehaviour,
+    GuestEmulator,
+    InstanceSpec,
+    LocalLambdaRuntime,
+    ScriptOutcome,
+    seed_estate,
+    start_moto_server,
+)
+from local.aws.estate import ApplianceSpec
+from local.aws.server import FAKE_CREDENTIALS
+from local.clock import VirtualClock
+from shared.facts import Platform
+
+
+def test_estate_rejects_inconsistent_input() -> None:
+    with pytest.raises(ValidationError, match="duplicate instance names"):
+        Estate(instances=[InstanceSpec(name="a"), InstanceSpec(name="a")])
+    with pytest.raises(ValidationError, match="not in the subnet"):
+        Estate(instances=[InstanceSpec(name="a", private_ip="192.168.0.4")])
+    with pytest.raises(ValidationError, match="ApplianceSpec"):
+        Estate(appliance=ApplianceSpec(name="bad name!"))
+
+
+def test_moto_server_binds_loopback_and_stops() -> None:
+    with pytest.raises(ValueError, match="loopback"), start_moto_server("0.0.0.0"):
+        pass
+    with start_moto_server() as server:
+        assert server.host == "127.0.0.1" and server.port > 0
+        with socket.create_connection((server.host, server.port), timeout=2):
+            pass
+    with pytest.raises(OSError), socket.create_connection((server.host, server.port), timeout=1):
+        pass
+
+
+def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -> None:
+    estate = Estate(
+        instances=[
+            InstanceSpec(name="app-1", os_name="Ubuntu", os_version="22.04"),
+            InstanceSpec(name="app-2", os_name="Ubuntu", os_version="20.04"),
+            InstanceSpec(name="win-1", platform=Platform.WINDOWS, os_name="Microsoft Windows Server 2019"),
+        ]
+    )
+    clock = VirtualClock()
+    with start_moto_server() as server:
+        seeded = seed_estate(estate, server.endpoint_url)
+        ids = {name: s.instance_id for name, s in seeded.instances.items()}
+        emulator = GuestEmulator(
+            clock,
+            {
+                ids["app-1"]: GuestBehaviour(run_linux_scripts=True),
+                ids["app-2"]: GuestBehaviour(
+                    os_version="20.04", scripts={"install-agent": ScriptOutcome(delay_seconds=300)}
+                ),
+                ids["win-1"]: GuestBehaviour(platform=Platform.WINDOWS, os_id="windows", cloud_init=False),
+            },
+            scratch_dir=tmp_path,
+            script_env={"AWS_ENDPOINT_URL": server.endpoint_url, **FAKE_CREDENTIALS},
+        )
+        runtime = LocalLambdaRuntime(server.endpoint_url, seeded.lambda_environment(), emulator=emulator)
+        try:
+            all_ids = list(ids.values())
+
+            def finished(result: dict) -> list[dict]:
+                states = []
+                for command in result["commands"]:
+                    status = runtime.invoke(
+                        "command_status",
+                        {
+                            "migration_id": "m-e2e",
+                            "command_id": command["command_id"],
+                            "instance_ids": command["instance_ids"],
+                        },
+                    )
+                    states.extend(status["invocations"])
+                return states
+
+            prepared = runtime.invoke(
+                "prepare_guest", {"migration_id": "m-e2e", "instance_ids": all_ids, "discovery": True}
+            )
+            states = {s["instance_id"]: s for s in finished(prepared)}
+            assert {s["state"] for s in states.values()} == {"succeeded"}
+            real = states[ids["app-1"]]["result"]
+            assert real["sshd_original"]["PasswordAuthentication"] == "no" and real["changed"]
+            root = emulator.guest_root(ids["app-1"])
+            assert "PasswordAuthentication yes" in (root / "etc/ssh/sshd_config").read_text()
+
+            installed = runtime.invoke(
+                "install_agent",
+                {
+                    "migration_id": "m-e2e",
+                    "instance_ids": all_ids,
+                    "provider": "InMageAzureV2",
+                    "appliance_ip": "10.0.1.4",
+                },
+            )
+            states = {s["instance_id"]: s for s in finished(installed)}
+            assert states[ids["app-2"]]["state"] == "running"
+            assert states[ids["app-1"]]["state"] == "succeeded", states[ids["app-1"]]["stderr_tail"]
+            assert states[ids["app-1"]]["result"]["status"] == "registered"
+            secret_line = (root / "var/log/fake-asr/configurator.secret").read_text().split()
+            assert secret_line[0] == "mode=600" and not Path(secret_line[1].split("=", 1)[1]).exists()
+            clock.advance(301)
+            assert {s["state"] for s in finished(installed)} == {"succeeded"}
+
+            reverted = runtime.invoke(
+                "revert_changes", {"migration_id": "m-e2e", "instance_ids": [ids["app-1"]], "outcome": "completed"}
+            )
+            assert {s["state"] for s in finished(reverted["guest"])} == {"succeeded"}
+            assert "PasswordAuthentication yes" not in (root / "etc/ssh/sshd_config").read_text()
+            assert stat.S_IMODE((root / "etc/ssh/sshd_config").stat().st_mode) == 0o644
+            assert seeded.passphrase.get_secret_value() not in json.dumps([prepared, installed, reverted])
+        finally:
+            runtime.close()
+            WIRING.reset()
