@@ -51,8 +51,7 @@ class VirtualClock:
     def advance_to(self, when: datetime) -> datetime:
         """Move forward to ``when``; a time in the past leaves the clock where it is."""
         with self._lock:
-            if when > self._now:
-                self._now = when
+            self._now = max(self._now, when)
             return self._now
 
     def sleep(self, seconds: float) -> None:

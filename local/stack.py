@@ -9,7 +9,9 @@ and the local Durable host running the unchanged ``function_app.py`` — all on 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,10 +21,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
 from functions import runtime
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
+from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
@@ -186,9 +190,13 @@ class LocalStack:
                 )
             )
             stack.callback(runtime.install, None)
-            previous_schedule = os.environ.get(HEALTH_SCHEDULE_SETTING)
-            os.environ[HEALTH_SCHEDULE_SETTING] = scenario.health_schedule
-            stack.callback(_restore_env, HEALTH_SCHEDULE_SETTING, previous_schedule)
+            for name, value in {
+                HEALTH_SCHEDULE_SETTING: scenario.health_schedule,
+                "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; the EMF lines would flood the terminal
+            }.items():
+                stack.callback(_restore_env, name, os.environ.get(name))
+                os.environ[name] = value
+            stack.enter_context(_lambda_logs_to(state_dir / "lambdas.log"))
             host = stack.enter_context(
                 LocalHost.open(
                     APP_PATH,
@@ -290,20 +298,43 @@ def _registration_hook(scenario: Scenario, seeded: SeededEstate, emulator: SiteR
             seeded.instances[name].private_ip,
             str(uuid.uuid5(uuid.NAMESPACE_URL, f"ec2:{instance_id}")),
             spec.platform.value,
-            disks=[
-                {
-                    "name": disk.device_name or f"/dev/sd{chr(ord('a') + index)}",
-                    "size_gb": disk.size_gib,
-                    "is_os": index == 0,
-                }
-                for index, disk in enumerate(spec.disks)
-            ],
+            disks=_agent_disks(spec),
             provider=provider,
             behaviour=behaviour.replication if behaviour and behaviour.replication else None,
             at=at,
         )
 
     return registered
+
+
+def _agent_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
+    """The disks the agent reports, named as the estate seeds them (root first, data disks from /dev/sdf)."""
+    data_letters = iter("fghijklmnop")
+    disks = []
+    for index, disk in enumerate(spec.disks):
+        name = disk.device_name or ("/dev/sda1" if index == 0 else f"/dev/sd{next(data_letters)}")
+        disks.append({"name": name, "size_gb": disk.size_gib, "is_os": index == 0})
+    return disks
+
+
+@contextmanager
+def _lambda_logs_to(path: Path) -> Iterator[None]:
+    """Send the Lambdas' structured logs (Powertools, stdout in AWS) and moto's request log to a file."""
+    lambda_logger = logging.getLogger(LAMBDA_SERVICE)
+    moto_logger = logging.getLogger("werkzeug")
+    saved = (list(lambda_logger.handlers), moto_logger.level)
+    with path.open("a", encoding="utf-8") as stream:
+        for handler in lambda_logger.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)
+        moto_logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for handler in saved[0]:
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setStream(sys.stdout)
+            moto_logger.setLevel(saved[1])
 
 
 def _restore_env(name: str, value: str | None) -> None:

@@ -66,9 +66,7 @@ class WebIdentityLambdaInvoker:
 
     def _web_identity_credentials(self) -> DeferredRefreshableCredentials:
         if not self._settings.aws_role_arn:
-            raise PermanentError(
-                "AWS_ROLE_ARN is not set: the function app cannot reach AWS", code="NotConfigured"
-            )
+            raise PermanentError("AWS_ROLE_ARN is not set: the function app cannot reach AWS", code="NotConfigured")
         fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
             client_creator=boto3.Session(region_name=self._settings.aws_region).client,
             web_identity_token_loader=self._entra_token,

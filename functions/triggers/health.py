@@ -42,7 +42,7 @@ WATCHED = {VmState.INITIAL_REPLICATION, VmState.REPLICATING, VmState.AWAITING_AP
 @bp.timer_trigger(schedule=f"%{HEALTH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def replication_health(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Sweep health; the schedule is the app setting ``REPLICATION_HEALTH_SCHEDULE`` (every 15 minutes in the templates)."""
+    """Sweep health on the schedule in app setting ``REPLICATION_HEALTH_SCHEDULE`` (15 minutes in the templates)."""
     report = await sweep(client, datetime.now(UTC))
     logger.info("replication health sweep: %s", report)
 

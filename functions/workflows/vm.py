@@ -19,6 +19,7 @@ from functions.activities.site_recovery import ProtectableItemFound, RecoveryPoi
 from functions.workflows.steps import Cancelled, StepFailed, Steps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
+from shared.health import ProgressSnapshot
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmInput, VmResult
 from shared.request import ApprovalMode, Mode, OsType, Provider, suggest_vm_name
@@ -456,7 +457,9 @@ class VmMigration(Steps):
                 "health": level,
                 "health_reasons": tuple(event.get("reasons") or ()),
                 "replication_progress": event.get("progress_percent"),
-                "health_snapshot": event.get("snapshot"),
+                "health_snapshot": ProgressSnapshot.model_validate(event["snapshot"])
+                if event.get("snapshot")
+                else None,
             }
         )
         self._publish_status()
@@ -468,10 +471,10 @@ class VmMigration(Steps):
         )
         result: awsc.PowerResult = yield from self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL)
         self.source_stopped_at = self.now
-        if not all(change.state == "stopped" for change in result.instances):
+        if not _all_stopped(result):
             yield from self.poll(
                 lambda: self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL),
-                done=lambda answer: all(change.state == "stopped" for change in answer.instances),
+                done=_all_stopped,
                 first=self.timings.source_stop_first_poll,
                 maximum=self.timings.source_stop_first_poll * 4,
                 timeout=self.timings.source_stop_timeout,
@@ -560,6 +563,11 @@ class VmMigration(Steps):
         facts = self.spec.facts
         os_type = OsType(facts.platform.value) if facts else self.spec.vm.os_type
         return self.spec.vm.target_vm_name or suggest_vm_name(self.machine_name, self.instance_id, os_type)
+
+
+def _all_stopped(result: awsc.PowerResult) -> bool:
+    """Stopping an instance again reports where it was: ``stopped`` before the call means it is down."""
+    return all("stopped" in {change.state, change.previous_state} for change in result.instances)
 
 
 def protected_item_name(instance_id: str) -> str:

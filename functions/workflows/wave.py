@@ -94,7 +94,10 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
         while next_batch < len(batches) and len(running) < window:
             batch = BatchInput(request_id=request.request_id, batch_index=next_batch, vms=batches[next_batch])
             task = context.call_sub_orchestrator(
-                migrate_batch, batch.model_dump(mode="json"), f"{context.instance_id}-batch-{next_batch}"
+                migrate_batch,
+                batch.model_dump(mode="json"),
+                f"{context.instance_id}-batch-{next_batch}",
+                expected_type=list,
             )
             running[task] = batches[next_batch]
             next_batch += 1
@@ -147,7 +150,10 @@ def migrate_batch(context: Any, migrate_vm: Any) -> Flow:
     pending = {}
     for vm in batch.vms:
         task = context.call_sub_orchestrator(
-            migrate_vm, vm.model_dump(mode="json"), vm_instance_id(batch.request_id, vm.vm.instance_id)
+            migrate_vm,
+            vm.model_dump(mode="json"),
+            vm_instance_id(batch.request_id, vm.vm.instance_id),
+            expected_type=dict,
         )
         pending[task] = vm
     results: dict[str, dict[str, Any]] = {}

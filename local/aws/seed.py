@@ -141,7 +141,9 @@ def _block_devices(spec: InstanceSpec, root_device: str) -> list[dict[str, Any]]
     data_letters = iter("fghijklmnop")
     for index, disk in enumerate(spec.disks):
         device = disk.device_name or (root_device if index == 0 else f"/dev/sd{next(data_letters)}")
-        ebs = {"VolumeSize": disk.size_gib, "VolumeType": disk.volume_type, "DeleteOnTermination": True}
+        ebs: dict[str, Any] = {"VolumeSize": disk.size_gib, "VolumeType": disk.volume_type, "DeleteOnTermination": True}
+        if disk.volume_type in {"io1", "io2"}:
+            ebs["Iops"] = min(64000, max(100, disk.size_gib * 50))  # provisioned IOPS volumes need a figure
         mappings.append({"DeviceName": device, "Ebs": ebs})
     return mappings
 
