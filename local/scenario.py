@@ -99,16 +99,18 @@ def load_scenario(path: Path) -> Scenario:
         raise InvalidRequestError(f"{path}: invalid scenario: " + "; ".join(issues), issues=issues) from None
 
 
-def resolve_request(scenario: Scenario, ids: dict[str, str], appliance: dict[str, str]) -> dict[str, Any]:
-    """The scenario's request with estate names replaced by the seeded EC2 ids and the appliance filled in."""
-    request = dict(scenario.request)
-    request.setdefault("region", scenario.estate.region)
+def resolve_request(raw: dict[str, Any], region: str, ids: dict[str, str], appliance: dict[str, str]) -> dict[str, Any]:
+    """A request with estate names (``instance: web-01``) replaced by the seeded EC2 ids and the appliance filled in."""
+    request = dict(raw)
+    request.setdefault("region", region)
     request["appliance"] = {**appliance, **(request.get("appliance") or {})}
     vms = []
     for entry in request.get("vms") or []:
         vm = dict(entry)
         name = vm.pop("instance", None)
         if name is not None:
+            if name not in ids:
+                raise InvalidRequestError(f"vms: no estate instance named {name!r}; have {', '.join(sorted(ids))}")
             vm["instance_id"] = ids[name]
         vms.append(vm)
     request["vms"] = vms

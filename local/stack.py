@@ -120,16 +120,26 @@ class LocalStack:
         self.events = events
         self.clock = host.clock
         self.names = {seeded_instance.instance_id: name for name, seeded_instance in seeded.instances.items()}
-        self.request = resolve_request(
-            scenario,
-            {name: item.instance_id for name, item in seeded.instances.items()},
+        self.request = self.resolve(scenario.request)
+        self.request_id = str(self.request.get("request_id", ""))
+
+    def use_request(self, request: dict[str, Any]) -> None:
+        """Run ``request`` (resolved against this estate) instead of the scenario's own."""
+        self.request = self.resolve(request)
+        self.request_id = str(self.request.get("request_id", ""))
+
+    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A request for this estate: ``instance: <name>`` becomes the seeded EC2 id; the appliance is filled in."""
+        return resolve_request(
+            request,
+            self.scenario.estate.region,
+            {name: item.instance_id for name, item in self.seeded.instances.items()},
             {
-                "instance_id": seeded.appliance.instance_id,
-                "private_ip": seeded.appliance.private_ip,
-                "security_group_id": seeded.appliance.security_group_id,
+                "instance_id": self.seeded.appliance.instance_id,
+                "private_ip": self.seeded.appliance.private_ip,
+                "security_group_id": self.seeded.appliance.security_group_id,
             },
         )
-        self.request_id = str(self.request.get("request_id", ""))
 
     @classmethod
     @contextmanager
@@ -212,7 +222,7 @@ class LocalStack:
 
     def submit(self, request: dict[str, Any] | None = None, *, message_id: str | None = None) -> str:
         """Put the (scenario's) request on the embedded queue, as ``cli submit`` does; returns the message id."""
-        body = request if request is not None else self.request
+        body = self.request if request is None else self.resolve(request)
         parse_request(body)  # the operator hears about a bad request before it is queued
         message_id = message_id or str(body.get("request_id") or uuid.uuid4())
         self.host.send(

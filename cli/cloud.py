@@ -1,0 +1,145 @@
+"""The CLI's cloud side: the Service Bus queue and the deployed function app's HTTP API.
+
+Configured by environment: ``ServiceBusConnection__fullyQualifiedNamespace`` (queue ``migration-requests``,
+credentials from azure-identity's ``DefaultAzureCredential``), ``EC2AZ_API_URL`` (the function app's
+``https://<app>.azurewebsites.net/api``) and ``EC2AZ_API_KEY`` (a function key, sent as ``x-functions-key``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from functions.settings import ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE
+from shared.errors import InvalidRequestError, PermanentError, TransientError
+from shared.request import MigrationRequest
+
+ENV_API_URL = "EC2AZ_API_URL"
+ENV_API_KEY = "EC2AZ_API_KEY"
+
+
+def configured() -> bool:
+    return bool(os.environ.get(ENV_API_URL) or os.environ.get(ENV_SERVICEBUS_NAMESPACE))
+
+
+def load_request_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidRequestError(f"{path}: {error.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise InvalidRequestError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def resolve_selection_with_boto3(raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``select:`` into the listed instances with the operator's AWS credentials."""
+    if "select" not in raw:
+        return raw
+    import boto3  # noqa: PLC0415
+
+    from discovery.select import resolve_selection  # noqa: PLC0415
+
+    region = (raw.get("select") or {}).get("region") or raw.get("region")
+    return resolve_selection(raw, boto3.client("ec2", region_name=region))
+
+
+def _servicebus() -> Any:
+    namespace = os.environ.get(ENV_SERVICEBUS_NAMESPACE)
+    if not namespace:
+        raise PermanentError(f"{ENV_SERVICEBUS_NAMESPACE} is not set", code="NotConfigured")
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+    from azure.servicebus import ServiceBusClient  # noqa: PLC0415
+
+    return ServiceBusClient(namespace, DefaultAzureCredential())
+
+
+def submit(request: MigrationRequest) -> str:
+    """Send the request with its id as the message id (the queue's duplicate detection drops a resubmission)."""
+    from azure.servicebus import ServiceBusMessage  # noqa: PLC0415
+
+    with _servicebus() as client, client.get_queue_sender(REQUESTS_QUEUE) as sender:
+        sender.send_messages(
+            ServiceBusMessage(
+                request.model_dump_json(exclude_defaults=False),
+                message_id=request.request_id,
+                content_type="application/json",
+                subject="migration-request",
+            )
+        )
+    return request.request_id
+
+
+def dead_letters() -> list[dict[str, Any]]:
+    from azure.servicebus import ServiceBusSubQueue  # noqa: PLC0415
+
+    with (
+        _servicebus() as client,
+        client.get_queue_receiver(REQUESTS_QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver,
+    ):
+        return [
+            {
+                "message_id": message.message_id,
+                "enqueued": message.enqueued_time_utc,
+                "reason": message.dead_letter_reason or "",
+                "description": message.dead_letter_error_description or "",
+            }
+            for message in receiver.peek_messages(max_message_count=100)
+        ]
+
+
+def replay_dead_letter(message_id: str) -> None:
+    from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue  # noqa: PLC0415
+
+    with (
+        _servicebus() as client,
+        client.get_queue_receiver(
+            REQUESTS_QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=5
+        ) as receiver,
+        client.get_queue_sender(REQUESTS_QUEUE) as sender,
+    ):
+        for message in receiver.receive_messages(max_message_count=100):
+            if message.message_id == message_id:
+                sender.send_messages(ServiceBusMessage(b"".join(message.body), message_id=message_id))
+                receiver.complete_message(message)
+                return
+            receiver.abandon_message(message)
+    raise PermanentError(f"no dead-lettered message {message_id}", code="NotFound", resource=message_id)
+
+
+def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the function app's HTTP API; 404 gives None."""
+    base = os.environ.get(ENV_API_URL, "").rstrip("/")
+    if not base:
+        raise PermanentError(f"{ENV_API_URL} is not set", code="NotConfigured")
+    request = urllib.request.Request(  # noqa: S310 - the operator's own https endpoint
+        f"{base}/{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"content-type": "application/json", "x-functions-key": os.environ.get(ENV_API_KEY, "")},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        if error.code == 409:
+            return json.loads(error.read() or b"{}")
+        if error.code in {429, 500, 502, 503, 504}:
+            raise TransientError(f"{method} {path}: HTTP {error.code}", code=str(error.code)) from None
+        raise PermanentError(
+            f"{method} {path}: HTTP {error.code} {error.read()[:300]!r}", code=str(error.code)
+        ) from None
+    except urllib.error.URLError as error:
+        raise TransientError(f"{method} {path}: {error.reason}", code="Unreachable") from None
