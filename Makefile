@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: venv infra-venv test test-fast test-slow lint typecheck demo bench clean
+.PHONY: venv infra-venv browser test test-fast test-slow lint typecheck demo bench clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -18,6 +18,12 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
+# The report's browser test needs Debian's chromium; install it when we can (root), else that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed: the report's browser test will skip"; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -25,10 +31,10 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy shared functions aws_lambdas local cli discovery reporting function_app.py
 
-test: venv infra-venv lint typecheck
+test: venv infra-venv browser lint typecheck
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
-test-slow: venv infra-venv
+test-slow: venv infra-venv browser
 	$(PY) -m pytest -q -n 2 -m slow
 
 test-fast: venv

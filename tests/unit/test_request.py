@@ -49,9 +49,7 @@ def test_instance_ids_are_deterministic():
 def test_bad_instance_id_names_the_path_and_the_expectation():
     data = request()
     data["vms"][1]["instance_id"] = "i-123"
-    assert issues_of(data) == (
-        "vms[1].instance_id: expected an EC2 instance id like i-0123456789abcdef0, got 'i-123'",
-    )
+    assert issues_of(data) == ("vms[1].instance_id: expected an EC2 instance id like i-0123456789abcdef0, got 'i-123'",)
 
 
 def test_unknown_fields_are_rejected_at_every_level():
