@@ -24,7 +24,7 @@ class ServiceBusEventPublisher:
         if not events:
             return
         from azure.servicebus import ServiceBusMessage  # noqa: PLC0415 - the SDK loads only where it is used
-        from azure.servicebus.exceptions import ServiceBusError  # noqa: PLC0415
+        from azure.servicebus import exceptions as sb  # noqa: PLC0415
 
         messages = [
             ServiceBusMessage(
@@ -39,8 +39,9 @@ class ServiceBusEventPublisher:
         try:
             with self._servicebus().get_topic_sender(self._settings.events_topic) as sender:
                 sender.send_messages(messages)
-        except ServiceBusError as error:
-            if getattr(error, "retryable", False):
+        except sb.ServiceBusError as error:
+            transient = (sb.ServiceBusConnectionError, sb.OperationTimeoutError, sb.ServiceBusServerBusyError)
+            if isinstance(error, transient):
                 raise TransientError(
                     str(error), code=type(error).__name__, resource=self._settings.events_topic
                 ) from None
