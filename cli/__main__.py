@@ -216,11 +216,10 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 
 def _local_status(state: Path | None, request_id: str | None, vm: str | None) -> dict[str, Any] | None:
     from cli.local_run import last_state_dir  # noqa: PLC0415
-    from local.host import LocalHost  # noqa: PLC0415
-    from local.stack import APP_PATH  # noqa: PLC0415
+    from local.app import open_stored_host  # noqa: PLC0415
 
     state_dir = last_state_dir(state)
-    with LocalHost.open(APP_PATH, state_dir / "host") as host:
+    with open_stored_host(state_dir) as host:
         waves = [s for s in host.instances(prefix="wave-") if "-batch-" not in s.instance_id]
         if request_id is None and waves:
             request_id = waves[-1].instance_id.removeprefix("wave-")
@@ -267,14 +266,13 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from cli.local_run import last_state_dir, read_events  # noqa: PLC0415
-    from local.host import LocalHost  # noqa: PLC0415
-    from local.stack import APP_PATH  # noqa: PLC0415
+    from local.app import open_stored_host  # noqa: PLC0415
     from reporting import WaveReport, write_report  # noqa: PLC0415
     from shared.lifecycle import VmProgress  # noqa: PLC0415
     from shared.pipeline import WaveSummary  # noqa: PLC0415
 
     state_dir = last_state_dir(args.state)
-    with LocalHost.open(APP_PATH, state_dir / "host") as host:
+    with open_stored_host(state_dir) as host:
         waves = [s for s in host.instances(prefix="wave-") if "-batch-" not in s.instance_id]
         wave = next((s for s in waves if args.request_id in {None, s.instance_id.removeprefix("wave-")}), None)
         if wave is None or wave.runtime_status != "Completed":
@@ -312,10 +310,9 @@ def cmd_dlq_list(args: argparse.Namespace, console: Console) -> int:
 def _local_dead_letters(state: Path | None) -> list[dict[str, Any]]:
     from cli.local_run import last_state_dir  # noqa: PLC0415
     from functions.settings import REQUESTS_QUEUE  # noqa: PLC0415
-    from local.host import LocalHost  # noqa: PLC0415
-    from local.stack import APP_PATH  # noqa: PLC0415
+    from local.app import open_stored_host  # noqa: PLC0415
 
-    with LocalHost.open(APP_PATH, last_state_dir(state) / "host") as host:
+    with open_stored_host(last_state_dir(state)) as host:
         return [
             {
                 "message_id": message.message_id,
@@ -335,10 +332,9 @@ def cmd_dlq_replay(args: argparse.Namespace, console: Console) -> int:
     else:
         from cli.local_run import last_state_dir  # noqa: PLC0415
         from functions.settings import REQUESTS_QUEUE  # noqa: PLC0415
-        from local.host import LocalHost  # noqa: PLC0415
-        from local.stack import APP_PATH  # noqa: PLC0415
+        from local.app import open_stored_host  # noqa: PLC0415
 
-        with LocalHost.open(APP_PATH, last_state_dir(args.state) / "host") as host:
+        with open_stored_host(last_state_dir(args.state)) as host:
             host.replay_dead_letter(REQUESTS_QUEUE, message_id=args.message_id)
     console.print(f"replayed {args.message_id}")
     return EXIT_OK

@@ -1,0 +1,41 @@
+"""The function app as the local host loads it: its path and the app settings its bindings name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from functions.settings import DEFAULT_HEALTH_SCHEDULE, HEALTH_SCHEDULE_SETTING
+from local.host import LocalHost
+
+APP_PATH = Path(__file__).resolve().parents[1] / "function_app.py"
+
+#: App settings that binding expressions (``%NAME%``) resolve on the local host, as infra sets them in Azure.
+DEFAULT_APP_SETTINGS: dict[str, str] = {HEALTH_SCHEDULE_SETTING: DEFAULT_HEALTH_SCHEDULE}
+
+
+@contextmanager
+def app_settings(values: Mapping[str, str]) -> Iterator[None]:
+    """Set app settings (environment variables) for the duration, restoring what was there before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def open_stored_host(state_dir: Path) -> Iterator[LocalHost]:
+    """The local host over a finished (or interrupted) run's state, for reading status, reports and dead letters."""
+    if not (state_dir / "host").exists():
+        raise FileNotFoundError(f"no local host state in {state_dir}")
+    settings = {name: os.environ.get(name, default) for name, default in DEFAULT_APP_SETTINGS.items()}
+    with app_settings(settings), LocalHost.open(APP_PATH, state_dir / "host") as host:
+        yield host

@@ -1,0 +1,81 @@
+"""The operator CLI, run in-process the way a user runs it, on the embedded default."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli.__main__ import main
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A working directory with one finished local run (the CLI keeps its state under ./.state)."""
+    path = tmp_path_factory.mktemp("cli")
+    shutil.copy(HERE / "small.yaml", path / "small.yaml")
+    return path
+
+
+@pytest.fixture(scope="module")
+def simulated(workdir):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        code = main(["simulate", "small.yaml", "--no-live", "--json", "summary.json"])
+    return code
+
+
+def run(workdir, capsys, *argv):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_simulate_runs_the_scenario_to_its_expected_outcome(simulated, workdir):
+    assert simulated == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["counts"] == {"completed": 1, "rejected": 1}
+    assert (workdir / "reports" / "small-wave.html").exists()
+    assert (workdir / "reports" / "small-wave.md").read_text().startswith("# Migration wave small")
+
+
+def test_status_reads_the_last_local_run(simulated, workdir, capsys):
+    code, out = run(workdir, capsys, "status", "--json")
+    assert code == 0
+    status = json.loads(out)
+    assert status["request_id"] == "small-wave" and status["runtime_status"] == "Completed"
+    assert sorted(vm["state"] for vm in status["vms"]) == ["completed", "rejected"]
+
+
+def test_report_rewrites_the_report_from_the_stored_run(simulated, workdir, capsys):
+    code, out = run(workdir, capsys, "report", "--out", "again")
+    assert code == 0 and "again/small-wave.html" in out
+    assert "completed" in (workdir / "again" / "small-wave.md").read_text()
+
+
+def test_dlq_is_empty_after_a_clean_run(simulated, workdir, capsys):
+    code, out = run(workdir, capsys, "dlq", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_approve_without_a_deployed_app_explains_itself(workdir, capsys, monkeypatch):
+    monkeypatch.delenv("EC2AZ_API_URL", raising=False)
+    monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
+    code, out = run(workdir, capsys, "approve", "small-wave", "--by", "alice")
+    assert code == 2 and "operator:" in out
+
+
+def test_a_broken_scenario_is_reported_with_the_field(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nestate: {instances: [{name: a}]}\nrequest: {}\nexpect: {zz: completed}\n")
+    code, out = run(tmp_path, capsys, "simulate", str(bad), "--no-live")
+    assert code == 2 and "expect.zz: no such estate instance" in out
+
+
+def test_schema_prints_the_request_json_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "EC2 to Azure migration request" and "vms" in schema["properties"]
