@@ -69,7 +69,8 @@ class LiveView:
         table.add_column("detail", overflow="fold")
         for row in rows:
             state = VmState(row["state"])
-            step = MAIN_LINE.index(state) if state in MAIN_LINE else len(MAIN_LINE) - 1
+            reached = [VmState(stage["state"]) for stage in row.get("stages", ())]
+            step = max((MAIN_LINE.index(s) for s in reached if s in MAIN_LINE), default=0)
             bar = "█" * step + "·" * (len(MAIN_LINE) - 1 - step)
             detail = row.get("detail", "")
             if row.get("error"):

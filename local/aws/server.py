@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ def start_moto_server(host: str = "127.0.0.1") -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint."""
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
+    # werkzeug logs every request to stderr unless its logger is told otherwise (verbose=False does not).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     try:
