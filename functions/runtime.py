@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from functions.settings import FunctionAppSettings
 from shared.ports import EventPublisher, LambdaInvoker
@@ -23,6 +24,8 @@ class Runtime:
     events: EventPublisher
     site_recovery: Callable[[VaultRef], SiteRecoveryGateway]
     """Returns the Site Recovery gateway for a vault."""
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """The time triggers act at: the wall clock in the cloud, the host's (virtual) clock locally."""
 
 
 _lock = threading.Lock()

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,6 +32,7 @@ from local.aws.guest import GuestEmulator
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
+from local.host.loop import run_on_loop
 from local.scenario import OperatorAction, Scenario, resolve_request
 from local.site_recovery import EmulatorEstate, SiteRecoveryEmulator, build_emulated_client
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
@@ -42,6 +44,16 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_PATH = ROOT / "function_app.py"
 #: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
 REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5)
+
+
+@dataclass(frozen=True)
+class LambdaCall:
+    """One Lambda invocation as the orchestration's activity made it: the event and the answer (or error)."""
+
+    function: str
+    event: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
 
 
 @dataclass
@@ -59,6 +71,7 @@ class LocalLambdaInvoker:
     clock: Any
     throttles: dict[tuple[str, str], int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    history: list[LambdaCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -68,11 +81,17 @@ class LocalLambdaInvoker:
                 left = self.throttles.get((function, instance_id), 0)
                 if left:
                     self.throttles[(function, instance_id)] = left - 1
+                    self.history.append(LambdaCall(function, event, None, "ThrottlingException"))
                     raise ThrottlingError(
                         f"Rate exceeded ({function})", code="ThrottlingException", resource=instance_id
                     )
         payload = self.lambdas.invoke(function, event)
-        if "errorType" in payload:
+        failed = "errorType" in payload
+        with self._lock:
+            self.history.append(
+                LambdaCall(function, event, None if failed else payload, str(payload["errorType"]) if failed else None)
+            )
+        if failed:
             raise error_from_lambda_payload(payload)
         if function in {"stop_source", "start_source"}:
             for change in payload.get("instances", []):
@@ -109,6 +128,7 @@ class LocalStack:
         site_recovery: SiteRecoveryEmulator,
         invoker: LocalLambdaInvoker,
         events: EventLog,
+        host_options: dict[str, Any] | None = None,
     ) -> None:
         self.scenario = scenario
         self.state_dir = state_dir
@@ -120,6 +140,8 @@ class LocalStack:
         self.events = events
         self.clock = host.clock
         self.names = {seeded_instance.instance_id: name for name, seeded_instance in seeded.instances.items()}
+        self.host_options = dict(host_options or {})
+        self.host_restarts = 0
         self.request = self.resolve(scenario.request)
         self.request_id = str(self.request.get("request_id", ""))
 
@@ -156,6 +178,9 @@ class LocalStack:
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             moto = stack.enter_context(start_moto_server())
+            # moto's backends are process-wide: an earlier stack's estate (documents, instances) must not leak in.
+            _reset_moto(moto.endpoint_url)
+            stack.callback(_reset_moto, moto.endpoint_url)
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
             ids = {name: item.instance_id for name, item in seeded.instances.items()}
             overrides = {name: dict(b.guest) for name, b in scenario.behaviour.items() if b.guest}
@@ -169,12 +194,13 @@ class LocalStack:
                 overrides=overrides,
                 document_prefix=seeded.document_prefix,
                 scratch_dir=state_dir / "guests",
+                script_env=_guest_aws_environment(moto.endpoint_url, scenario.estate.region),
             )
             emulator = SiteRecoveryEmulator(_emulator_estate(scenario), clock=clock)
             for name, behaviour in scenario.behaviour.items():
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
-            guests.on_agent_registered = _registration_hook(scenario, seeded, emulator)
+            guests.on_agent_registered = _registration_hook(scenario, seeded, emulator, guests)
             lambdas = stack.enter_context(
                 LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
             )
@@ -197,6 +223,7 @@ class LocalStack:
                     lambdas=invoker,
                     events=events,
                     site_recovery=lambda vault: gateway,
+                    now=clock.now,
                 )
             )
             stack.callback(runtime.install, None)
@@ -207,16 +234,51 @@ class LocalStack:
                 stack.callback(_restore_env, name, os.environ.get(name))
                 os.environ[name] = value
             stack.enter_context(_lambda_logs_to(state_dir / "lambdas.log"))
-            host = stack.enter_context(
-                LocalHost.open(
-                    APP_PATH,
-                    state_dir / "host",
-                    clock=clock,
-                    activity_workers=activity_workers,
-                    queues={REQUESTS_QUEUE: REQUEST_QUEUE_OPTIONS},
-                )
+            host_options: dict[str, Any] = {
+                "clock": clock,
+                "activity_workers": activity_workers,
+                "queues": {REQUESTS_QUEUE: REQUEST_QUEUE_OPTIONS},
+            }
+            local = cls(
+                scenario,
+                state_dir,
+                LocalHost(APP_PATH, state_dir / "host", **host_options),
+                seeded,
+                guests,
+                emulator,
+                invoker,
+                events,
+                host_options,
             )
-            yield cls(scenario, state_dir, host, seeded, guests, emulator, invoker, events)
+            stack.callback(local._close_host)
+            local.host.start_server()
+            yield local
+
+    # --- the host process -------------------------------------------------------------------------------------
+
+    def restart_host(self) -> LocalHost:
+        """Simulate the Functions host dying and a new one starting on the same state while the clouds live on.
+
+        The current host is abandoned without draining: activities still running in its workers finish their
+        side effects, but their results are lost, as a killed process loses them. The new host opens the same
+        state directory on the same clock and dispatches again every activity that was scheduled and not
+        completed (at-least-once, as in Azure). Everything committed per episode survives; nothing else does.
+        """
+        self._abandon_host()
+        self.host = LocalHost(APP_PATH, self.state_dir / "host", **self.host_options)
+        self.host.start_server()
+        self.host_restarts += 1
+        return self.host
+
+    def _abandon_host(self) -> None:
+        host = self.host
+        host._closed = True  # a crash, not a close: nothing is drained or awaited
+        host._pool.shutdown(wait=False, cancel_futures=True)
+        run_on_loop(host._server.stop(), timeout=30)  # frees the client API port
+        host._store.close()  # its results queue is never read again
+
+    def _close_host(self) -> None:
+        self.host.close()
 
     # --- driving ----------------------------------------------------------------------------------------------
 
@@ -230,11 +292,12 @@ class LocalStack:
         )
         return message_id
 
-    def run(self, *, on_progress: Any = None) -> WaveOutcome:
-        """Run until the wave finishes, performing the scenario's operator actions at their virtual times."""
+    def run(self, *, on_progress: Any = None, operator: list[OperatorAction] | None = None) -> WaveOutcome:
+        """Run until the wave finishes, performing operator actions (the scenario's unless ``operator`` is given)
+        at their virtual times, counted from now."""
         started = self.clock.now()
         limit = started + timedelta(hours=self.scenario.max_virtual_hours)
-        actions = sorted(self.scenario.operator, key=lambda action: action.at_hours)
+        actions = sorted(self.scenario.operator if operator is None else operator, key=lambda action: action.at_hours)
         wave_id = wave_instance_id(self.request_id)
         if on_progress is not None:
             self.host.add_listener(on_progress)
@@ -293,13 +356,19 @@ def _emulator_estate(scenario: Scenario) -> EmulatorEstate:
     )
 
 
-def _registration_hook(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> Any:
-    """When an agent registers on a guest, its machine appears to Site Recovery (the appliance discovers it)."""
+def _registration_hook(
+    scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator, guests: GuestEmulator
+) -> Any:
+    """When an agent registers on a guest, its machine appears to Site Recovery (the appliance discovers it)
+    under the appliance (provider) the install command registered it with: any request may run on the estate."""
     specs = {spec.name: spec for spec in scenario.estate.instances}
     names = {item.instance_id: name for name, item in seeded.instances.items()}
-    provider = (scenario.request.get("appliance") or {}).get("provider")
+    default_provider = (scenario.request.get("appliance") or {}).get("provider")
 
     def registered(instance_id: str, at: datetime) -> None:
+        installs = [d for d in guests.history if d.instance_id == instance_id and "-install-agent-" in d.document_name]
+        provider = installs[-1].parameters.get("Provider") if installs else None
+        provider = provider or default_provider
         name = names[instance_id]
         spec = specs[name]
         behaviour = scenario.behaviour.get(name)
@@ -345,6 +414,23 @@ def _lambda_logs_to(path: Path) -> Iterator[None]:
                 if isinstance(handler, logging.StreamHandler):
                     handler.setStream(sys.stdout)
             moto_logger.setLevel(saved[1])
+
+
+def _guest_aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
+    """What a guest's instance profile gives its scripts in AWS: credentials and the (emulated) endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "instance-profile",
+        "AWS_SECRET_ACCESS_KEY": "instance-profile",  # moto accepts any key
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
+def _reset_moto(endpoint_url: str) -> None:
+    """Forget every emulated AWS resource of this process (moto's documented reset route)."""
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback moto server
+        response.read()
 
 
 def _restore_env(name: str, value: str | None) -> None:

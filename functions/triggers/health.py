@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -43,7 +43,7 @@ WATCHED = {VmState.INITIAL_REPLICATION, VmState.REPLICATING, VmState.AWAITING_AP
 @bp.durable_client_input(client_name="client")
 async def replication_health(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Sweep health on the schedule in app setting ``REPLICATION_HEALTH_SCHEDULE`` (15 minutes in the templates)."""
-    report = await sweep(client, datetime.now(UTC))
+    report = await sweep(client, runtime.current().now())
     logger.info("replication health sweep: %s", report)
 
 

@@ -541,6 +541,9 @@ class VmMigration(Steps):
             done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
         if event.revert_guest:
             done.append("restored sshd / WinRM and cloud-init on the guest")
+        elif self.guest_touched:
+            # SSM cannot reach a stopped source: its guest keeps the prepared settings, and the record says so.
+            done.append("guest settings (sshd / WinRM, cloud-init) left as prepared: the source is stopped")
         return done
 
     def finish(self) -> Flow:

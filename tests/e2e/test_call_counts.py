@@ -1,0 +1,37 @@
+"""Site Recovery calls per VM do not grow with the initial replication's duration: the orchestration waits on
+health events raised by one paged sweep per vault, not on polls of its own."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from local.scenario import VmBehaviour
+from local.site_recovery.estate import MachineBehaviour
+from local.stack import LocalStack
+
+from .helpers import SWEEP_OPERATIONS, by_name, open_stack, run_wave, scenario, wave
+
+
+def _calls(stack: LocalStack, request_id: str, name: str) -> tuple[Counter[str], Counter[str]]:
+    first = len(stack.site_recovery.requests)
+    outcome = run_wave(stack, wave(stack, request_id, [name]))
+    assert by_name(outcome)[name].state.value == "completed"
+    seen = stack.site_recovery.requests[first:]
+    per_vm = Counter(r.operation.value for r in seen if r.operation not in SWEEP_OPERATIONS)
+    sweep = Counter(r.operation.value for r in seen if r.operation in SWEEP_OPERATIONS)
+    return per_vm, sweep
+
+
+def test_calls_per_vm_are_the_same_for_one_hour_and_twenty_four_hours_of_initial_replication(tmp_path: Path) -> None:
+    day = MachineBehaviour(initial_replication_seconds=24 * 3600)
+    estate = scenario().model_copy(update={"behaviour": {"v2-lin": VmBehaviour(replication=day)}})
+    with open_stack(tmp_path, estate) as stack:
+        hour_calls, hour_sweep = _calls(stack, "e2e-ir-1h", "rcm-lin")
+        day_calls, day_sweep = _calls(stack, "e2e-ir-24h", "v2-lin")
+    print(f"per VM, 1 h: {dict(hour_calls)}; sweep pages {dict(hour_sweep)}")
+    print(f"per VM, 24 h: {dict(day_calls)}; sweep pages {dict(day_sweep)}")
+    assert day_calls == hour_calls
+    assert sum(hour_calls.values()) < 60
+    # The sweep is per page of the vault, on its schedule: it grows with time, not with VMs.
+    assert sum(day_sweep.values()) > sum(hour_sweep.values())
