@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -267,12 +267,18 @@ class PowerResult(_Model):
 # --- revert_changes ---------------------------------------------------------------------------------------
 
 
+GuestRevertScope = Literal["all", "access"]
+
+
 class RevertChangesEvent(LambdaEvent):
     """Undo what prepare_network and prepare_guest did for one migration, then tag the instances."""
 
     rules: list[SecurityGroupRuleChange] = Field(default_factory=list)
     instance_ids: list[InstanceId] = Field(default_factory=list, max_length=1000)
     revert_guest: bool = True
+    guest_scope: GuestRevertScope = Field(
+        default="all", description="access: only sshd / WinRM opened for discovery (before cutover); all: everything"
+    )
     outcome: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="tag value, e.g. completed, failed")
 
     @field_validator("instance_ids")

@@ -57,7 +57,7 @@ def revert_changes(event: RevertChangesEvent, invocation: Invocation) -> RevertC
     if event.revert_guest and event.instance_ids:
 
         def parameters(_platform: Platform) -> dict[str, str]:
-            return {"MigrationId": event.migration_id}
+            return {"MigrationId": event.migration_id, "Scope": event.guest_scope}
 
         guest = run_guest_script(
             invocation,

@@ -122,7 +122,8 @@ class Steps:
             ) from None
         if "error" in answer:
             error = error_from_dict(answer["error"])
-            raise StepFailed(StepError(step=self.state, code=error.code, message=str(error)))
+            message = f"{error.message} ({error.resource})" if error.resource else error.message
+            raise StepFailed(StepError(step=self.state, code=error.code, message=message))
         return result_type.model_validate(answer["value"])
 
     # --- waits ------------------------------------------------------------------------------------------------

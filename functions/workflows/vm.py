@@ -54,6 +54,7 @@ class VmMigration(Steps):
         self.item: sr.ProtectedItemRef | None = None
         self.test_failover_started = False
         self.source_stopped_at: datetime | None = None
+        self.access_closed = False
         self.committed = False
 
     # --- the lifecycle ----------------------------------------------------------------------------------------
@@ -267,6 +268,8 @@ class VmMigration(Steps):
     def cut_over(self) -> Flow:
         """Stop the source, wait for a recovery point newer than the stop, migrate and commit."""
         self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
+        if self.spec.appliance.discovery_ip is not None:
+            yield from self.close_discovery_access()
         stopped_at = yield from self.stop_source()
         self.source_stopped_at = stopped_at
         point = yield from self.await_final_sync(stopped_at)
@@ -517,6 +520,23 @@ class VmMigration(Steps):
         yield from self.await_job(started, "stop replication")
         return ["replication stopped"]
 
+    def close_discovery_access(self) -> Flow:
+        """Before the last sync, restore what discovery opened on the guest (sshd password / root login, WinRM), so
+        the migrated VM does not inherit it. cloud-init stays disabled: the tutorial wants it off in Azure."""
+        self.note("restoring sshd / WinRM settings opened for discovery before the final sync")
+        event = awsc.RevertChangesEvent(
+            migration_id=self.orchestration_id,
+            region=self.spec.region,
+            instance_ids=[self.instance_id],
+            guest_scope="access",
+            outcome="cutting-over",
+        )
+        result: awsc.RevertChangesResult = yield from self.call(
+            aws.revert_changes, event, awsc.RevertChangesResult, retry.AWS_CALL
+        )
+        yield from self.await_commands(result.guest, "restoring discovery access")
+        self.access_closed = True
+
     def revert(self, outcome: str, *, guest: bool) -> Flow:
         """Remove the security group rules this VM added and, if the guest runs, restore what it changed."""
         event = awsc.RevertChangesEvent(
@@ -542,8 +562,11 @@ class VmMigration(Steps):
         if event.revert_guest:
             done.append("restored sshd / WinRM and cloud-init on the guest")
         elif self.guest_touched:
-            # SSM cannot reach a stopped source: its guest keeps the prepared settings, and the record says so.
-            done.append("guest settings (sshd / WinRM, cloud-init) left as prepared: the source is stopped")
+            # SSM cannot reach a stopped source: what is left on it is said, not hidden.
+            if self.access_closed:
+                done.append("sshd / WinRM restored before cutover; cloud-init left disabled on the stopped source")
+            else:
+                done.append("guest settings (sshd / WinRM, cloud-init) left as prepared: the source is stopped")
         return done
 
     def finish(self) -> Flow:

@@ -310,9 +310,17 @@ class GuestEmulator:
                     "provider": parameters.get("Provider", ""),
                     "status": "already_registered" if already else "registered",
                 }
+            elif parameters.get("Scope") == "access":
+                access_changed = self._prepared.get(instance_id, False) and parameters.get("Discovery") != "false"
+                result = {
+                    "script": manifest.name,
+                    "scope": "access",
+                    "changed": ["access_restored"] if access_changed else [],
+                }
             else:
                 result = {
                     "script": manifest.name,
+                    "scope": "all",
                     "changed": ["reverted"] if self._prepared.pop(instance_id, False) else [],
                 }
         return json.dumps(result) + "\n"

@@ -47,7 +47,7 @@ def test_test_only_run_restores_sshd_cloud_init_and_the_security_group(stack: Lo
     assert "restored sshd / WinRM and cloud-init on the guest" in progress.rolled_back
 
 
-def test_full_migration_leaves_the_stopped_guest_prepared_and_says_so(stack: LocalStack) -> None:
+def test_full_migration_closes_discovery_access_before_cutover_and_says_what_stays(stack: LocalStack) -> None:
     root = _guest(stack, "rcm-lin")
     sshd_before = (root / "etc/ssh/sshd_config").read_bytes()
     rules_before = appliance_rules(stack)
@@ -55,8 +55,9 @@ def test_full_migration_leaves_the_stopped_guest_prepared_and_says_so(stack: Loc
     progress = by_name(outcome)["rcm-lin"]
     assert progress.state is VmState.COMPLETED, (progress.error, progress.rolled_back)
     assert source(stack, "rcm-lin")["state"] == "stopped"
-    # SSM cannot reach a stopped source: the guest keeps its prepared settings, and the record says so.
+    # sshd is restored while the guest still runs, before the final sync, so the Azure VM does not inherit the
+    # discovery access; cloud-init stays disabled (the tutorial wants it off in Azure), and the record says so.
+    assert (root / "etc/ssh/sshd_config").read_bytes() == sshd_before
     assert (root / "etc/cloud/cloud-init.disabled").exists()
-    assert (root / "etc/ssh/sshd_config").read_bytes() != sshd_before
-    assert any("left as prepared" in line for line in progress.rolled_back), progress.rolled_back
+    assert any("sshd / WinRM restored before cutover" in line for line in progress.rolled_back), progress.rolled_back
     assert appliance_rules(stack) == rules_before

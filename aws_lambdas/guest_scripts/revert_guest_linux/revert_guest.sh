@@ -68,6 +68,9 @@ reload_sshd() {
 
 MIGRATION_ID="${SSM_MigrationId:-}"
 [[ $MIGRATION_ID =~ ^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$ ]] || fail "MigrationId is missing or malformed"
+# access: only what discovery opened (sshd), before cutover; cloud-init stays disabled for the migrated VM.
+SCOPE="${SSM_Scope:-all}"
+[[ $SCOPE == all || $SCOPE == access ]] || fail "Scope must be all or access"
 changes=()
 
 sshd_restored=false
@@ -95,7 +98,7 @@ if [[ -f "$STATE_DIR/sshd_config.orig" ]]; then
 fi
 
 cloud_init_restored=false
-if [[ -f "$STATE_DIR/cloud-init-disabled-by-us" ]]; then
+if [[ $SCOPE == all && -f "$STATE_DIR/cloud-init-disabled-by-us" ]]; then
   rm -f -- "$CLOUD_DISABLED" "$STATE_DIR/cloud-init-disabled-by-us"
   cloud_init_restored=true
   changes+=("cloud_init_enabled")
@@ -105,7 +108,7 @@ changed_json=""
 for change in "${changes[@]+"${changes[@]}"}"; do
   changed_json+="${changed_json:+,}$(json_str "$change")"
 done
-printf '{"script":"revert-guest-linux","migration_id":%s,"sshd_restored":%s,"sshd_matches_original":%s,' \
-  "$(json_str "$MIGRATION_ID")" "$sshd_restored" "${matches_original:-null}"
+printf '{"script":"revert-guest-linux","migration_id":%s,"scope":%s,"sshd_restored":%s,"sshd_matches_original":%s,' \
+  "$(json_str "$MIGRATION_ID")" "$(json_str "$SCOPE")" "$sshd_restored" "${matches_original:-null}"
 printf '"cloud_init_restored":%s,"sshd_validation":%s,"sshd_reloaded":%s,"changed":[%s]}\n' \
   "$cloud_init_restored" "$(json_str "$SSHD_VALIDATION")" "$SSHD_RELOADED" "$changed_json"

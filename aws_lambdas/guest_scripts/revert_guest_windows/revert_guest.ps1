@@ -5,6 +5,9 @@ Set-StrictMode -Version Latest
 
 $migrationId = "$env:SSM_MigrationId"
 if ($migrationId -notmatch '^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$') { throw 'MigrationId is missing or malformed' }
+# Scope: all | access. Windows has only access changes (WinRM), so both restore the same state.
+$scope = if ($env:SSM_Scope) { "$env:SSM_Scope" } else { 'all' }
+if ($scope -notmatch '^(all|access)$') { throw 'Scope must be all or access' }
 
 $stateFile = Join-Path (Join-Path $env:ProgramData 'ec2-to-azure') 'winrm-original.json'
 $changed = @()
@@ -30,5 +33,5 @@ if (Test-Path $stateFile) {
     Remove-Item -Path $stateFile -Force
 }
 
-[ordered]@{ script = 'revert-guest-windows'; migration_id = $migrationId; changed = @($changed) } |
+[ordered]@{ script = 'revert-guest-windows'; migration_id = $migrationId; scope = $scope; changed = @($changed) } |
     ConvertTo-Json -Compress
