@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import urllib.request
@@ -26,6 +25,7 @@ from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
 from functions import runtime
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
+from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
@@ -41,7 +41,6 @@ from shared.pipeline import WaveSummary
 from shared.request import parse_request, wave_instance_id
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_PATH = ROOT / "function_app.py"
 #: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
 REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5)
 
@@ -227,12 +226,12 @@ class LocalStack:
                 )
             )
             stack.callback(runtime.install, None)
-            for name, value in {
+            settings = {
+                **DEFAULT_APP_SETTINGS,
                 HEALTH_SCHEDULE_SETTING: scenario.health_schedule,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; the EMF lines would flood the terminal
-            }.items():
-                stack.callback(_restore_env, name, os.environ.get(name))
-                os.environ[name] = value
+            }
+            stack.enter_context(app_settings(settings))
             stack.enter_context(_lambda_logs_to(state_dir / "lambdas.log"))
             host_options: dict[str, Any] = {
                 "clock": clock,
@@ -431,10 +430,3 @@ def _reset_moto(endpoint_url: str) -> None:
     request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback moto server
         response.read()
-
-
-def _restore_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
