@@ -297,13 +297,12 @@ class LocalStack:
         started = self.clock.now()
         limit = started + timedelta(hours=self.scenario.max_virtual_hours)
         actions = sorted(self.scenario.operator if operator is None else operator, key=lambda action: action.at_hours)
-        wave_id = wave_instance_id(self.request_id)
         if on_progress is not None:
             self.host.add_listener(on_progress)
         while True:
             due = started + timedelta(hours=actions[0].at_hours) if actions else limit
             self.host.run_until_idle(horizon=max(timedelta(0), min(due, limit) - self.clock.now()))
-            if self._finished(wave_id):
+            if self.finished():
                 break
             if actions:
                 if isinstance(self.clock, VirtualClock):
@@ -313,8 +312,9 @@ class LocalStack:
             break  # idle with nothing left to do (or the time limit reached): the outcome says where it stopped
         return self.outcome(started)
 
-    def _finished(self, wave_id: str) -> bool:
-        status = self.host.status(wave_id)
+    def finished(self) -> bool:
+        """The wave's orchestration has ended (completed, failed or terminated)."""
+        status = self.host.status(wave_instance_id(self.request_id))
         return status is not None and status.runtime_status in {"Completed", "Failed", "Terminated"}
 
     def operate(self, action: OperatorAction) -> dict[str, Any]:

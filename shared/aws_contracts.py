@@ -185,6 +185,9 @@ class GuestCommandResult(_Model):
 
 class PrepareGuestEvent(InstancesEvent):
     discovery: bool = False
+    attempt: int = Field(
+        default=0, ge=0, le=9, description="a re-send after SSM could not deliver the command (new idempotency key)"
+    )
 
 
 class Provider(StrEnum):
@@ -195,6 +198,9 @@ class Provider(StrEnum):
 class InstallAgentEvent(InstancesEvent):
     provider: Provider = Provider.IN_MAGE_RCM
     appliance_ip: str | None = None
+    attempt: int = Field(
+        default=0, ge=0, le=9, description="a re-send after SSM could not deliver the command (new idempotency key)"
+    )
 
     @field_validator("appliance_ip")
     @classmethod
@@ -278,6 +284,9 @@ class RevertChangesEvent(LambdaEvent):
     revert_guest: bool = True
     guest_scope: GuestRevertScope = Field(
         default="all", description="access: only sshd / WinRM opened for discovery (before cutover); all: everything"
+    )
+    attempt: int = Field(
+        default=0, ge=0, le=9, description="a re-send after SSM could not deliver the command (new idempotency key)"
     )
     outcome: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="tag value, e.g. completed, failed")
 

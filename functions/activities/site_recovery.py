@@ -1,7 +1,14 @@
-"""Activities that act in Azure through the Site Recovery gateway. None of them waits for a job."""
+"""Activities that act in Azure through the Site Recovery gateway. None of them waits for a job.
+
+Every action is safe to run again (the host runs an activity at least once): when Site Recovery refuses a start
+because the operation already runs (409) or is no longer allowed, the activity reads the item and answers with the
+running job of that same scenario, or with no job when an earlier attempt already got the item where the action
+leads. Only then is the refusal passed on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -10,7 +17,7 @@ from functions import runtime
 from functions.activities import bp
 from functions.activities._step import run_step
 from shared import site_recovery as sr
-from shared.errors import NotFoundError, OperationInProgressError
+from shared.errors import InvalidRequestError, NotFoundError, OperationInProgressError
 
 
 class ProtectableItemFound(BaseModel):
@@ -27,17 +34,52 @@ class RecoveryPoints(BaseModel):
     points: list[sr.RecoveryPointInfo]
 
 
-class ReplicationEnabled(BaseModel):
-    """The protected item, and the job to wait for (None: it was already enabled by an earlier attempt)."""
+class ActionStarted(BaseModel):
+    """The protected item an action is about, and the job to wait for (None: nothing left to wait for)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     item: sr.ProtectedItemRef
     job: sr.JobRef | None = None
+    note: str = ""
 
 
 def _gateway(vault: sr.VaultRef) -> sr.SiteRecoveryGateway:
     return runtime.current().site_recovery(vault)
+
+
+def _start(
+    item: sr.ProtectedItemRef,
+    start: Callable[[], sr.OperationStarted],
+    scenarios: set[str],
+    already_done: Callable[[sr.ReplicationStatus], bool],
+) -> ActionStarted:
+    gateway = _gateway(item.vault)
+    try:
+        started = start()
+    except (OperationInProgressError, InvalidRequestError) as refused:
+        try:
+            status = gateway.get_replication_status(item)
+        except NotFoundError:
+            raise refused from None
+        scenario = status.current_scenario
+        if scenario is not None and scenario.job_name and scenario.name in scenarios:
+            return ActionStarted(item=item, job=sr.JobRef(vault=item.vault, job_name=scenario.job_name))
+        if already_done(status):
+            return ActionStarted(item=item, note="already done by an earlier attempt")
+        raise
+    return ActionStarted(item=started.item or item, job=started.job)
+
+
+def _item_of(spec: sr.EnableReplicationSpec) -> sr.ProtectedItemRef:
+    topology = spec.topology
+    return sr.ProtectedItemRef(
+        vault=topology.vault,
+        fabric_name=topology.fabric_name,
+        container_name=topology.container_name,
+        item_name=spec.protected_item_name,
+        provider=topology.provider,
+    )
 
 
 def _find(spec: sr.FindProtectableItemSpec) -> ProtectableItemFound:
@@ -47,30 +89,25 @@ def _find(spec: sr.FindProtectableItemSpec) -> ProtectableItemFound:
         return ProtectableItemFound(item=None)
 
 
-def _enable(spec: sr.EnableReplicationSpec) -> ReplicationEnabled:
-    """Enable replication; a re-run after a crash finds the item and the job it started instead of failing."""
-    topology = spec.topology
-    item = sr.ProtectedItemRef(
-        vault=topology.vault,
-        fabric_name=topology.fabric_name,
-        container_name=topology.container_name,
-        item_name=spec.protected_item_name,
-        provider=topology.provider,
+def _enable(spec: sr.EnableReplicationSpec) -> ActionStarted:
+    return _start(
+        _item_of(spec),
+        lambda: _gateway(spec.topology.vault).enable_replication(spec),
+        {"EnableDr", "EnableProtection"},
+        lambda status: True,  # the item exists and nothing runs on it: an earlier attempt enabled it
     )
-    gateway = _gateway(topology.vault)
+
+
+def _stop(item: sr.ProtectedItemRef) -> ActionStarted:
     try:
-        started = gateway.enable_replication(spec)
-    except OperationInProgressError:
-        try:
-            status = gateway.get_replication_status(item)
-        except NotFoundError:
-            raise OperationInProgressError(
-                "another operation holds the machine", resource=spec.protected_item_name
-            ) from None
-        scenario = status.current_scenario
-        job = sr.JobRef(vault=topology.vault, job_name=scenario.job_name) if scenario and scenario.job_name else None
-        return ReplicationEnabled(item=item, job=job)
-    return ReplicationEnabled(item=started.item or item, job=started.job)
+        return _start(
+            item,
+            lambda: _gateway(item.vault).stop_replication(item),
+            {"DisableDr", "DisableProtection"},
+            lambda status: False,
+        )
+    except NotFoundError:
+        return ActionStarted(item=item, note="no replication to stop")
 
 
 @bp.activity_trigger(input_name="payload")
@@ -95,27 +132,60 @@ def replication_status(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def start_test_failover(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.TestFailoverSpec, lambda s: _gateway(s.item.vault).start_test_failover(s))
+    return run_step(
+        payload,
+        sr.TestFailoverSpec,
+        lambda s: _start(
+            s.item,
+            lambda: _gateway(s.item.vault).start_test_failover(s),
+            {"TestFailover"},
+            sr.can_cleanup_test_failover,
+        ),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def cleanup_test_failover(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.ProtectedItemRef, lambda s: _gateway(s.vault).cleanup_test_failover(s))
+    return run_step(
+        payload,
+        sr.ProtectedItemRef,
+        lambda s: _start(
+            s,
+            lambda: _gateway(s.vault).cleanup_test_failover(s),
+            {"TestFailoverCleanup"},
+            lambda status: not sr.can_cleanup_test_failover(status),
+        ),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def start_migration(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.MigrateSpec, lambda s: _gateway(s.item.vault).start_migration(s))
+    return run_step(
+        payload,
+        sr.MigrateSpec,
+        lambda s: _start(
+            s.item, lambda: _gateway(s.item.vault).start_migration(s), {"UnplannedFailover"}, sr.can_commit
+        ),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def commit_migration(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.ProtectedItemRef, lambda s: _gateway(s.vault).commit_migration(s))
+    return run_step(
+        payload,
+        sr.ProtectedItemRef,
+        lambda s: _start(
+            s,
+            lambda: _gateway(s.vault).commit_migration(s),
+            {"FailoverCommit"},
+            lambda status: not sr.can_commit(status) and sr.can_stop_replication(status),
+        ),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def stop_replication(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.ProtectedItemRef, lambda s: _gateway(s.vault).stop_replication(s))
+    return run_step(payload, sr.ProtectedItemRef, _stop)
 
 
 @bp.activity_trigger(input_name="payload")

@@ -9,13 +9,15 @@ change. A failure or a cancellation anywhere rolls back what the VM changed, and
 from __future__ import annotations
 
 import functools
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from functions import retry
 from functions.activities import aws, site_recovery
-from functions.activities.site_recovery import ProtectableItemFound, RecoveryPoints, ReplicationEnabled
+from functions.activities.site_recovery import ActionStarted, ProtectableItemFound, RecoveryPoints
 from functions.workflows.steps import Cancelled, StepFailed, Steps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
@@ -25,7 +27,11 @@ from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmInput, VmResult
 from shared.request import ApprovalMode, Mode, OsType, Provider, suggest_vm_name
 
 S = VmState
+R = TypeVar("R", bound=BaseModel)
 Flow = Generator[Any, Any, Any]
+
+#: How many times a guest command is sent when SSM cannot deliver it (agent briefly offline, instance rebooting).
+GUEST_COMMAND_DELIVERIES = 3
 
 
 def migrate_vm(context: Any) -> Flow:
@@ -116,28 +122,36 @@ class VmMigration(Steps):
     def prepare_guest(self) -> Flow:
         self.move(S.PREPARING_GUEST, "collecting OS facts and disabling cloud-init (SSM Run Command)")
         self.guest_touched = True  # from here on the guest may hold changes to revert
-        event = awsc.PrepareGuestEvent(
-            migration_id=self.orchestration_id,
-            region=self.spec.region,
-            instance_ids=[self.instance_id],
-            discovery=self.spec.appliance.discovery_ip is not None,
+        yield from self.run_guest_command(
+            aws.prepare_guest,
+            lambda attempt: awsc.PrepareGuestEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                discovery=self.spec.appliance.discovery_ip is not None,
+                attempt=attempt,
+            ),
+            awsc.GuestCommandResult,
+            "guest preparation",
         )
-        result = yield from self.call(aws.prepare_guest, event, awsc.GuestCommandResult, retry.AWS_CALL)
-        yield from self.await_commands(result, "guest preparation")
 
     def install_agent(self) -> Flow:
         provider = self.spec.appliance.provider
         self.move(S.INSTALLING_AGENT, f"installing the Mobility service for the {provider.value} appliance")
         classic = provider is Provider.INMAGE_AZURE_V2
-        event = awsc.InstallAgentEvent(
-            migration_id=self.orchestration_id,
-            region=self.spec.region,
-            instance_ids=[self.instance_id],
-            provider=awsc.Provider(provider.value),
-            appliance_ip=str(self.spec.appliance.private_ip) if classic else None,
+        yield from self.run_guest_command(
+            aws.install_agent,
+            lambda attempt: awsc.InstallAgentEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                provider=awsc.Provider(provider.value),
+                appliance_ip=str(self.spec.appliance.private_ip) if classic else None,
+                attempt=attempt,
+            ),
+            awsc.GuestCommandResult,
+            "agent installation and registration",
         )
-        result = yield from self.call(aws.install_agent, event, awsc.GuestCommandResult, retry.AWS_CALL)
-        yield from self.await_commands(result, "agent installation and registration")
 
     def await_registration(self) -> Flow:
         self.move(S.REGISTERING_AGENT, "waiting for the agent to register with the appliance")
@@ -170,13 +184,12 @@ class VmMigration(Steps):
             fabric_discovery_machine_id=protectable.fabric_discovery_machine_id,
             target=self.target_vm_settings(protectable),
         )
-        enabled: ReplicationEnabled = yield from self.call(
-            site_recovery.enable_replication, spec, ReplicationEnabled, retry.SITE_RECOVERY_CALL
+        enabled: ActionStarted = yield from self.call(
+            site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
         )
         self.item = enabled.item
         self.progress = self.progress.model_copy(update={"protected_item": self.item.item_name})
-        if enabled.job is not None:
-            yield from self.await_job(sr.OperationStarted(operation="enable", job=enabled.job), "enable replication")
+        yield from self.await_job(enabled, "enable replication")
 
     def await_initial_replication(self) -> Flow:
         """Wait on health events from the replication-health timer; one status read only at the deadline."""
@@ -213,7 +226,7 @@ class VmMigration(Steps):
         try:
             self.test_failover_started = True
             started = yield from self.call(
-                site_recovery.start_test_failover, spec, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+                site_recovery.start_test_failover, spec, ActionStarted, retry.SITE_RECOVERY_CALL
             )
             yield from self.await_job(started, "test migration")
             self.move(S.VALIDATING_TEST, "checking the test VM")
@@ -236,7 +249,7 @@ class VmMigration(Steps):
         status = yield from self.replication_status()
         if sr.can_cleanup_test_failover(status):
             started = yield from self.call(
-                site_recovery.cleanup_test_failover, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+                site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
             )
             yield from self.await_job(started, "test migration clean-up")
         self.test_failover_started = False
@@ -276,14 +289,10 @@ class VmMigration(Steps):
         self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
         item = self.require_item()
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
-        started = yield from self.call(
-            site_recovery.start_migration, migrate, sr.OperationStarted, retry.SITE_RECOVERY_CALL
-        )
+        started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
         yield from self.await_job(started, "migration")
         self.move(S.COMMITTING, "committing the migration")
-        started = yield from self.call(
-            site_recovery.commit_migration, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
-        )
+        started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
         yield from self.await_job(started, "commit")
         self.committed = True
 
@@ -309,7 +318,10 @@ class VmMigration(Steps):
             done += yield from self.best_effort("stop replication", self.stop_replication)
         if self.rules or self.guest_touched:
             outcome = "cancelled" if final is S.CANCELLED else "failed"
-            done += yield from self.best_effort("revert temporary changes", lambda: self.revert(outcome, guest=True))
+            source_runs = self.source_stopped_at is None  # SSM reaches only a running guest
+            done += yield from self.best_effort(
+                "revert temporary changes", lambda: self.revert(outcome, guest=source_runs)
+            )
         if final is S.CANCELLED:
             self.progress = self.progress.model_copy(update={"error": error, "rolled_back": tuple(done)})
             self.move(S.CANCELLED, error.message)
@@ -331,7 +343,7 @@ class VmMigration(Steps):
         if not sr.can_cleanup_test_failover(status):
             return ["test migration: nothing to clean up"]
         started = yield from self.call(
-            site_recovery.cleanup_test_failover, item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+            site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
         )
         yield from self.await_job(started, "test migration clean-up")
         self.test_failover_started = False
@@ -402,8 +414,26 @@ class VmMigration(Steps):
             raise self.failure("NoDisks", "the agent reported no disks to replicate")
         return tuple(disks)
 
+    def run_guest_command(
+        self, activity: Any, event_for: Callable[[int], BaseModel], result_type: type[R], what: str
+    ) -> Flow:
+        """Call a Lambda that sends an SSM command and wait for it; send it again when SSM could not deliver it."""
+        for attempt in range(GUEST_COMMAND_DELIVERIES):
+            result = yield from self.call(activity, event_for(attempt), result_type, retry.AWS_CALL)
+            commands = result if isinstance(result, awsc.GuestCommandResult) else result.guest
+            delivered = yield from self.await_commands(commands, what)
+            if delivered:
+                return result
+            self.note(f"{what}: SSM could not deliver the command (attempt {attempt + 1}); sending it again")
+            yield from self.sleep(self.timings.command_first_poll)
+        raise self.failure(
+            "CommandUndeliverable", f"{what}: SSM could not deliver the command in {GUEST_COMMAND_DELIVERIES} attempts"
+        )
+
     def await_commands(self, result: awsc.GuestCommandResult, what: str) -> Flow:
+        """Poll the VM's command until it ends; False if SSM never delivered it, a step failure if it failed."""
         self.fail_if_skipped(result.skipped)
+        delivered = True
         for command in result.commands:
             if self.instance_id not in command.instance_ids:
                 continue
@@ -423,17 +453,25 @@ class VmMigration(Steps):
                 code="CommandTimedOut",
             )
             for invocation in status.invocations:
-                if invocation.state is not awsc.CommandState.SUCCEEDED:
+                if invocation.state is awsc.CommandState.UNDELIVERABLE:
+                    delivered = False
+                elif invocation.state is not awsc.CommandState.SUCCEEDED:
                     cause = invocation.stderr_tail.strip().splitlines()[-1:] or [invocation.status_details]
                     raise self.failure(
                         f"Command{invocation.state.value.title().replace('_', '')}",
                         f"{what} {invocation.state.value} (exit {invocation.exit_code}): {cause[0] if cause else ''}",
                     )
+        if delivered and result.commands:
             self.note(f"{what} succeeded")
+        return delivered
 
-    def await_job(self, started: sr.OperationStarted, what: str) -> Flow:
+    def await_job(self, started: ActionStarted, what: str) -> Flow:
+        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed."""
+        if started.job is None:
+            return None
+        job_ref = started.job
         job: sr.JobStatus = yield from self.poll(
-            lambda: self.call(site_recovery.job_status, started.job, sr.JobStatus, retry.SITE_RECOVERY_CALL),
+            lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
             done=lambda status: status.is_terminal,
             first=self.timings.job_first_poll,
             maximum=self.timings.job_max_poll,
@@ -514,44 +552,48 @@ class VmMigration(Steps):
     def stop_replication(self) -> Flow:
         if self.item is None:
             return ["replication was never enabled"]
-        started = yield from self.call(
-            site_recovery.stop_replication, self.item, sr.OperationStarted, retry.SITE_RECOVERY_CALL
+        started: ActionStarted = yield from self.call(
+            site_recovery.stop_replication, self.item, ActionStarted, retry.SITE_RECOVERY_CALL
         )
         yield from self.await_job(started, "stop replication")
-        return ["replication stopped"]
+        return [f"replication: {started.note}" if started.note else "replication stopped"]
 
     def close_discovery_access(self) -> Flow:
         """Before the last sync, restore what discovery opened on the guest (sshd password / root login, WinRM), so
         the migrated VM does not inherit it. cloud-init stays disabled: the tutorial wants it off in Azure."""
         self.note("restoring sshd / WinRM settings opened for discovery before the final sync")
-        event = awsc.RevertChangesEvent(
-            migration_id=self.orchestration_id,
-            region=self.spec.region,
-            instance_ids=[self.instance_id],
-            guest_scope="access",
-            outcome="cutting-over",
+        yield from self.run_guest_command(
+            aws.revert_changes,
+            lambda attempt: awsc.RevertChangesEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                guest_scope="access",
+                outcome="cutting-over",
+                attempt=attempt,
+            ),
+            awsc.RevertChangesResult,
+            "restoring discovery access",
         )
-        result: awsc.RevertChangesResult = yield from self.call(
-            aws.revert_changes, event, awsc.RevertChangesResult, retry.AWS_CALL
-        )
-        yield from self.await_commands(result.guest, "restoring discovery access")
         self.access_closed = True
 
     def revert(self, outcome: str, *, guest: bool) -> Flow:
         """Remove the security group rules this VM added and, if the guest runs, restore what it changed."""
-        event = awsc.RevertChangesEvent(
-            migration_id=self.orchestration_id,
-            region=self.spec.region,
-            rules=[rule for rule in self.rules if not rule.pre_existing],
-            instance_ids=[self.instance_id],
-            revert_guest=guest and self.guest_touched,
-            outcome=outcome,
+        revert_guest = guest and self.guest_touched
+        result: awsc.RevertChangesResult = yield from self.run_guest_command(
+            aws.revert_changes,
+            lambda attempt: awsc.RevertChangesEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                rules=[rule for rule in self.rules if not rule.pre_existing],
+                instance_ids=[self.instance_id],
+                revert_guest=revert_guest,
+                outcome=outcome,
+                attempt=attempt,
+            ),
+            awsc.RevertChangesResult,
+            "guest revert",
         )
-        result: awsc.RevertChangesResult = yield from self.call(
-            aws.revert_changes, event, awsc.RevertChangesResult, retry.AWS_CALL
-        )
-        if event.revert_guest:
-            yield from self.await_commands(result.guest, "guest revert")
         done = []
         if result.rules_removed or result.rules_already_absent:
             done.append(
@@ -559,7 +601,7 @@ class VmMigration(Steps):
             )
         if result.rules_kept:
             done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
-        if event.revert_guest:
+        if revert_guest:
             done.append("restored sshd / WinRM and cloud-init on the guest")
         elif self.guest_touched:
             # SSM cannot reach a stopped source: what is left on it is said, not hidden.

@@ -368,6 +368,11 @@ class SiteRecoveryEmulator:
         with self._lock:
             self._faults.append(fault if isinstance(fault, RequestFault) else RequestFault.model_validate(fault))
 
+    def pending_faults(self) -> list[RequestFault]:
+        """Injected faults not used up yet (a fault with ``times`` left, or one without a count)."""
+        with self._lock:
+            return list(self._faults)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -1192,8 +1197,28 @@ class SiteRecoveryEmulator:
                     return operation, found.groupdict()
         raise EmulatorHttpError(404, "NotFound", f"No route for {method} {path}")
 
+    def _machine_of_request(self, route: dict[str, str], payload: Any) -> _Machine | None:
+        """The machine a request is about, so faults can target one VM: the protected or protectable item named in
+        the route (or its job's), or the protectable item an enable body names (``properties.protectableItemId``)."""
+        names = {route["item"].lower()} if "item" in route else set()
+        job = self._jobs.get(route.get("job", ""))
+        if job is not None:
+            names.add(job.item_key[2])
+        for item in self._items.values():
+            if item.name.lower() in names:
+                return item.machine
+        if isinstance(payload, dict):
+            protectable = str((payload.get("properties") or {}).get("protectableItemId") or "")
+            names.add(protectable.rsplit("/", 1)[-1].lower())
+        return next((m for m in self._machines.values() if m.item_name in names), None)
+
     def _check_request(
-        self, operation: Operation, route: dict[str, str], query: dict[str, str], headers: dict[str, str]
+        self,
+        operation: Operation,
+        route: dict[str, str],
+        query: dict[str, str],
+        headers: dict[str, str],
+        payload: Any = None,
     ) -> None:
         if self.estate.require_authorization:
             auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -1206,9 +1231,7 @@ class SiteRecoveryEmulator:
                 "InvalidApiVersionParameter",
                 f"The api-version '{version}' is invalid. The supported version is '{self.estate.api_version}'.",
             )
-        machine = None
-        if "item" in route:
-            machine = next((m for m in self._machines.values() if m.item_name == route["item"].lower()), None)
+        machine = self._machine_of_request(route, payload)
         fault = self._take_fault(
             operation,
             machine,
@@ -1253,7 +1276,7 @@ class SiteRecoveryEmulator:
         headers: dict[str, str],
         payload: Any,
     ) -> tuple[int, dict[str, str], Any]:
-        self._check_request(operation, route, query, headers)
+        self._check_request(operation, route, query, headers, payload)
         if operation is Operation.LIST_FABRICS:
             return 200, {}, {"value": [self._fabric_body(f) for f in self.estate.fabrics]}
         if operation is Operation.GET_FABRIC:
