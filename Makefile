@@ -29,7 +29,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy shared functions aws_lambdas local cli discovery reporting function_app.py
+	$(VENV)/bin/mypy shared functions aws_lambdas local cli discovery reporting bench function_app.py
 
 test: venv infra-venv browser lint typecheck
 	$(PY) -m pytest -q -n 2 -m "not slow"

@@ -1,0 +1,263 @@
+"""``make bench``: waves of 10, 100 and 1,000 VMs through the full lifecycle, and 1 h vs 24 h of replication.
+
+    .venv/bin/python -m bench                      # everything; writes BENCHMARKS.md
+    .venv/bin/python -m bench --sizes 10 --no-write
+
+Each wave runs in its own process (peak RSS is a per-process high-water mark). Prints a table and rewrites the
+generated part of BENCHMARKS.md (between the ``bench:begin``/``bench:end`` markers; the prose around it is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+#: Targets of issue 8 (figures to compare against, not timed tests).
+TARGET_REAL_SECONDS_1000 = 120.0
+TARGET_RSS_MIB_1000 = 1024.0
+TARGET_REPLAY_GROWTH = 1.3
+TARGET_MAX_HISTORY = 5000
+TARGET_ADDED_CUTOVER_SECONDS = 60.0
+TARGET_WAVE_RATIO = 1.05
+
+
+@dataclass(frozen=True)
+class Case:
+    vms: int
+    initial_replication_hours: float = 1.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.vms} VMs, {self.initial_replication_hours:g} h IR"
+
+
+def run_case(case: Case, scratch: Path, timeout: float) -> dict[str, Any]:
+    """Run one wave in a child process; returns its figures (see ``bench.wave.WaveFigures``)."""
+    out = scratch / f"wave-{case.vms}-{case.initial_replication_hours:g}h.json"
+    log = scratch / f"wave-{case.vms}-{case.initial_replication_hours:g}h.log"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.wave",
+        "--vms",
+        str(case.vms),
+        "--initial-replication-hours",
+        str(case.initial_replication_hours),
+        "--json-out",
+        str(out),
+    ]
+    with log.open("wb") as stream:
+        result = subprocess.run(
+            command, cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
+    if result.returncode != 0 or not out.exists():
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise SystemExit(f"{case.label}: the benchmark failed (exit {result.returncode}):\n{tail}")
+    figures: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return figures
+
+
+def machine() -> dict[str, str]:
+    """nproc, CPU model and RAM of this machine."""
+    model = "unknown"
+    memory = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count() or 0),
+        "cpu": model,
+        "ram": memory,
+        "python": platform.python_version(),
+    }
+
+
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("VMs completed", "completed", "{:d}"),
+    ("max_parallel", "max_parallel", "{:d}"),
+    ("real seconds (wave)", "real_seconds", "{:.1f}"),
+    ("CPU seconds (wave)", "cpu_seconds", "{:.1f}"),
+    ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
+    ("seeding real s (excluded)", "seeding_real_seconds", "{:.1f}"),
+    ("orchestration episodes", "episodes", "{:d}"),
+    ("activities", "activities", "{:d}"),
+    ("history events replayed / VM", "events_replayed_per_vm", "{:.0f}"),
+    ("largest history (events)", "largest_history", "{:d}"),
+    ("Lambda calls / VM", "lambda_calls_per_vm", "{:.2f}"),
+    ("Site Recovery calls / VM", "sr_calls_per_vm", "{:.2f}"),
+    ("SR sweep pages (total)", "sr_sweep_pages", "{:d}"),
+    ("SR sweep pages / VM", "sr_sweep_pages_per_vm", "{:.3f}"),
+    ("wave simulated h", "wave_simulated_hours", "{:.2f}"),
+    ("slowest VM simulated h", "slowest_vm_hours", "{:.2f}"),
+    ("wave / slowest VM", "wave_to_slowest_ratio", "{:.3f}"),
+    ("cutover s (stop→commit end)", "cutover_seconds_max", "{:.0f}"),
+    ("emulator floor s", "cutover_emulator_floor_seconds", "{:.0f}"),
+    ("added cutover s (max)", "added_cutover_seconds_max", "{:.0f}"),
+)
+
+
+def table(results: list[tuple[Case, dict[str, Any]]]) -> str:
+    """The figures as a Markdown table, one column per case."""
+    header = "| figure | " + " | ".join(case.label for case, _ in results) + " |"
+    lines = [header, "|---|" + "---:|" * len(results)]
+    for title, key, form in ROWS:
+        cells = [form.format(figures[key]) for _, figures in results]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(results: list[tuple[Case, dict[str, Any]]]) -> list[str]:
+    """Each target of issue 8 with the measured figure and whether it is met."""
+    by: dict[tuple[int, float], dict[str, Any]] = {
+        (case.vms, case.initial_replication_hours): figures for case, figures in results
+    }
+    lines: list[str] = []
+
+    def verdict(name: str, measured: str, met: bool) -> None:
+        lines.append(f"- {'met' if met else '**missed**'}: {name} — {measured}")
+
+    big = by.get((1000, 1.0))
+    if big:
+        verdict(
+            f"1,000-VM wave ≤ {TARGET_REAL_SECONDS_1000:.0f} s real",
+            f"{big['real_seconds']:.1f} s",
+            big["real_seconds"] <= TARGET_REAL_SECONDS_1000,
+        )
+        verdict(
+            f"1,000-VM wave ≤ {TARGET_RSS_MIB_1000:.0f} MiB peak RSS",
+            f"{big['peak_rss_mib']:.0f} MiB",
+            big["peak_rss_mib"] <= TARGET_RSS_MIB_1000,
+        )
+    mid = by.get((100, 1.0))
+    if big and mid:
+        growth = big["events_replayed_per_vm"] / mid["events_replayed_per_vm"]
+        verdict(
+            f"events replayed per VM at 1,000 within {TARGET_REPLAY_GROWTH} x of 100",
+            f"{big['events_replayed_per_vm']:.0f} vs {mid['events_replayed_per_vm']:.0f} ({growth:.2f} x)",
+            growth <= TARGET_REPLAY_GROWTH,
+        )
+    largest = max(figures["largest_history"] for _, figures in results)
+    verdict(f"no history over {TARGET_MAX_HISTORY} events", f"largest {largest}", largest <= TARGET_MAX_HISTORY)
+    added = max(figures["added_cutover_seconds_max"] for _, figures in results)
+    verdict(
+        f"added cutover latency ≤ {TARGET_ADDED_CUTOVER_SECONDS:.0f} s simulated",
+        f"{added:.0f} s",
+        added <= TARGET_ADDED_CUTOVER_SECONDS,
+    )
+    for case, figures in results:
+        if figures["max_parallel"] >= case.vms:
+            verdict(
+                f"wave / slowest VM ≤ {TARGET_WAVE_RATIO} ({case.label}, max_parallel {figures['max_parallel']})",
+                f"{figures['wave_to_slowest_ratio']:.3f}",
+                figures["wave_to_slowest_ratio"] <= TARGET_WAVE_RATIO,
+            )
+    short, long = by.get((100, 1.0)), by.get((100, 24.0))
+    if short and long:
+        verdict(
+            "Site Recovery calls per VM flat from 1 h to 24 h of initial replication",
+            f"{short['sr_calls_per_vm']:.2f} vs {long['sr_calls_per_vm']:.2f} per VM; sweep pages "
+            f"{short['sr_sweep_pages']} vs {long['sr_sweep_pages']} in all",
+            long["sr_calls_per_vm"] <= short["sr_calls_per_vm"] * 1.05,
+        )
+    return lines
+
+
+def report(results: list[tuple[Case, dict[str, Any]]], command: str, elapsed: float) -> str:
+    """The generated section of BENCHMARKS.md."""
+    info = machine()
+    calls = "\n".join(
+        f"- {case.label}: Lambda {json.dumps(figures['lambda_calls'])}; Site Recovery "
+        f"{json.dumps(figures['sr_calls_by_operation'])}"
+        for case, figures in results
+    )
+    return "\n".join(
+        [
+            BEGIN,
+            f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `{command}` in {elapsed:.0f} s.",
+            "",
+            f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, Python {info['python']}.",
+            "",
+            table(results),
+            "",
+            "Targets:",
+            "",
+            *verdicts(results),
+            "",
+            "Calls by kind:",
+            "",
+            calls,
+            END,
+        ]
+    )
+
+
+def write_report(section: str, path: Path = REPORT) -> None:
+    """Replace the generated section of ``path`` (create the file when it is missing)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    before, rest = text.split(BEGIN, 1)
+    after = rest.split(END, 1)[1]
+    path.write_text(before + section + after, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="wave sizes, comma separated (default 10,100,1000)")
+    parser.add_argument(
+        "--long-replication-vms",
+        type=int,
+        default=100,
+        help="wave size run again with 24 h of initial replication (0: skip; default 100)",
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per wave")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    except ValueError:
+        parser.error(f"--sizes: expected comma-separated integers, not {args.sizes!r}")
+    cases = [Case(size) for size in sizes]
+    if args.long_replication_vms:
+        cases.append(Case(args.long_replication_vms, 24.0))
+    started = time.perf_counter()
+    results: list[tuple[Case, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        for case in cases:
+            print(f"running {case.label} ...", flush=True)
+            results.append((case, run_case(case, Path(scratch), args.timeout)))
+    elapsed = time.perf_counter() - started
+    command = "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    print(table(results))
+    print()
+    print("\n".join(verdicts(results)))
+    if not args.no_write:
+        write_report(report(results, command, elapsed))
+        print(f"\nwrote {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

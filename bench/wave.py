@@ -1,0 +1,340 @@
+"""Benchmark one wave through the full lifecycle on the local stack (virtual clock).
+
+    .venv/bin/python -m bench.wave --vms 100
+    .venv/bin/python -m bench.wave --vms 1000 --max-parallel 200 --json
+
+The scenario is generated (a Linux/Windows mix, automatic approval, ``max_parallel`` ≥ the wave unless told
+otherwise). Seeding the emulated estate in moto is timed on its own and excluded from the wave's figures. Run
+one wave per process: peak RSS (``ru_maxrss``) is a high-water mark of the whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from moto.ec2.models.security_groups import SecurityGroupBackend
+
+from local import stack as stack_module
+from local.scenario import Scenario
+from local.site_recovery.estate import Operation
+from local.stack import LocalStack
+from shared.lifecycle import VmProgress, VmState
+
+#: Site Recovery requests made by the replication-health sweep (pages of the vault's protected items).
+SWEEP_OPERATIONS = frozenset({Operation.LIST_VAULT_ITEMS})
+#: The largest request the pipeline accepts runs at most this many VMs side by side.
+MAX_PARALLEL_LIMIT = 200
+#: "Inbound rules per security group" raised to AWS's maximum. The pipeline adds two /32 rules per VM to the
+#: appliance's group, so moto's default quota (60) stops a wave at 30 VMs in flight — see BENCHMARKS.md.
+RAISED_RULES_QUOTA = 1000
+
+_TARGET = {
+    "subscription_id": "00000000-0000-0000-0000-000000000001",
+    "resource_group": "rg-migrated",
+    "region": "westeurope",
+    "vault": {"name": "mig-vault", "resource_group": "rg-migration"},
+    "virtual_network_id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-network"
+    "/providers/Microsoft.Network/virtualNetworks/vnet-prod",
+    "subnet": "apps",
+    "test_virtual_network_id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-network"
+    "/providers/Microsoft.Network/virtualNetworks/vnet-test",
+    "test_subnet": "test",
+    "cache_storage_account_id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-migration"
+    "/providers/Microsoft.Storage/storageAccounts/migcache01",
+    "disk_type": "Premium_LRS",
+}
+
+#: (os_name, os_version, platform, instance_type): every third VM is Windows.
+_OS_MIX = (
+    ("Ubuntu", "22.04", "linux", "t3.medium"),
+    ("Red Hat Enterprise Linux", "8.6", "linux", "m5.large"),
+    ("Microsoft Windows Server 2022 Datacenter", "10.0.20348", "windows", "m5.xlarge"),
+    ("Debian GNU/Linux", "11", "linux", "c5.large"),
+    ("Rocky Linux", "9.2", "linux", "m5.large"),
+    ("Microsoft Windows Server 2019 Datacenter", "10.0.17763", "windows", "r5.large"),
+)
+
+
+def build_scenario(vms: int, *, max_parallel: int | None = None, initial_replication_hours: float = 1.0) -> Scenario:
+    """A generated wave of ``vms`` instances that all migrate: automatic approval, no faults."""
+    if not 1 <= vms <= 1000:
+        raise ValueError(f"vms must be between 1 and 1000 (one request's limit), not {vms}")
+    parallel = max_parallel if max_parallel is not None else min(vms, MAX_PARALLEL_LIMIT)
+    instances = []
+    for index in range(vms):
+        os_name, os_version, platform, instance_type = _OS_MIX[index % len(_OS_MIX)]
+        windows = platform == "windows"
+        instances.append(
+            {
+                "name": f"vm-{index:04d}",
+                "os_name": os_name,
+                "os_version": os_version,
+                "platform": platform,
+                "cloud_init": not windows,
+                "instance_type": instance_type,
+                "tags": {"Wave": "bench"},
+                "disks": [{"size_gib": 60 if windows else 30}],
+            }
+        )
+    return Scenario.model_validate(
+        {
+            "name": f"bench-{vms}",
+            "estate": {"region": "eu-west-1", "subnet_cidr": "10.0.0.0/20", "instances": instances},
+            "site_recovery": {"initial_replication_seconds": initial_replication_hours * 3600},
+            "timings": {
+                "command_first_poll": 60,
+                "registration_first_poll": 120,
+                "job_first_poll": 120,
+                "final_sync_first_poll": 120,
+            },
+            "health_schedule": "0 */15 * * * *",
+            "request": {
+                "request_id": f"bench-{vms}",
+                "environment": "dev",
+                "mode": "full",
+                "approval": "auto",
+                "max_parallel": parallel,
+                "appliance": {"provider": "InMageRcm", "discovery_ip": "10.0.1.5"},
+                "target": _TARGET,
+                "vms": [{"instance": item["name"]} for item in instances],
+            },
+            "max_virtual_hours": 24 * 30,
+        }
+    )
+
+
+@contextmanager
+def raised_rules_quota(limit: int = RAISED_RULES_QUOTA) -> Iterator[None]:
+    """Run with moto's rules-per-security-group quota at ``limit`` (as after an AWS quota increase)."""
+    backend = SecurityGroupBackend
+    original = backend._verify_group_will_respect_rule_count_limit
+
+    def verify(
+        self: Any,
+        group: Any,
+        current_rule_nb: int,
+        ip_ranges: list[str],
+        source_groups: list[dict[str, str]] | None = None,
+        egress: bool = False,
+    ) -> None:
+        if current_rule_nb + len(ip_ranges or ()) + len(source_groups or ()) > limit:
+            original(self, group, current_rule_nb, ip_ranges, source_groups, egress)  # moto's own error
+
+    backend._verify_group_will_respect_rule_count_limit = verify  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        backend._verify_group_will_respect_rule_count_limit = original  # type: ignore[method-assign]
+
+
+@dataclass
+class Usage:
+    """Real and CPU seconds of a stretch of this process."""
+
+    real: float = 0.0
+    cpu: float = 0.0
+
+
+@contextmanager
+def _measured(into: Usage) -> Iterator[None]:
+    real, cpu = time.perf_counter(), _cpu_seconds()
+    try:
+        yield
+    finally:
+        into.real += time.perf_counter() - real
+        into.cpu += _cpu_seconds() - cpu
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class WaveFigures:
+    """What one wave cost, and how long its VMs took in simulated time."""
+
+    vms: int
+    max_parallel: int
+    initial_replication_hours: float
+    completed: int
+    runtime_status: str
+    real_seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+    seeding_real_seconds: float
+    seeding_cpu_seconds: float
+    setup_real_seconds: float
+    episodes: int
+    activities: int
+    events_replayed_per_vm: float
+    largest_history: int
+    largest_history_instance: str
+    lambda_calls_per_vm: float
+    lambda_calls: dict[str, int]
+    sr_calls_per_vm: float
+    sr_sweep_pages: int
+    sr_sweep_pages_per_vm: float
+    sr_calls_by_operation: dict[str, int]
+    wave_simulated_hours: float
+    slowest_vm_hours: float
+    wave_to_slowest_ratio: float
+    cutover_seconds_max: float
+    cutover_emulator_floor_seconds: float
+    added_cutover_seconds_max: float
+    added_cutover_seconds_mean: float
+    states: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def run_wave(
+    vms: int,
+    *,
+    max_parallel: int | None = None,
+    initial_replication_hours: float = 1.0,
+    activity_workers: int = 4,
+    rules_quota: int | None = RAISED_RULES_QUOTA,
+    state_dir: Path | None = None,
+) -> WaveFigures:
+    """Migrate a generated wave of ``vms`` VMs on a fresh local stack; returns its figures."""
+    scenario = build_scenario(vms, max_parallel=max_parallel, initial_replication_hours=initial_replication_hours)
+    seeding, setup, wave = Usage(), Usage(), Usage()
+    seed = stack_module.__dict__["seed_estate"]
+
+    def timed_seed(*args: Any, **kwargs: Any) -> Any:
+        with _measured(seeding):
+            return seed(*args, **kwargs)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-wave-") as scratch,
+        raised_rules_quota(rules_quota) if rules_quota else nullcontext(),
+    ):
+        directory = state_dir or Path(scratch)
+        stack_module.__dict__["seed_estate"] = timed_seed
+        try:
+            with _measured(setup):
+                opened = LocalStack.open(scenario, directory, activity_workers=activity_workers)
+                local = opened.__enter__()
+        finally:
+            stack_module.__dict__["seed_estate"] = seed
+        try:
+            with _measured(wave):
+                local.submit()
+                outcome = local.run()
+            figures = _figures(local, scenario, outcome, wave, seeding, setup)
+        finally:
+            opened.__exit__(None, None, None)
+    return figures
+
+
+def _figures(
+    local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, seeding: Usage, setup: Usage
+) -> WaveFigures:
+    vms = len(scenario.estate.instances)
+    stats = outcome.stats
+    histories = [(status.history_length, status.instance_id) for status in local.host.instances()]
+    largest, largest_id = max(histories)
+    requests = local.site_recovery.requests
+    by_operation = Counter(str(request.operation.value) for request in requests)
+    sweep_pages = sum(1 for request in requests if request.operation in SWEEP_OPERATIONS)
+    lambda_calls = dict(local.invoker.calls)
+    progress: list[VmProgress] = outcome.progress
+    states = Counter(item.state.value for item in progress)
+    durations = [(item.updated_at - item.started_at).total_seconds() for item in progress]
+    wave_hours = outcome.virtual_hours
+    slowest = max(durations) / 3600 if durations else 0.0
+    timings = scenario.site_recovery
+    floor = (
+        timings.final_sync_delay_seconds
+        + 2 * timings.job_queue_seconds
+        + timings.job_seconds["UnplannedFailover"]
+        + timings.job_seconds["FailoverCommit"]
+    )
+    cutovers = [seconds for seconds in (_cutover_seconds(item) for item in progress) if seconds is not None]
+    return WaveFigures(
+        vms=vms,
+        max_parallel=int(scenario.request["max_parallel"]),
+        initial_replication_hours=timings.initial_replication_seconds / 3600,
+        completed=states.get(VmState.COMPLETED.value, 0),
+        runtime_status=outcome.runtime_status,
+        real_seconds=wave.real,
+        cpu_seconds=wave.cpu,
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        seeding_real_seconds=seeding.real,
+        seeding_cpu_seconds=seeding.cpu,
+        setup_real_seconds=setup.real,
+        episodes=int(stats["episodes"]),
+        activities=int(stats["activities_executed"]),
+        events_replayed_per_vm=stats["events_replayed"] / vms,
+        largest_history=largest,
+        largest_history_instance=largest_id,
+        lambda_calls_per_vm=sum(lambda_calls.values()) / vms,
+        lambda_calls=lambda_calls,
+        sr_calls_per_vm=(len(requests) - sweep_pages) / vms,
+        sr_sweep_pages=sweep_pages,
+        sr_sweep_pages_per_vm=sweep_pages / vms,
+        sr_calls_by_operation=dict(sorted(by_operation.items())),
+        wave_simulated_hours=wave_hours,
+        slowest_vm_hours=slowest,
+        wave_to_slowest_ratio=wave_hours / slowest if slowest else 0.0,
+        cutover_seconds_max=max(cutovers, default=0.0),
+        cutover_emulator_floor_seconds=floor,
+        added_cutover_seconds_max=max(cutovers, default=floor) - floor,
+        added_cutover_seconds_mean=(sum(cutovers) / len(cutovers) - floor) if cutovers else 0.0,
+        states=dict(states),
+        errors=dict(Counter(f"{e.step}: {e.code}: {e.message[:160]}" for e in (p.error for p in progress) if e)),
+    )
+
+
+def _cutover_seconds(progress: VmProgress) -> float | None:
+    """Simulated seconds from the source's stop to the commit's end (the completing stage's start)."""
+    stop: datetime | None = None
+    for stage in progress.stages:
+        if stage.state == VmState.STOPPING_SOURCE and stop is None:
+            stop = stage.at
+        elif stage.state == VmState.COMPLETING and stop is not None:
+            return (stage.at - stop).total_seconds()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--vms", type=int, default=10, help="VMs in the wave (1..1000)")
+    parser.add_argument("--max-parallel", type=int, default=None, help="default: the wave size, at most 200")
+    parser.add_argument("--initial-replication-hours", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=4, help="activity worker threads")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--json-out", type=Path, default=None, help="write the figures as JSON to this file")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log while the estate is seeded
+    figures = run_wave(
+        args.vms,
+        max_parallel=args.max_parallel,
+        initial_replication_hours=args.initial_replication_hours,
+        activity_workers=args.workers,
+    )
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(asdict(figures)), encoding="utf-8")
+    if args.json:
+        print(json.dumps(asdict(figures)))
+    else:
+        for key, value in asdict(figures).items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

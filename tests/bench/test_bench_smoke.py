@@ -1,0 +1,64 @@
+"""The wave benchmark still runs: a 10-VM wave produces sane figures (not timings), and the report is written."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.__main__ import BEGIN, END, Case, table, verdicts, write_report
+from bench.wave import WaveFigures, build_scenario, run_wave
+
+
+@pytest.fixture(scope="module")
+def figures() -> WaveFigures:
+    return run_wave(10)
+
+
+def test_ten_vm_wave_completes_with_sane_figures(figures: WaveFigures) -> None:
+    assert figures.runtime_status == "Completed"
+    assert figures.completed == 10, figures.errors
+    assert figures.real_seconds > 0 and figures.cpu_seconds > 0 and figures.peak_rss_mib > 0
+    assert figures.seeding_real_seconds > 0
+    # every VM runs several orchestration episodes and replays its own history at least once per episode
+    assert figures.episodes > 10 * 10
+    assert figures.events_replayed_per_vm > figures.largest_history / 10
+    assert 0 < figures.largest_history < 5000
+    # one inventory call for the wave, then a fixed handful of Lambda and Site Recovery calls per VM
+    assert figures.lambda_calls["inventory"] == 1
+    assert figures.lambda_calls["prepare_network"] == 10
+    assert 5 <= figures.lambda_calls_per_vm <= 20
+    assert 5 <= figures.sr_calls_per_vm <= 60
+    assert figures.sr_calls_by_operation["enable"] == 10
+    assert figures.sr_calls_by_operation["commit"] == 10
+    assert figures.sr_sweep_pages >= 1
+    # every VM ran side by side: the wave lasts as long as its slowest VM
+    assert figures.slowest_vm_hours > 1.0
+    assert figures.wave_to_slowest_ratio == pytest.approx(1.0, abs=0.05)
+    assert figures.cutover_seconds_max >= figures.cutover_emulator_floor_seconds > 0
+    assert figures.added_cutover_seconds_max >= 0
+
+
+def test_report_keeps_the_prose_around_the_generated_section(figures: WaveFigures, tmp_path: Path) -> None:
+    results: list[tuple[Case, dict[str, Any]]] = [(Case(10), asdict(figures))]
+    rendered = table(results)
+    assert "| VMs completed | 10 |" in rendered
+    assert any("added cutover latency" in line for line in verdicts(results))
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Benchmarks\n\nprose before\n\n{BEGIN}\nold\n{END}\n\nprose after\n", encoding="utf-8")
+    write_report(f"{BEGIN}\n{rendered}\n{END}", path)
+    text = path.read_text(encoding="utf-8")
+    assert "prose before" in text and "prose after" in text and "old" not in text and rendered in text
+
+
+def test_generated_scenario_mixes_platforms_and_bounds_the_request() -> None:
+    scenario = build_scenario(12)
+    platforms = {spec.platform.value for spec in scenario.estate.instances}
+    assert platforms == {"linux", "windows"}
+    assert scenario.request["approval"] == "auto"
+    assert scenario.request["max_parallel"] == 12
+    assert build_scenario(1000).request["max_parallel"] == 200  # the request's own limit
+    with pytest.raises(ValueError, match="between 1 and 1000"):
+        build_scenario(1001)
