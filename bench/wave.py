@@ -98,7 +98,6 @@ def build_scenario(vms: int, *, max_parallel: int | None = None, initial_replica
                 "command_first_poll": 60,
                 "registration_first_poll": 120,
                 "job_first_poll": 120,
-                "final_sync_first_poll": 120,
             },
             "health_schedule": "0 */15 * * * *",
             "request": {

@@ -41,9 +41,11 @@ class Timings(_Model):
     job_max_poll: float = Field(default=900, gt=0)
     job_timeout: float = Field(default=6 * 3600, gt=0)
     initial_replication_timeout_hours: float = Field(default=7 * 24, gt=0)
-    source_stop_first_poll: float = Field(default=30, gt=0)
+    source_stop_first_poll: float = Field(default=10, gt=0)
     source_stop_timeout: float = Field(default=1800, gt=0)
-    final_sync_first_poll: float = Field(default=60, gt=0)
+    cutover_poll: float = Field(
+        default=15, gt=0, description="fixed poll of the final sync, migration and commit: the source is down"
+    )
     final_sync_timeout: float = Field(default=3600, gt=0)
     backoff: float = Field(default=2.0, ge=1.0)
 

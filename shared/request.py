@@ -222,6 +222,14 @@ class Appliance(_Strict):
     discovery_ip: IPv4Address | None = Field(
         default=None, description="Azure Migrate discovery appliance IP; set it to open 22/5985 for discovery"
     )
+    rule_source: Literal["private_ip", "security_group"] = Field(
+        default="private_ip",
+        description=(
+            "what the appliance's 443/9443 rules allow: each source's private IP as a /32 (two rules per VM; AWS "
+            "allows 60 inbound rules per group by default, so at most ~30 VMs in flight), or each source's security "
+            "group (one pair of rules per distinct group: for large waves)"
+        ),
+    )
 
 
 class TargetOverrides(_Strict):

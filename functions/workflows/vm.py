@@ -82,6 +82,8 @@ class VmMigration(Steps):
             if self.spec.mode is Mode.TEST_ONLY:
                 yield from self.complete(S.TEST_COMPLETED, outcome="test-completed")
                 return (yield from self.finish())
+            if self.spec.appliance.discovery_ip is not None:
+                yield from self.close_discovery_access()
             yield from self.await_approval()
             yield from self.cut_over()
             yield from self.complete(S.COMPLETED, outcome="migrated")
@@ -112,6 +114,7 @@ class VmMigration(Steps):
             region=self.spec.region,
             instance_ids=[self.instance_id],
             appliance_security_group_id=appliance.security_group_id,
+            source_kind=awsc.RuleSourceKind(appliance.rule_source),
             discovery_appliance_ip=str(appliance.discovery_ip) if appliance.discovery_ip else None,
         )
         result = yield from self.call(aws.prepare_network, event, awsc.PrepareNetworkResult, retry.AWS_CALL)
@@ -281,8 +284,6 @@ class VmMigration(Steps):
     def cut_over(self) -> Flow:
         """Stop the source, wait for a recovery point newer than the stop, migrate and commit."""
         self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
-        if self.spec.appliance.discovery_ip is not None:
-            yield from self.close_discovery_access()
         stopped_at = yield from self.stop_source()
         self.source_stopped_at = stopped_at
         point = yield from self.await_final_sync(stopped_at)
@@ -290,10 +291,10 @@ class VmMigration(Steps):
         item = self.require_item()
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
         started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "migration")
+        yield from self.await_job(started, "migration", poll=self.timings.cutover_poll)
         self.move(S.COMMITTING, "committing the migration")
         started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "commit")
+        yield from self.await_job(started, "commit", poll=self.timings.cutover_poll)
         self.committed = True
 
     def complete(self, final: VmState, outcome: str) -> Flow:
@@ -465,16 +466,20 @@ class VmMigration(Steps):
             self.note(f"{what} succeeded")
         return delivered
 
-    def await_job(self, started: ActionStarted, what: str) -> Flow:
-        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed."""
+    def await_job(self, started: ActionStarted, what: str, *, poll: float | None = None) -> Flow:
+        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed.
+
+        ``poll``: a fixed interval instead of the usual backoff, for the cutover, where the source is down and every
+        minute of overshoot is downtime.
+        """
         if started.job is None:
             return None
         job_ref = started.job
         job: sr.JobStatus = yield from self.poll(
             lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
             done=lambda status: status.is_terminal,
-            first=self.timings.job_first_poll,
-            maximum=self.timings.job_max_poll,
+            first=poll or self.timings.job_first_poll,
+            maximum=poll or self.timings.job_max_poll,
             timeout=self.timings.job_timeout,
             what=f"Site Recovery job '{what}'",
             code="JobTimedOut",
@@ -541,8 +546,8 @@ class VmMigration(Steps):
         answer: RecoveryPoints = yield from self.poll(
             lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
             done=lambda points: any(point.time > stopped_at for point in points.points),
-            first=self.timings.final_sync_first_poll,
-            maximum=self.timings.final_sync_first_poll * 4,
+            first=self.timings.cutover_poll,
+            maximum=self.timings.cutover_poll,
             timeout=self.timings.final_sync_timeout,
             what="final sync",
             code="FinalSyncTimedOut",
@@ -559,8 +564,9 @@ class VmMigration(Steps):
         return [f"replication: {started.note}" if started.note else "replication stopped"]
 
     def close_discovery_access(self) -> Flow:
-        """Before the last sync, restore what discovery opened on the guest (sshd password / root login, WinRM), so
-        the migrated VM does not inherit it. cloud-init stays disabled: the tutorial wants it off in Azure."""
+        """Once the test migration passed, restore what discovery opened on the guest (sshd password / root login,
+        WinRM) so the migrated VM does not inherit it; done before the approval wait, it adds nothing to the cutover.
+        cloud-init stays disabled: the tutorial wants it off in Azure."""
         self.note("restoring sshd / WinRM settings opened for discovery before the final sync")
         yield from self.run_guest_command(
             aws.revert_changes,

@@ -34,7 +34,6 @@ FAST_TIMINGS = {
     "command_first_poll": 60,
     "registration_first_poll": 120,
     "job_first_poll": 120,
-    "final_sync_first_poll": 120,
 }
 
 
