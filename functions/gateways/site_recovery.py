@@ -73,6 +73,8 @@ if TYPE_CHECKING:
     from functions.settings import FunctionAppSettings
 
 ENV_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
+#: ``$filter`` of the protectable-item listing: machines discovered but not replicating yet.
+UNPROTECTED_FILTER = "state eq 'Unprotected'"
 ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 ENV_RESOURCE_MANAGER_URL = "EC2AZ_RESOURCE_MANAGER_URL"
 
@@ -335,15 +337,26 @@ class AzureSiteRecoveryGateway:
         self._check_vault(t.vault)
         wanted = " / ".join(v for v in (spec.machine_name, spec.ip_address, spec.bios_id) if v)
         with _translated(f"replicationProtectionContainers/{t.container_name}"):
-            for item in self.client.replication_protectable_items.list_by_replication_protection_containers(
-                t.vault.resource_group, t.vault.vault_name, t.fabric_name, t.container_name
-            ):
+            for item in self._protectable_items(t):
                 if self._matches(item, spec):
                     return self._protectable(item, t)
         raise NotFoundError(
             f"no protectable item for machine {wanted}: the Mobility agent has not registered (yet)",
             resource=f"replicationProtectableItems/{wanted}",
         )
+
+    def _protectable_items(self, t: ReplicationTopology) -> Iterator[Any]:
+        """The container's machines not yet replicating: a machine being looked up has not been enabled, and the
+        filter keeps each registration poll to the few machines between registration and enable, not the whole
+        wave. A service that refuses the filter gets the unfiltered listing."""
+        operations = self.client.replication_protectable_items
+        args = (t.vault.resource_group, t.vault.vault_name, t.fabric_name, t.container_name)
+        try:
+            yield from operations.list_by_replication_protection_containers(*args, filter=UNPROTECTED_FILTER)
+        except HttpResponseError as error:
+            if error.status_code != 400:
+                raise
+            yield from operations.list_by_replication_protection_containers(*args)
 
     @staticmethod
     def _matches(item: Any, spec: FindProtectableItemSpec) -> bool:

@@ -1305,13 +1305,14 @@ class SiteRecoveryEmulator:
         if operation is Operation.LIST_PROTECTABLE_ITEMS:
             visible = self._visible_machines(fabric)
             bodies = [self._protectable_body(m) for m in visible]  # cheap: no replication state
+            wanted = _protection_state_filter(query.get("$filter"))
+            if wanted is not None:
+                bodies = [b for b in bodies if b["properties"]["protectionStatus"].lower() == wanted]
             take = query.get("$take")
             size = int(take) if take and take.isdigit() and int(take) > 0 else None
-            return (
-                200,
-                {},
-                self._page(bodies, query, "$skipToken", f"{container_path}/replicationProtectableItems", size=size),
-            )
+            path = f"{container_path}/replicationProtectableItems"
+            keep = {"$filter": query["$filter"]} if query.get("$filter") else {}
+            return 200, {}, self._page(bodies, query, "$skipToken", path, size=size, keep=keep)
         if operation is Operation.GET_PROTECTABLE_ITEM:
             for machine in self._visible_machines(fabric):
                 if machine.item_name == route["item"].lower():
@@ -1335,7 +1336,14 @@ class SiteRecoveryEmulator:
         return self._action(item, operation, payload)
 
     def _page(
-        self, bodies: list[Any], query: dict[str, str], token_name: str, path: str, *, size: int | None = None
+        self,
+        bodies: list[Any],
+        query: dict[str, str],
+        token_name: str,
+        path: str,
+        *,
+        size: int | None = None,
+        keep: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         size = size or self.estate.page_size
         token = query.get(token_name) or "0"
@@ -1346,7 +1354,7 @@ class SiteRecoveryEmulator:
             "value": [self._item_body(b) if isinstance(b, _Item) else b for b in bodies[start : start + size]]
         }
         if start + size < len(bodies):
-            params = {"api-version": self.estate.api_version, token_name: str(start + size)}
+            params = {"api-version": self.estate.api_version, **(keep or {}), token_name: str(start + size)}
             if size != self.estate.page_size:
                 params["$take"] = str(size)
             page["nextLink"] = f"{self.base_url}{self.vault_id}{path}?{urlencode(params, quote_via=quote)}"
@@ -1594,3 +1602,14 @@ def _validate_azure_v2(details: dict[str, Any], prefix: str) -> None:
         _require(details, key, str, prefix)
     for index, disk in enumerate(details.get("disksToInclude") or []):
         _require(disk, "diskId", str, f"{prefix}disksToInclude[{index}].")
+
+
+def _protection_state_filter(value: str | None) -> str | None:
+    """``$filter=state eq 'Unprotected'`` (or Protected / All) on protectable items; None means every item."""
+    if not value:
+        return None
+    match = re.fullmatch(r"\s*state\s+eq\s+'(\w+)'\s*", value)
+    state = match.group(1).lower() if match else ""
+    if state not in {"all", "protected", "unprotected"}:
+        raise EmulatorHttpError(400, "InvalidFilter", f"The $filter '{value}' is not supported on protectable items.")
+    return None if state == "all" else state
