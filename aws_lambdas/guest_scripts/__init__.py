@@ -69,7 +69,8 @@ class ScriptManifest(BaseModel):
         return self.folder / self.script
 
     def script_text(self) -> str:
-        return self.script_path.read_text(encoding="utf-8")
+        """The script as an SSM document runs it: self-contained, the shared library inlined."""
+        return inline_library(self.script_path.read_text(encoding="utf-8"))
 
     def resolve_parameters(self, values: dict[str, str]) -> dict[str, str]:
         """Defaults filled in, unknown names refused, every value checked against its allowed_pattern."""
@@ -85,6 +86,18 @@ class ScriptManifest(BaseModel):
             parameter.validate_value(value)
             resolved[name] = value
         return resolved
+
+
+LIBRARY = SCRIPTS_DIR / "lib" / "common.sh"
+_SOURCE_LIBRARY = re.compile(r'^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/\.\./lib/common\.sh"$', re.MULTILINE)
+
+
+def inline_library(script: str, library: Path = LIBRARY) -> str:
+    """Replace the line that sources ``lib/common.sh`` with the library itself (an SSM document is one file)."""
+    if not _SOURCE_LIBRARY.search(script):
+        return script
+    text = library.read_text(encoding="utf-8").rstrip("\n")
+    return _SOURCE_LIBRARY.sub(lambda _: text, script)
 
 
 def load_manifest(folder: Path) -> ScriptManifest:

@@ -25,6 +25,11 @@ from typing import Any
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from aws_lambdas.guest_scripts import inline_library  # noqa: E402 - after the repo root is importable
+
 DEFAULT_SCRIPTS_DIR = REPO_ROOT / "aws_lambdas" / "guest_scripts"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
 
@@ -98,7 +103,7 @@ def load_manifest(manifest_path: Path) -> GuestScript:
     script_path = manifest_path.parent / script_name
     if Path(script_name).name != script_name or not script_path.is_file():
         raise ManifestError(f"{where}: script {script_name!r} is not a file next to the manifest")
-    script_text = script_path.read_text(encoding="utf-8")
+    script_text = inline_library(script_path.read_text(encoding="utf-8"), scripts_library(manifest_path))
     if "{{" in script_text:
         raise ManifestError(
             f"{where}: {script_name} contains '{{{{'; SSM would interpolate it. Read parameters from $SSM_<Name>."
@@ -117,6 +122,11 @@ def load_manifest(manifest_path: Path) -> GuestScript:
     if duplicates:
         raise ManifestError(f"{where}: duplicate parameter names {duplicates}")
     return GuestScript(name, platform, script_text, description, timeout, parameters)
+
+
+def scripts_library(manifest_path: Path) -> Path:
+    """The shared shell library beside the scripts' folders (``<scripts dir>/lib/common.sh``)."""
+    return manifest_path.parent.parent / "lib" / "common.sh"
 
 
 def _required_str(raw: dict[str, Any], key: str, where: str) -> str:

@@ -11,27 +11,15 @@
 # GUEST_ROOT (default empty) lets tests run against a scratch root. Last stdout line: a JSON object.
 set -euo pipefail
 
+SCRIPT_NAME=install-agent
 ROOT="${GUEST_ROOT:-}"
 STATE_DIR="${ROOT}/var/lib/ec2-to-azure"
 INSTALL_DIR="${ROOT}/usr/local/ASR"
 CONFIGURATOR="${INSTALL_DIR}/Vx/bin/UnifiedAgentConfigurator.sh"
 REGISTRATION="${STATE_DIR}/agent-registration"
 
-fail() {
-  printf 'install-agent: %s\n' "$1" >&2
-  exit "${2:-2}"
-}
-
-json_str() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
-  printf '"%s"' "$s"
-}
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 result() {
   printf '{"script":"install-agent-linux","provider":%s,"status":%s,"installed_now":%s,"registered_now":%s}\n' \

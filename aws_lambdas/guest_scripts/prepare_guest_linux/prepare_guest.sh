@@ -7,6 +7,7 @@
 # lets tests run against a scratch root. The last line on stdout is a JSON object for command_status.
 set -euo pipefail
 
+SCRIPT_NAME=prepare-guest
 ROOT="${GUEST_ROOT:-}"
 STATE_DIR="${ROOT}/var/lib/ec2-to-azure"
 SSHD_CONFIG="${ROOT}/etc/ssh/sshd_config"
@@ -15,21 +16,8 @@ CLOUD_DISABLED="${CLOUD_DIR}/cloud-init.disabled"
 BEGIN_MARK="# BEGIN ec2-to-azure discovery (removed by revert-guest)"
 END_MARK="# END ec2-to-azure discovery"
 
-fail() {
-  printf 'prepare-guest: %s\n' "$1" >&2
-  exit "${2:-2}"
-}
-
-json_str() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
-  printf '"%s"' "$s"
-}
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 os_release_value() {
   local file="${ROOT}/etc/os-release"
@@ -45,44 +33,6 @@ sshd_value() {
     /^[[:space:]]*#/ { next }
     tolower($1) == key { print $2; exit }
   ' "$SSHD_CONFIG"
-}
-
-sshd_binary() {
-  if [[ -n ${SSHD_BIN:-} ]]; then
-    printf '%s' "$SSHD_BIN"
-  elif command -v sshd >/dev/null 2>&1; then
-    command -v sshd
-  elif [[ -x /usr/sbin/sshd ]]; then
-    printf '/usr/sbin/sshd'
-  fi
-}
-
-SSHD_VALIDATION="not_needed"
-validate_sshd_config() {
-  local bin
-  bin=$(sshd_binary)
-  if [[ -z $bin ]]; then
-    [[ -n $ROOT ]] || return 1
-    SSHD_VALIDATION="skipped_no_sshd"
-    return 0
-  fi
-  if "$bin" -t -f "$1" >&2; then
-    SSHD_VALIDATION="passed"
-    return 0
-  fi
-  SSHD_VALIDATION="failed"
-  return 1
-}
-
-SSHD_RELOADED=false
-reload_sshd() {
-  [[ -z $ROOT ]] || return 0
-  if command -v systemctl >/dev/null 2>&1; then
-    systemctl reload sshd 2>/dev/null || systemctl reload ssh
-  else
-    service sshd reload 2>/dev/null || service ssh reload
-  fi
-  SSHD_RELOADED=true
 }
 
 DISCOVERY="${SSM_Discovery:-false}"
