@@ -44,8 +44,9 @@ class Timings(_Model):
     source_stop_first_poll: float = Field(default=10, gt=0)
     source_stop_timeout: float = Field(default=1800, gt=0)
     cutover_poll: float = Field(
-        default=15, gt=0, description="fixed poll of the final sync, migration and commit: the source is down"
+        default=15, gt=0, description="first poll of the final sync, migration and commit: the source is down"
     )
+    cutover_max_poll: float = Field(default=30, gt=0, description="their longest poll interval")
     final_sync_timeout: float = Field(default=3600, gt=0)
     backoff: float = Field(default=2.0, ge=1.0)
 

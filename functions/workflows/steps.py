@@ -163,10 +163,13 @@ class Steps:
         timeout: float,
         what: str,
         code: str,
+        then: float | None = None,
     ) -> Flow:
-        """Wait ``first`` seconds, then check until ``done``, backing off up to ``maximum``; fail after ``timeout``."""
+        """Wait ``first`` seconds, then check until ``done``, backing off (from ``then``, if given) up to
+        ``maximum``; fail after ``timeout``."""
         deadline = self.now + timedelta(seconds=timeout)
         delay = first
+        backoff_from = then
         while True:
             yield from self.sleep(delay)
             result = yield from check()
@@ -176,6 +179,8 @@ class Steps:
                 raise StepFailed(
                     StepError(step=self.state, code=code, message=f"{what} did not finish within {timeout:.0f}s")
                 )
+            if backoff_from is not None:
+                delay, backoff_from = backoff_from / self.backoff, None
             delay = min(delay * self.backoff, maximum, max(1.0, (deadline - self.now).total_seconds()))
 
 

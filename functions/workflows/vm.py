@@ -61,6 +61,7 @@ class VmMigration(Steps):
         self.test_failover_started = False
         self.source_stopped_at: datetime | None = None
         self.access_closed = False
+        self.expected_failover_seconds = 0.0
         self.committed = False
 
     # --- the lifecycle ----------------------------------------------------------------------------------------
@@ -231,7 +232,10 @@ class VmMigration(Steps):
             started = yield from self.call(
                 site_recovery.start_test_failover, spec, ActionStarted, retry.SITE_RECOVERY_CALL
             )
-            yield from self.await_job(started, "test migration")
+            test_job = yield from self.await_job(started, "test migration")
+            if test_job is not None and test_job.start_time and test_job.end_time:
+                # The migration runs the same failover for real: its first poll can wait about as long.
+                self.expected_failover_seconds = (test_job.end_time - test_job.start_time).total_seconds()
             self.move(S.VALIDATING_TEST, "checking the test VM")
             status = yield from self.replication_status()
             if not sr.can_cleanup_test_failover(status):
@@ -291,10 +295,10 @@ class VmMigration(Steps):
         item = self.require_item()
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
         started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "migration", poll=self.timings.cutover_poll)
+        yield from self.await_job(started, "migration", cutover=True, expected_seconds=self.expected_failover_seconds)
         self.move(S.COMMITTING, "committing the migration")
         started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "commit", poll=self.timings.cutover_poll)
+        yield from self.await_job(started, "commit", cutover=True)
         self.committed = True
 
     def complete(self, final: VmState, outcome: str) -> Flow:
@@ -466,11 +470,13 @@ class VmMigration(Steps):
             self.note(f"{what} succeeded")
         return delivered
 
-    def await_job(self, started: ActionStarted, what: str, *, poll: float | None = None) -> Flow:
+    def await_job(
+        self, started: ActionStarted, what: str, *, cutover: bool = False, expected_seconds: float = 0
+    ) -> Flow:
         """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed.
 
-        ``poll``: a fixed interval instead of the usual backoff, for the cutover, where the source is down and every
-        minute of overshoot is downtime.
+        ``cutover``: poll closely (the source is down, so every minute of overshoot is downtime), first after
+        ``expected_seconds`` when a similar job was seen.
         """
         if started.job is None:
             return None
@@ -478,8 +484,9 @@ class VmMigration(Steps):
         job: sr.JobStatus = yield from self.poll(
             lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
             done=lambda status: status.is_terminal,
-            first=poll or self.timings.job_first_poll,
-            maximum=poll or self.timings.job_max_poll,
+            first=max(self.timings.cutover_poll, 0.9 * expected_seconds) if cutover else self.timings.job_first_poll,
+            then=self.timings.cutover_poll if cutover else None,
+            maximum=self.timings.cutover_max_poll if cutover else self.timings.job_max_poll,
             timeout=self.timings.job_timeout,
             what=f"Site Recovery job '{what}'",
             code="JobTimedOut",
@@ -547,7 +554,7 @@ class VmMigration(Steps):
             lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
             done=lambda points: any(point.time > stopped_at for point in points.points),
             first=self.timings.cutover_poll,
-            maximum=self.timings.cutover_poll,
+            maximum=self.timings.cutover_poll,  # the last point usually lands within a minute or two of the stop
             timeout=self.timings.final_sync_timeout,
             what="final sync",
             code="FinalSyncTimedOut",
