@@ -99,13 +99,10 @@ class VmMigration(Steps):
         self.move(S.PREFLIGHT, "checking the instance against the support matrix")
         verdict = self.spec.verdict
         reasons = tuple(f"{finding.severity.value}: {finding.message}" for finding in verdict.reasons)
-        if not verdict.accepted:
-            detail = "; ".join(finding.message for finding in verdict.errors)
-            self.progress = self.progress.model_copy(update={"reasons": reasons})
-            self.move(S.REJECTED, detail)
-            return False
         self.progress = self.progress.model_copy(update={"reasons": reasons})
-        return True
+        if not verdict.accepted:
+            self.move(S.REJECTED, "; ".join(finding.message for finding in verdict.errors))
+        return verdict.accepted
 
     def prepare_network(self) -> Flow:
         self.move(S.PREPARING_NETWORK, "allowing 443 and 9443 from the source to the replication appliance")
@@ -289,7 +286,6 @@ class VmMigration(Steps):
         """Stop the source, wait for a recovery point newer than the stop, migrate and commit."""
         self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
         stopped_at = yield from self.stop_source()
-        self.source_stopped_at = stopped_at
         point = yield from self.await_final_sync(stopped_at)
         self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
         item = self.require_item()
