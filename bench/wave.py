@@ -19,13 +19,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from moto.ec2.models.security_groups import SecurityGroupBackend
 
 from local import stack as stack_module
 from local.scenario import Scenario
@@ -68,7 +66,13 @@ _OS_MIX = (
 )
 
 
-def build_scenario(vms: int, *, max_parallel: int | None = None, initial_replication_hours: float = 1.0) -> Scenario:
+def build_scenario(
+    vms: int,
+    *,
+    max_parallel: int | None = None,
+    initial_replication_hours: float = 1.0,
+    rules_quota: int = RAISED_RULES_QUOTA,
+) -> Scenario:
     """A generated wave of ``vms`` instances that all migrate: automatic approval, no faults."""
     if not 1 <= vms <= 1000:
         raise ValueError(f"vms must be between 1 and 1000 (one request's limit), not {vms}")
@@ -92,7 +96,12 @@ def build_scenario(vms: int, *, max_parallel: int | None = None, initial_replica
     return Scenario.model_validate(
         {
             "name": f"bench-{vms}",
-            "estate": {"region": "eu-west-1", "subnet_cidr": "10.0.0.0/20", "instances": instances},
+            "estate": {
+                "region": "eu-west-1",
+                "subnet_cidr": "10.0.0.0/20",
+                "instances": instances,
+                "inbound_rules_per_security_group": rules_quota,
+            },
             "site_recovery": {"initial_replication_seconds": initial_replication_hours * 3600},
             "timings": {
                 "command_first_poll": 60,
@@ -113,30 +122,6 @@ def build_scenario(vms: int, *, max_parallel: int | None = None, initial_replica
             "max_virtual_hours": 24 * 30,
         }
     )
-
-
-@contextmanager
-def raised_rules_quota(limit: int = RAISED_RULES_QUOTA) -> Iterator[None]:
-    """Run with moto's rules-per-security-group quota at ``limit`` (as after an AWS quota increase)."""
-    backend = SecurityGroupBackend
-    original = backend._verify_group_will_respect_rule_count_limit
-
-    def verify(
-        self: Any,
-        group: Any,
-        current_rule_nb: int,
-        ip_ranges: list[str],
-        source_groups: list[dict[str, str]] | None = None,
-        egress: bool = False,
-    ) -> None:
-        if current_rule_nb + len(ip_ranges or ()) + len(source_groups or ()) > limit:
-            original(self, group, current_rule_nb, ip_ranges, source_groups, egress)  # moto's own error
-
-    backend._verify_group_will_respect_rule_count_limit = verify  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        backend._verify_group_will_respect_rule_count_limit = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -174,6 +159,8 @@ class WaveFigures:
     real_seconds: float
     cpu_seconds: float
     peak_rss_mib: float
+    #: The moto server's process (the emulated AWS, not the pipeline); known once it has exited.
+    emulated_aws_peak_rss_mib: float
     seeding_real_seconds: float
     seeding_cpu_seconds: float
     setup_real_seconds: float
@@ -205,11 +192,13 @@ def run_wave(
     max_parallel: int | None = None,
     initial_replication_hours: float = 1.0,
     activity_workers: int = 4,
-    rules_quota: int | None = RAISED_RULES_QUOTA,
+    rules_quota: int = RAISED_RULES_QUOTA,
     state_dir: Path | None = None,
 ) -> WaveFigures:
     """Migrate a generated wave of ``vms`` VMs on a fresh local stack; returns its figures."""
-    scenario = build_scenario(vms, max_parallel=max_parallel, initial_replication_hours=initial_replication_hours)
+    scenario = build_scenario(
+        vms, max_parallel=max_parallel, initial_replication_hours=initial_replication_hours, rules_quota=rules_quota
+    )
     seeding, setup, wave = Usage(), Usage(), Usage()
     seed = stack_module.__dict__["seed_estate"]
 
@@ -217,10 +206,7 @@ def run_wave(
         with _measured(seeding):
             return seed(*args, **kwargs)
 
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-wave-") as scratch,
-        raised_rules_quota(rules_quota) if rules_quota else nullcontext(),
-    ):
+    with tempfile.TemporaryDirectory(prefix="bench-wave-") as scratch:
         directory = state_dir or Path(scratch)
         stack_module.__dict__["seed_estate"] = timed_seed
         try:
@@ -236,7 +222,8 @@ def run_wave(
             figures = _figures(local, scenario, outcome, wave, seeding, setup)
         finally:
             opened.__exit__(None, None, None)
-    return figures
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return replace(figures, emulated_aws_peak_rss_mib=children_peak)
 
 
 def _figures(
@@ -244,8 +231,12 @@ def _figures(
 ) -> WaveFigures:
     vms = len(scenario.estate.instances)
     stats = outcome.stats
+    # A VM orchestration continues as new at its stage boundaries: the longest history an episode replayed counts
+    # too, besides the final length of every instance.
     histories = [(status.history_length, status.instance_id) for status in local.host.instances()]
     largest, largest_id = max(histories)
+    if int(stats["longest_replay"]) > largest:
+        largest, largest_id = int(stats["longest_replay"]), "an execution that continued as new"
     requests = local.site_recovery.requests
     by_operation = Counter(str(request.operation.value) for request in requests)
     sweep_pages = sum(1 for request in requests if request.operation in SWEEP_OPERATIONS)
@@ -272,6 +263,7 @@ def _figures(
         real_seconds=wave.real,
         cpu_seconds=wave.cpu,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        emulated_aws_peak_rss_mib=0.0,
         seeding_real_seconds=seeding.real,
         seeding_cpu_seconds=seeding.cpu,
         setup_real_seconds=setup.real,

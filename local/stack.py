@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -176,10 +175,9 @@ class LocalStack:
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
-            moto = stack.enter_context(start_moto_server())
-            # moto's backends are process-wide: an earlier stack's estate (documents, instances) must not leak in.
-            _reset_moto(moto.endpoint_url)
-            stack.callback(_reset_moto, moto.endpoint_url)
+            moto = stack.enter_context(
+                start_moto_server(inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group)
+            )
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
             ids = {name: item.instance_id for name, item in seeded.instances.items()}
             overrides = {name: dict(b.guest) for name, b in scenario.behaviour.items() if b.guest}
@@ -423,10 +421,3 @@ def _guest_aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "instance-profile",  # moto accepts any key
         "AWS_DEFAULT_REGION": region,
     }
-
-
-def _reset_moto(endpoint_url: str) -> None:
-    """Forget every emulated AWS resource of this process (moto's documented reset route)."""
-    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback moto server
-        response.read()

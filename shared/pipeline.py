@@ -13,10 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.aws_contracts import SecurityGroupRuleChange
 from shared.facts import InstanceFacts
-from shared.lifecycle import StepError, VmState
+from shared.lifecycle import StepError, VmProgress, VmState
 from shared.preflight import PreflightVerdict
 from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, TargetSettings, VmSpec
+from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo
 
 #: External events the orchestrations wait for.
 APPROVAL_EVENT = "approval"
@@ -51,6 +53,58 @@ class Timings(_Model):
     backoff: float = Field(default=2.0, ge=1.0)
 
 
+class EventType(StrEnum):
+    WAVE_STARTED = "wave.started"
+    WAVE_COMPLETED = "wave.completed"
+    VM_STATE_CHANGED = "vm.state_changed"
+    VM_HEALTH_DEGRADED = "vm.health_degraded"
+    REQUEST_REJECTED = "request.rejected"
+
+
+class MigrationEvent(_Model):
+    """One fact published for notifications and audit (Service Bus topic ``migration-events``; locally a log).
+
+    ``event_id`` is deterministic (orchestration id + sequence), so a re-run activity publishes nothing twice.
+    """
+
+    event_id: str
+    type: EventType
+    request_id: str
+    orchestration_id: str
+    instance_id: str = ""
+    state: str = ""
+    previous_state: str = ""
+    detail: str = ""
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class VmStage(StrEnum):
+    """Where an execution of ``migrate_vm`` starts. Each later stage begins with a fresh history (continue-as-new),
+    so no replay grows with the whole lifecycle. The boundaries sit where no operator event can be pending: after
+    the approval was consumed, and inside the cutover (a cancel is checked at each boundary)."""
+
+    REPLICATE = "replicate"  # preflight, network, guest, agent, replication, test migration, approval
+    FINAL_SYNC = "final_sync"  # source stopped, waiting for a recovery point newer than the stop
+    MIGRATE = "migrate"  # migration, commit, clean-up
+
+
+class VmCheckpoint(_Model):
+    """What one execution of ``migrate_vm`` hands to the next when it continues as new at a stage boundary."""
+
+    stage: VmStage
+    progress: VmProgress
+    event_seq: int
+    pending_events: list[MigrationEvent] = Field(default_factory=list)
+    rules: list[SecurityGroupRuleChange] = Field(default_factory=list)
+    guest_touched: bool = False
+    item: ProtectedItemRef | None = None
+    source_stopped_at: datetime | None = None
+    access_closed: bool = False
+    expected_failover_seconds: float = 0.0
+    final_point: RecoveryPointInfo | None = None
+
+
 class VmInput(_Model):
     """What one ``migrate_vm`` orchestration needs: the VM, its resolved target and the wave's settings."""
 
@@ -68,6 +122,8 @@ class VmInput(_Model):
     topology: dict[str, Any] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     migration_tags: dict[str, str] = Field(default_factory=dict)
+    #: Set when an execution continues as new: the stage to start at and the state carried over.
+    checkpoint: VmCheckpoint | None = None
 
 
 class VmResult(_Model):
@@ -109,29 +165,3 @@ class WaveSummary(_Model):
     vms: list[VmResult]
     started_at: datetime
     finished_at: datetime
-
-
-class EventType(StrEnum):
-    WAVE_STARTED = "wave.started"
-    WAVE_COMPLETED = "wave.completed"
-    VM_STATE_CHANGED = "vm.state_changed"
-    VM_HEALTH_DEGRADED = "vm.health_degraded"
-    REQUEST_REJECTED = "request.rejected"
-
-
-class MigrationEvent(_Model):
-    """One fact published for notifications and audit (Service Bus topic ``migration-events``; locally a log).
-
-    ``event_id`` is deterministic (orchestration id + sequence), so a re-run activity publishes nothing twice.
-    """
-
-    event_id: str
-    type: EventType
-    request_id: str
-    orchestration_id: str
-    instance_id: str = ""
-    state: str = ""
-    previous_state: str = ""
-    detail: str = ""
-    at: datetime
-    data: dict[str, Any] = Field(default_factory=dict)

@@ -66,7 +66,9 @@ class RuleEnsurer:
         cidr: str = "",
         source_group_id: str = "",
     ) -> None:
-        existing = next((r for r in self.rules(group_id) if _matches(r, port, cidr, source_group_id)), None)
+        # Add first, list only on a duplicate: listing reads every rule of a group that holds two per VM in flight.
+        known = self._rules.get(group_id, [])
+        existing = next((r for r in known if _matches(r, port, cidr, source_group_id)), None)
         if existing is None:
             tags = {MIGRATION_ID_TAG: self.migration_id, MANAGED_BY_TAG: MANAGED_BY_VALUE}
             description = f"ec2-to-azure {purpose.value} {self.migration_id}"[:255]
@@ -84,7 +86,7 @@ class RuleEnsurer:
                     source_group_id=source_group_id,
                     pre_existing=False,
                 )
-                self._rules[group_id].append(
+                self._rules.setdefault(group_id, []).append(
                     IngressRule(
                         rule_id, group_id, "tcp", port, port, cidr=cidr, source_group_id=source_group_id, tags=tags
                     )

@@ -38,8 +38,9 @@ def revert_changes(event: RevertChangesEvent, invocation: Invocation) -> RevertC
             kept.append(change.rule_id)
             continue
         if change.group_id not in current:
+            ours = [c.rule_id for c in event.rules if c.group_id == change.group_id and not c.pre_existing]
             try:
-                current[change.group_id] = {r.rule_id: r for r in ec2.ingress_rules(change.group_id)}
+                current[change.group_id] = {r.rule_id: r for r in ec2.ingress_rules(change.group_id, ours)}
             except SecurityGroupNotFoundError:
                 current[change.group_id] = {}
         rule = current[change.group_id].get(change.rule_id)

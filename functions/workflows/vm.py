@@ -4,6 +4,9 @@ Reads top to bottom like the tutorial: prepare the network, the guest and the ag
 wait for it; test-migrate into the test network and always clean up; wait for approval; stop the source, wait
 for a recovery point newer than the stop, migrate and commit; stop replication and revert every temporary
 change. A failure or a cancellation anywhere rolls back what the VM changed, and the source stays intact.
+
+The lifecycle runs in three stages (:class:`VmStage`); at each boundary the orchestration continues as new with
+its state carried in :class:`VmCheckpoint`, so every replay covers one stage's history, not the whole migration.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.health import ProgressSnapshot
 from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmInput, VmResult
+from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmCheckpoint, VmInput, VmResult, VmStage
 from shared.request import ApprovalMode, Mode, OsType, Provider, suggest_vm_name
 
 S = VmState
@@ -46,54 +49,101 @@ class VmMigration(Steps):
 
     def __init__(self, context: Any, spec: VmInput) -> None:
         name = spec.facts.name if spec.facts else ""
-        super().__init__(
-            context,
-            spec.request_id,
-            VmProgress.start(spec.request_id, spec.vm.instance_id, context.current_utc_datetime, name=name),
+        carried = spec.checkpoint
+        progress = (
+            carried.progress
+            if carried
+            else VmProgress.start(spec.request_id, spec.vm.instance_id, context.current_utc_datetime, name=name)
         )
+        super().__init__(context, spec.request_id, progress)
         self.spec = spec
         self.timings = spec.timings
         self.backoff = spec.timings.backoff
         self.instance_id = spec.vm.instance_id
-        self.rules: list[awsc.SecurityGroupRuleChange] = []
-        self.guest_touched = False
-        self.item: sr.ProtectedItemRef | None = None
+        self.stage = carried.stage if carried else VmStage.REPLICATE
+        self.rules: list[awsc.SecurityGroupRuleChange] = list(carried.rules) if carried else []
+        self.guest_touched = carried.guest_touched if carried else False
+        self.item: sr.ProtectedItemRef | None = carried.item if carried else None
         self.test_failover_started = False
-        self.source_stopped_at: datetime | None = None
-        self.access_closed = False
-        self.expected_failover_seconds = 0.0
+        self.source_stopped_at: datetime | None = carried.source_stopped_at if carried else None
+        self.access_closed = carried.access_closed if carried else False
+        self.expected_failover_seconds = carried.expected_failover_seconds if carried else 0.0
+        self.final_point = carried.final_point if carried else None
         self.committed = False
+        if carried:
+            self.event_seq = carried.event_seq
+            self.pending_events = list(carried.pending_events)
 
     # --- the lifecycle ----------------------------------------------------------------------------------------
 
     def run(self) -> Flow:
+        """Run this execution's stage; at a stage boundary continue as new with the state carried over."""
+        stages = {
+            VmStage.REPLICATE: self.replicate_test_and_approve,
+            VmStage.FINAL_SYNC: self.stop_and_sync,
+            VmStage.MIGRATE: self.migrate_and_complete,
+        }
         try:
-            if not self.preflight():
-                return (yield from self.finish())
-            yield from self.prepare_network()
-            yield from self.prepare_guest()
-            yield from self.install_agent()
-            protectable = yield from self.await_registration()
-            yield from self.enable_replication(protectable)
-            yield from self.await_initial_replication()
-            if self.spec.mode is Mode.REPLICATE_ONLY:
-                self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
-                return (yield from self.finish())
-            yield from self.test_migration()
-            if self.spec.mode is Mode.TEST_ONLY:
-                yield from self.complete(S.TEST_COMPLETED, outcome="test-completed")
-                return (yield from self.finish())
-            if self.spec.appliance.discovery_ip is not None:
-                yield from self.close_discovery_access()
-            yield from self.await_approval()
-            yield from self.cut_over()
-            yield from self.complete(S.COMPLETED, outcome="migrated")
+            next_stage = yield from stages[self.stage]()
+            if next_stage is not None:
+                self.check_cancelled()
+                self.continue_at(next_stage)
+                return None
         except StepFailed as failure:
             yield from self.roll_back(failure.error, S.FAILED)
         except Cancelled as cancelled:
             error = StepError(step=self.state, code="Cancelled", message=f"cancelled by {cancelled.by}")
             yield from self.roll_back(error, S.CANCELLED)
         return (yield from self.finish())
+
+    def replicate_test_and_approve(self) -> Flow:
+        if not self.preflight():
+            return None
+        yield from self.prepare_network()
+        yield from self.prepare_guest()
+        yield from self.install_agent()
+        protectable = yield from self.await_registration()
+        yield from self.enable_replication(protectable)
+        yield from self.await_initial_replication()
+        if self.spec.mode is Mode.REPLICATE_ONLY:
+            self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
+            return None
+        yield from self.test_migration()
+        if self.spec.mode is Mode.TEST_ONLY:
+            yield from self.complete(S.TEST_COMPLETED, outcome="test-completed")
+            return None
+        if self.spec.appliance.discovery_ip is not None:
+            yield from self.close_discovery_access()
+        yield from self.await_approval()
+        return VmStage.FINAL_SYNC
+
+    def stop_and_sync(self) -> Flow:
+        """Stop the source and wait for a recovery point newer than the stop."""
+        self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
+        stopped_at = yield from self.stop_source()
+        self.final_point = yield from self.await_final_sync(stopped_at)
+        return VmStage.MIGRATE
+
+    def migrate_and_complete(self) -> Flow:
+        yield from self.migrate()
+        yield from self.complete(S.COMPLETED, outcome="migrated")
+
+    def continue_at(self, stage: VmStage) -> None:
+        """End this execution and start the next stage with a fresh history."""
+        checkpoint = VmCheckpoint(
+            stage=stage,
+            progress=self.progress,
+            event_seq=self.event_seq,
+            pending_events=self.pending_events,
+            rules=self.rules,
+            guest_touched=self.guest_touched,
+            item=self.item,
+            source_stopped_at=self.source_stopped_at,
+            access_closed=self.access_closed,
+            expected_failover_seconds=self.expected_failover_seconds,
+            final_point=self.final_point,
+        )
+        self.context.continue_as_new(self.spec.model_copy(update={"checkpoint": checkpoint}).model_dump(mode="json"))
 
     def preflight(self) -> bool:
         self.move(S.PREFLIGHT, "checking the instance against the support matrix")
@@ -282,11 +332,11 @@ class VmMigration(Steps):
             self.note(f"approved by {approver}")
             return
 
-    def cut_over(self) -> Flow:
-        """Stop the source, wait for a recovery point newer than the stop, migrate and commit."""
-        self.move(S.STOPPING_SOURCE, "shutting down the EC2 instance (no automatic shutdown for AWS VMs)")
-        stopped_at = yield from self.stop_source()
-        point = yield from self.await_final_sync(stopped_at)
+    def migrate(self) -> Flow:
+        """Migrate with the final recovery point and commit."""
+        point = self.final_point
+        if point is None:
+            raise self.failure("NoFinalRecoveryPoint", "no recovery point newer than the source's stop was recorded")
         self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
         item = self.require_item()
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)

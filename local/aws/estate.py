@@ -52,6 +52,9 @@ class Estate(_Model):
     subnet_cidr: str = "10.0.1.0/24"
     appliance: ApplianceSpec = Field(default_factory=ApplianceSpec)
     instances: list[InstanceSpec] = Field(default_factory=list)
+    inbound_rules_per_security_group: int = Field(
+        default=60, ge=1, le=1000, description="the account's quota (AWS's default 60; at most 1,000 once raised)"
+    )
 
     @field_validator("vpc_cidr", "subnet_cidr")
     @classmethod

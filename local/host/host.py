@@ -106,6 +106,8 @@ class HostStats:
 
     episodes: int = 0
     events_replayed: int = 0
+    #: The longest history any episode replayed, including executions that have since continued as new.
+    longest_replay: int = 0
     activities_executed: int = 0
     activity_failures: int = 0
     messages_delivered: int = 0
@@ -615,6 +617,7 @@ class LocalHost:
             if ran:
                 self.stats.episodes += 1
                 self.stats.events_replayed += outcome.replayed_events
+                self.stats.longest_replay = max(self.stats.longest_replay, outcome.replayed_events)
             self._commit_episode(db, pending, instance, history_len, outcome, now)
             if outcome.deferred:
                 pending.ready.add(instance_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import boto3
 import pytest
 
+from aws_lambdas.gateways.ports import IngressRule
 from local.aws import GuestBehaviour, ScriptOutcome
 from shared.aws_contracts import (
     MIGRATION_ID_TAG,
@@ -128,37 +130,42 @@ def test_prepare_network_records_pre_existing_rules_and_revert_keeps_them(world:
     assert [(r["FromPort"], r.get("CidrIpv4")) for r in ingress(appliance_sg)] == [(443, f"{web.private_ip}/32")]
 
 
-def test_prepare_network_treats_a_concurrent_duplicate_as_already_there(world: AwsWorld) -> None:
-    """Between listing and authorising, someone adds the same rule: InvalidPermission.Duplicate is not an error."""
+def test_prepare_network_adds_first_and_reads_the_group_only_on_a_duplicate(world: AwsWorld) -> None:
+    """The appliance group holds two rules per VM in flight: it is listed only when a rule turns out to exist
+    (InvalidPermission.Duplicate), to learn whether it is ours or someone else's."""
     appliance_sg = world.seeded.appliance.security_group_id
-    web = world.seeded.instances["web-1"]
+    web, db = world.seeded.instances["web-1"], world.seeded.instances["win-1"]
     gateways = world.runtime._gateways(world.runtime.settings, REGION)
     real_rules = gateways.ec2.ingress_rules
-    calls = {"n": 0}
+    listed: list[str] = []
 
-    def stale_then_real(group_id: str):
-        calls["n"] += 1
-        if calls["n"] == 1:  # the first read is stale: the rule is added right after it
-            before = real_rules(group_id)
-            ec2().authorize_security_group_ingress(
-                GroupId=group_id,
-                IpPermissions=[
-                    {"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": f"{web.private_ip}/32"}]}
-                    for p in (443, 9443)
-                ],
-            )
-            return before
-        return real_rules(group_id)
+    def counted(group_id: str, rule_ids: Sequence[str] = ()) -> list[IngressRule]:
+        listed.append(group_id)
+        return real_rules(group_id, rule_ids)
 
-    gateways.ec2.ingress_rules = stale_then_real  # type: ignore[method-assign]
+    gateways.ec2.ingress_rules = counted  # type: ignore[method-assign]
     from aws_lambdas.wiring import WIRING
 
     WIRING.configure(settings=world.runtime.settings, gateway_factory=lambda s, r: gateways)
-    result = PrepareNetworkResult.model_validate(
+    fresh = PrepareNetworkResult.model_validate(
         world.invoke("prepare_network", instance_ids=[web.instance_id], appliance_security_group_id=appliance_sg)
+    )
+    assert sorted(c.port for c in fresh.created) == [443, 9443]
+    assert listed == []
+
+    ec2().authorize_security_group_ingress(  # someone else's rules for win-1, not tagged by us
+        GroupId=appliance_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": f"{db.private_ip}/32"}]}
+            for p in (443, 9443)
+        ],
+    )
+    result = PrepareNetworkResult.model_validate(
+        world.invoke("prepare_network", instance_ids=[db.instance_id], appliance_security_group_id=appliance_sg)
     )
     assert result.created == []
     assert sorted(c.port for c in result.pre_existing) == [443, 9443]
+    assert listed == [appliance_sg]  # read once, then known
 
 
 def test_prepare_network_can_scope_to_the_source_security_group(world: AwsWorld) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from aws_lambdas.wiring import WIRING
@@ -22,6 +24,7 @@ from local.aws import (
     start_moto_server,
 )
 from local.aws.estate import ApplianceSpec
+from local.aws.seed import aws_client
 from local.aws.server import FAKE_CREDENTIALS
 from local.clock import VirtualClock
 from shared.facts import Platform
@@ -45,6 +48,34 @@ def test_moto_server_binds_loopback_and_stops() -> None:
             pass
     with pytest.raises(OSError), socket.create_connection((server.host, server.port), timeout=1):
         pass
+
+
+def test_moto_server_runs_in_its_own_process_with_the_accounts_rules_quota() -> None:
+    """The emulated AWS serves from a child process (its own core) and enforces the quota it was given."""
+    with start_moto_server(inbound_rules_per_security_group=3) as server:
+        ec2 = aws_client("ec2", "eu-west-1", server.endpoint_url)
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(GroupName="quota", Description="quota", VpcId=vpc)["GroupId"]
+
+        def allow(*cidrs: str) -> None:
+            ec2.authorize_security_group_ingress(
+                GroupId=group,
+                IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": c} for c in cidrs]}
+                ],
+            )
+
+        allow("10.9.0.1/32", "10.9.0.2/32", "10.9.0.3/32")
+        with pytest.raises(ClientError, match="RulesPerSecurityGroupLimitExceeded"):
+            allow("10.9.0.4/32")
+        children = _children(os.getpid())
+        assert children, "the moto server should be a child process"
+    assert not set(children) & set(_children(os.getpid())), "the moto server's process outlived the block"
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -> None:
