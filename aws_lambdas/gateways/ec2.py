@@ -110,14 +110,18 @@ class Boto3Ec2Gateway:
         return images
 
     def ingress_rules(self, group_id: str, rule_ids: Sequence[str] = ()) -> list[IngressRule]:
-        """The group's ingress rules (only those of ``rule_ids`` when given: a busy appliance group holds two rules
-        per VM in flight); raises SecurityGroupNotFoundError when the group does not exist."""
-        with aws_errors("DescribeSecurityGroups", group_id):
-            self._client.describe_security_groups(GroupIds=[group_id])
-        rules: list[IngressRule] = []
+        """The group's ingress rules; raises SecurityGroupNotFoundError when the group does not exist.
+
+        With ``rule_ids``, only those rules that still exist (a busy appliance group holds two rules per VM in
+        flight), and a missing group simply has none of them.
+        """
         filters = [{"Name": "group-id", "Values": [group_id]}]
         if rule_ids:
             filters.append({"Name": "security-group-rule-id", "Values": list(rule_ids)})
+        else:
+            with aws_errors("DescribeSecurityGroups", group_id):
+                self._client.describe_security_groups(GroupIds=[group_id])
+        rules: list[IngressRule] = []
         paginator = self._client.get_paginator("describe_security_group_rules")
         with aws_errors("DescribeSecurityGroupRules", group_id):
             for page in paginator.paginate(Filters=filters):

@@ -27,6 +27,7 @@ from aws_lambdas.gateways.ec2 import Boto3Ec2Gateway
 from aws_lambdas.gateways.ports import SsmPort
 from aws_lambdas.gateways.secrets import Boto3SecretsGateway
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
+from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
 from local.aws.guest import GuestEmulator
@@ -134,4 +135,8 @@ class LocalLambdaRuntime:
                     "errorMessage": str(exc),
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
+            finally:
+                # With metrics disabled (no CloudWatch here) Powertools never clears its buffer and prints it to
+                # stdout once a metric holds 100 values: drop it after each invocation, as a flush would.
+                lambda_metrics.clear_metrics()
         return result
