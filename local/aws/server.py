@@ -10,13 +10,16 @@ the block ends, and also when its parent dies (it watches its stdin, a pipe from
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
+import inspect
 import logging
 import os
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -129,18 +132,91 @@ def _own_tags(resource: Any) -> list[dict[str, str]]:
 
 @functools.cache
 def apply_speedups() -> None:
-    """Patch two of moto's per-request costs that grow with the estate or are paid again on every request.
+    """Patch moto's per-request costs that grow with the estate, and its SSM targeting bug.
 
-    Both keep moto's answers identical: an instance's tags come from its own entry instead of a scan of every
-    tag, and the list of moto's service packages (read from disk to route each request) is read once. Applied
-    once per process (cached).
+    The answers stay moto's own: an instance's tags come from its own entry instead of a scan of every tag; a
+    lookup by instance id copies only the reservations holding those ids instead of every reservation of the
+    region; a rule listing by group walks only those groups; moto's service list is read once. A command sent to
+    some instance ids targets those ids only (moto added every instance of the region, with an invocation each:
+    at 1,000 instances that was a million invocations per thousand commands). Applied once per process.
     """
     import moto.backends  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
+    from moto.ec2.models.instances import InstanceBackend  # noqa: PLC0415
+    from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: PLC0415
+    from moto.ssm.models import Command  # noqa: PLC0415
 
     TaggedEC2Resource.get_tags = _own_tags  # type: ignore[method-assign,assignment]
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
+
+    InstanceBackend.all_reservations = _reservations  # type: ignore[method-assign,assignment]
+    for name in ("get_reservations_by_instance_ids", "get_multi_instances_by_id", "get_instance_by_id"):
+        setattr(InstanceBackend, name, _looking_up_ids(getattr(InstanceBackend, name)))
+    SecurityGroupBackend.describe_security_group_rules = _rules_by_group(  # type: ignore[method-assign]
+        SecurityGroupBackend.describe_security_group_rules
+    )
+    targets_of = Command._get_instance_ids_from_targets
+    Command._get_instance_ids_from_targets = lambda self: targets_of(self) if self.targets else []  # type: ignore[method-assign]
+
+
+#: The instance ids the current request thread is looking up (moto serves requests on several threads).
+_lookup = threading.local()
+
+
+def _reservations(backend: Any, filters: Any = None) -> list[Any]:
+    """moto's ``all_reservations``, copying only reservations that can match an instance-id filter or lookup."""
+    from moto.ec2.utils import filter_reservations  # noqa: PLC0415
+
+    wanted = set(filters.get("instance-id") or ()) if filters else set()
+    wanted |= getattr(_lookup, "ids", set())
+    candidates = list(backend.reservations.values())
+    if wanted:
+        candidates = [r for r in candidates if any(instance.id in wanted for instance in r.instances)]
+    reservations = [copy.copy(reservation) for reservation in candidates]
+    return filter_reservations(reservations, filters) if filters is not None else reservations
+
+
+def _looking_up_ids(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a lookup by instance ids so the reservations it lists are only those holding the ids."""
+
+    ids_parameter = list(inspect.signature(method).parameters)[1]  # moto calls them by keyword too
+
+    @functools.wraps(method)
+    def lookup(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        ids = args[0] if args else kwargs[ids_parameter]
+        _lookup.ids = {ids} if isinstance(ids, str) else set(ids)
+        try:
+            return method(backend, *args, **kwargs)
+        finally:
+            _lookup.ids = set()
+
+    return lookup
+
+
+def _rules_by_group(method: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ``describe_security_group_rules`` walking only the groups a ``group-id`` filter names."""
+
+    from moto.ec2.utils import is_valid_security_group_id  # noqa: PLC0415
+
+    @functools.wraps(method)
+    def describe(backend: Any, sg_rule_ids: list[str], filters: dict[str, list[str]]) -> Any:
+        group_ids = set((filters or {}).get("group-id") or ())
+        if sg_rule_ids or not group_ids or not all(map(is_valid_security_group_id, group_ids)):
+            return method(backend, sg_rule_ids, filters)  # moto's own answer, errors included
+        rules = [
+            copy.copy(rule)
+            for groups in list(backend.groups.values())
+            for group in list(groups.values())
+            if group.id in group_ids
+            for rule in [*group.egress_rules, *group.ingress_rules]
+        ]
+        for rule in rules:  # as moto does: rules without ports report -1
+            rule.from_port = -1 if rule.from_port is None else rule.from_port
+            rule.to_port = -1 if rule.to_port is None else rule.to_port
+        return [rule for rule in rules if rule.matches_filters(filters)]
+
+    return describe
 
 
 def set_rules_quota(limit: int) -> None:

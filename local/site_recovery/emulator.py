@@ -11,6 +11,7 @@ at them. Every public method is thread-safe.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -51,7 +52,9 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=65536)
 def _guid(*parts: str) -> str:
+    """A stable GUID for a name (cached: every listed item renders several)."""
     return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
 
 
@@ -1303,16 +1306,15 @@ class SiteRecoveryEmulator:
         if operation is Operation.LIST_MAPPINGS:
             return 200, {}, {"value": [self._mapping_body(fabric)]}
         if operation is Operation.LIST_PROTECTABLE_ITEMS:
-            visible = self._visible_machines(fabric)
-            bodies = [self._protectable_body(m) for m in visible]  # cheap: no replication state
+            machines = self._visible_machines(fabric)
             wanted = _protection_state_filter(query.get("$filter"))
             if wanted is not None:
-                bodies = [b for b in bodies if b["properties"]["protectionStatus"].lower() == wanted]
+                machines = [m for m in machines if self._is_protected(m) == (wanted == "protected")]
             take = query.get("$take")
             size = int(take) if take and take.isdigit() and int(take) > 0 else None
             path = f"{container_path}/replicationProtectableItems"
             keep = {"$filter": query["$filter"]} if query.get("$filter") else {}
-            return 200, {}, self._page(bodies, query, "$skipToken", path, size=size, keep=keep)
+            return 200, {}, self._page(machines, query, "$skipToken", path, size=size, keep=keep)
         if operation is Operation.GET_PROTECTABLE_ITEM:
             for machine in self._visible_machines(fabric):
                 if machine.item_name == route["item"].lower():
@@ -1337,7 +1339,7 @@ class SiteRecoveryEmulator:
 
     def _page(
         self,
-        bodies: list[Any],
+        entries: list[Any],
         query: dict[str, str],
         token_name: str,
         path: str,
@@ -1350,15 +1352,25 @@ class SiteRecoveryEmulator:
         if not token.isdigit():
             raise EmulatorHttpError(400, "InvalidSkipToken", f"The {token_name} '{token}' is not valid.")
         start = int(token)
-        page: dict[str, Any] = {
-            "value": [self._item_body(b) if isinstance(b, _Item) else b for b in bodies[start : start + size]]
-        }
-        if start + size < len(bodies):
+        page: dict[str, Any] = {"value": [self._render(entry) for entry in entries[start : start + size]]}
+        if start + size < len(entries):
             params = {"api-version": self.estate.api_version, **(keep or {}), token_name: str(start + size)}
             if size != self.estate.page_size:
                 params["$take"] = str(size)
             page["nextLink"] = f"{self.base_url}{self.vault_id}{path}?{urlencode(params, quote_via=quote)}"
         return page
+
+    def _render(self, entry: Any) -> Any:
+        """The JSON of one listed entry: only the page being returned is rendered."""
+        if isinstance(entry, _Item):
+            return self._item_body(entry)
+        if isinstance(entry, _Machine):
+            return self._protectable_body(entry)
+        return entry
+
+    def _is_protected(self, machine: _Machine) -> bool:
+        fabric = machine.fabric
+        return (fabric.name.lower(), fabric.container_name.lower(), machine.item_name) in self._items
 
     def _visible_machines(self, fabric: FabricConfig) -> list[_Machine]:
         now = self.clock.now()

@@ -73,6 +73,53 @@ def test_moto_server_runs_in_its_own_process_with_the_accounts_rules_quota() -> 
     assert not set(children) & set(_children(os.getpid())), "the moto server's process outlived the block"
 
 
+def test_moto_server_lookups_by_id_answer_only_what_was_asked() -> None:
+    """The server's speed-ups (lookups by instance id or group id that skip the rest of the estate) keep AWS's
+    answers, errors included; a command sent to one instance targets only that instance (moto's own would target
+    every instance of the region)."""
+    with start_moto_server() as server:
+        ec2 = aws_client("ec2", "eu-west-1", server.endpoint_url)
+        ssm = aws_client("ssm", "eu-west-1", server.endpoint_url)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=4, MaxCount=4)["Instances"]]
+        ec2.create_tags(Resources=[ids[1]], Tags=[{"Key": "Name", "Value": "second"}])
+
+        reservations = ec2.describe_instances(InstanceIds=[ids[1]])["Reservations"]
+        assert [i["InstanceId"] for r in reservations for i in r["Instances"]] == [ids[1]]
+        assert reservations[0]["Instances"][0]["Tags"] == [{"Key": "Name", "Value": "second"}]
+        filtered = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": ids[2:]}])["Reservations"]
+        assert sorted(i["InstanceId"] for r in filtered for i in r["Instances"]) == sorted(ids[2:])
+        everything = ec2.describe_instances()["Reservations"]
+        assert len([i for r in everything for i in r["Instances"]]) == 4, "a lookup must not drop the others"
+        with pytest.raises(ClientError, match=r"InvalidInstanceID\.NotFound"):
+            ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"])
+        stopped = ec2.stop_instances(InstanceIds=[ids[0]])["StoppingInstances"]
+        assert [s["InstanceId"] for s in stopped] == [ids[0]]
+
+        command = ssm.send_command(
+            InstanceIds=[ids[3]], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}
+        )["Command"]
+        assert command["InstanceIds"] == [ids[3]] and command["TargetCount"] == 1
+
+        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+        groups = [
+            ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in range(2)
+        ]
+        for n, group in enumerate(groups):
+            ec2.authorize_security_group_ingress(
+                GroupId=group,
+                IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": f"10.8.0.{n}/32"}]}
+                ],
+            )
+        mine = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [groups[0]]}])
+        every = ec2.describe_security_group_rules()["SecurityGroupRules"]
+        assert mine["SecurityGroupRules"] == [r for r in every if r["GroupId"] == groups[0]]
+        assert {r["IsEgress"] for r in mine["SecurityGroupRules"]} == {True, False}
+        with pytest.raises(ClientError, match=r"InvalidGroupId\.Malformed"):
+            ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": ["nope"]}])
+
+
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
