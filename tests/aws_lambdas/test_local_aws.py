@@ -102,9 +102,7 @@ def test_moto_server_lookups_by_id_answer_only_what_was_asked() -> None:
         assert command["InstanceIds"] == [ids[3]] and command["TargetCount"] == 1
 
         vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
-        groups = [
-            ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in range(2)
-        ]
+        groups = [ec2.create_security_group(GroupName=f"g{n}", Description="g", VpcId=vpc)["GroupId"] for n in range(2)]
         for n, group in enumerate(groups):
             ec2.authorize_security_group_ingress(
                 GroupId=group,
