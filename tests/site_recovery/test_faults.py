@@ -161,6 +161,32 @@ def test_protectable_items_are_found_across_pages(emulator: SiteRecoveryEmulator
     assert emulator.count_requests(operation=Operation.LIST_PROTECTABLE_ITEMS) == 4
 
 
+def test_the_protectable_listing_keeps_the_clients_retries_and_error_types(
+    emulator: SiteRecoveryEmulator, vault: VaultRef
+) -> None:
+    """The registration lookup reads its pages through the client's pipeline: a 429 is retried by the SDK, a
+    persistent one is transient, a missing container names itself."""
+    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator, retry_total=2))
+    register(emulator, "app01", Provider.INMAGE_RCM, 3)
+    run_for(emulator.clock, 120)  # type: ignore[arg-type]
+    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault))
+    spec = FindProtectableItemSpec(topology=topology, machine_name="app01")
+    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_PROTECTABLE_ITEMS))
+    assert gateway.find_protectable_item(spec).friendly_name == "app01"
+    assert [r.status for r in emulator.requests if r.operation == Operation.LIST_PROTECTABLE_ITEMS] == [429, 200]
+
+    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_PROTECTABLE_ITEMS, times=None))
+    with pytest.raises(TransientError) as throttled:
+        gateway.find_protectable_item(spec)
+    assert throttled.value.code == "TooManyRequests"
+    emulator.clear_faults()
+
+    missing = topology.model_copy(update={"container_name": "no-such-container"})
+    with pytest.raises(NotFoundError) as not_found:
+        gateway.find_protectable_item(FindProtectableItemSpec(topology=missing, machine_name="app01"))
+    assert not_found.value.resource == "replicationProtectionContainers/no-such-container"
+
+
 def test_stuck_initial_replication_degraded_health_and_rpo_stall(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
