@@ -98,7 +98,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("VMs completed", "completed", "{:d}"),
     ("max_parallel", "max_parallel", "{:d}"),
     ("real seconds (wave)", "real_seconds", "{:.1f}"),
-    ("CPU seconds (wave)", "cpu_seconds", "{:.1f}"),
+    ("CPU seconds (wave, pipeline process)", "cpu_seconds", "{:.1f}"),
+    ("CPU seconds (moto server process, whole run)", "emulated_aws_cpu_seconds", "{:.1f}"),
     ("peak RSS MiB (pipeline process)", "peak_rss_mib", "{:.0f}"),
     ("peak RSS MiB (moto server process)", "emulated_aws_peak_rss_mib", "{:.0f}"),
     ("seeding real s (excluded)", "seeding_real_seconds", "{:.1f}"),
@@ -147,8 +148,9 @@ def verdicts(results: list[tuple[Case, dict[str, Any]]]) -> list[str]:
             big["real_seconds"] <= TARGET_REAL_SECONDS_1000,
         )
         verdict(
-            f"1,000-VM wave ≤ {TARGET_RSS_MIB_1000:.0f} MiB peak RSS",
-            f"{big['peak_rss_mib']:.0f} MiB",
+            f"1,000-VM wave ≤ {TARGET_RSS_MIB_1000:.0f} MiB peak RSS (the pipeline's process)",
+            f"{big['peak_rss_mib']:.0f} MiB; the emulated AWS (moto, its own process) "
+            f"{big['emulated_aws_peak_rss_mib']:.0f} MiB besides",
             big["peak_rss_mib"] <= TARGET_RSS_MIB_1000,
         )
     mid = by.get((100, 1.0))

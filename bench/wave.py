@@ -161,6 +161,8 @@ class WaveFigures:
     peak_rss_mib: float
     #: The moto server's process (the emulated AWS, not the pipeline); known once it has exited.
     emulated_aws_peak_rss_mib: float
+    #: CPU seconds of the moto server's whole life (seeding included), on the machine's other core.
+    emulated_aws_cpu_seconds: float
     seeding_real_seconds: float
     seeding_cpu_seconds: float
     setup_real_seconds: float
@@ -222,8 +224,12 @@ def run_wave(
             figures = _figures(local, scenario, outcome, wave, seeding, setup)
         finally:
             opened.__exit__(None, None, None)
-    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return replace(figures, emulated_aws_peak_rss_mib=children_peak)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return replace(
+        figures,
+        emulated_aws_peak_rss_mib=children.ru_maxrss / 1024,
+        emulated_aws_cpu_seconds=children.ru_utime + children.ru_stime,
+    )
 
 
 def _figures(
@@ -264,6 +270,7 @@ def _figures(
         cpu_seconds=wave.cpu,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         emulated_aws_peak_rss_mib=0.0,
+        emulated_aws_cpu_seconds=0.0,
         seeding_real_seconds=seeding.real,
         seeding_cpu_seconds=seeding.cpu,
         setup_real_seconds=setup.real,
