@@ -226,6 +226,11 @@ def _tags(tags: dict[str, str]) -> list[m.UserCreatedResourceTag]:
     return [m.UserCreatedResourceTag(tag_name=k, tag_value=v) for k, v in sorted(tags.items())]
 
 
+def _segment(name: str) -> str:
+    """A name as one segment of a resource path."""
+    return quote(name, safe="")
+
+
 def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None) if obj is not None else None
 
@@ -356,40 +361,28 @@ class AzureSiteRecoveryGateway:
             resource=f"replicationProtectableItems/{wanted}",
         )
 
-    def _protectable_items(self, t: ReplicationTopology) -> Iterator[Any]:
-        """The container's machines not yet replicating, as the SDK's models, read page by page.
+    def _protectable_items(self, t: ReplicationTopology) -> Iterator[dict[str, Any]]:
+        """The container's machines not yet replicating, as JSON, page by page.
 
-        A registration poll reads the listing and keeps one machine, so the pages are read as JSON through the
-        client's own pipeline (same authentication, retries and errors) and only the match becomes a model: the
-        SDK's model of an item costs ~17x parsing it, paid for every machine of the wave on every poll. The
-        filter keeps the listing to machines not yet enabled (a machine being looked up has not been); a service
-        that refuses it gets the unfiltered listing.
+        A registration poll reads the listing and keeps one machine, so the pages are read through the client's
+        own pipeline (same authentication, retries and errors) and only the match becomes a model: the SDK's
+        model of an item costs ~17x parsing it, paid for every machine of the wave on every poll. The filter keeps
+        the listing to machines not yet enabled (a machine being looked up has not been); a service that refuses
+        it gets the unfiltered listing.
         """
         vault = t.vault
-        path = "/".join(
-            quote(part, safe="")
-            for part in (
-                "subscriptions",
-                vault.subscription_id,
-                "resourceGroups",
-                vault.resource_group,
-                "providers",
-                "Microsoft.RecoveryServices",
-                "vaults",
-                vault.vault_name,
-                "replicationFabrics",
-                t.fabric_name,
-                "replicationProtectionContainers",
-                t.container_name,
-                "replicationProtectableItems",
-            )
+        path = (
+            f"/subscriptions/{_segment(vault.subscription_id)}/resourceGroups/{_segment(vault.resource_group)}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{_segment(vault.vault_name)}"
+            f"/replicationFabrics/{_segment(t.fabric_name)}/replicationProtectionContainers/"
+            f"{_segment(t.container_name)}/replicationProtectableItems"
         )
         try:
-            yield from self._json_pages("/" + path, {"$filter": UNPROTECTED_FILTER})
+            yield from self._json_pages(path, {"$filter": UNPROTECTED_FILTER})
         except HttpResponseError as error:
             if error.status_code != 400:
                 raise
-            yield from self._json_pages("/" + path, {})
+            yield from self._json_pages(path, {})
 
     def _json_pages(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         # The client's configured API version (what its own operations send); a next link carries its own.
