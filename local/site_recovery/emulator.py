@@ -776,7 +776,7 @@ class SiteRecoveryEmulator:
 
     def _protectable_body(self, machine: _Machine) -> dict[str, Any]:
         fabric = machine.fabric
-        item = self._items.get((fabric.name.lower(), fabric.container_name.lower(), machine.item_name))
+        item = self._protected_item_of(machine)
         props: dict[str, Any] = {
             "customDetails": {
                 "instanceType": "VMwareVirtualMachine",
@@ -1309,7 +1309,7 @@ class SiteRecoveryEmulator:
             machines = self._visible_machines(fabric)
             wanted = _protection_state_filter(query.get("$filter"))
             if wanted is not None:
-                machines = [m for m in machines if self._is_protected(m) == (wanted == "protected")]
+                machines = [m for m in machines if (self._protected_item_of(m) is not None) == (wanted == "protected")]
             take = query.get("$take")
             size = int(take) if take and take.isdigit() and int(take) > 0 else None
             path = f"{container_path}/replicationProtectableItems"
@@ -1368,9 +1368,9 @@ class SiteRecoveryEmulator:
             return self._protectable_body(entry)
         return entry
 
-    def _is_protected(self, machine: _Machine) -> bool:
+    def _protected_item_of(self, machine: _Machine) -> _Item | None:
         fabric = machine.fabric
-        return (fabric.name.lower(), fabric.container_name.lower(), machine.item_name) in self._items
+        return self._items.get((fabric.name.lower(), fabric.container_name.lower(), machine.item_name))
 
     def _visible_machines(self, fabric: FabricConfig) -> list[_Machine]:
         now = self.clock.now()
