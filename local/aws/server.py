@@ -185,7 +185,7 @@ def _looking_up_ids(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def lookup(backend: Any, *args: Any, **kwargs: Any) -> Any:
         ids = args[0] if args else kwargs[ids_parameter]
-        outer = getattr(_lookup, "ids", set())
+        outer: set[str] = getattr(_lookup, "ids", set())
         _lookup.ids = {ids} if isinstance(ids, str) else set(ids)
         try:
             return method(backend, *args, **kwargs)
