@@ -25,10 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local import stack as stack_module
 from local.scenario import Scenario
 from local.site_recovery.estate import Operation
-from local.stack import LocalStack
+from local.stack import LocalStack, process_cpu_seconds
 from shared.lifecycle import VmProgress, VmState
 
 #: Site Recovery requests made by the replication-health sweep (pages of the vault's protected items).
@@ -134,17 +133,12 @@ class Usage:
 
 @contextmanager
 def _measured(into: Usage) -> Iterator[None]:
-    real, cpu = time.perf_counter(), _cpu_seconds()
+    real, cpu = time.perf_counter(), process_cpu_seconds()
     try:
         yield
     finally:
         into.real += time.perf_counter() - real
-        into.cpu += _cpu_seconds() - cpu
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+        into.cpu += process_cpu_seconds() - cpu
 
 
 @dataclass
@@ -201,26 +195,16 @@ def run_wave(
     scenario = build_scenario(
         vms, max_parallel=max_parallel, initial_replication_hours=initial_replication_hours, rules_quota=rules_quota
     )
-    seeding, setup, wave = Usage(), Usage(), Usage()
-    seed = stack_module.__dict__["seed_estate"]
-
-    def timed_seed(*args: Any, **kwargs: Any) -> Any:
-        with _measured(seeding):
-            return seed(*args, **kwargs)
-
+    setup, wave = Usage(), Usage()
     with tempfile.TemporaryDirectory(prefix="bench-wave-") as scratch:
-        directory = state_dir or Path(scratch)
-        stack_module.__dict__["seed_estate"] = timed_seed
-        try:
-            with _measured(setup):
-                opened = LocalStack.open(scenario, directory, activity_workers=activity_workers)
-                local = opened.__enter__()
-        finally:
-            stack_module.__dict__["seed_estate"] = seed
+        with _measured(setup):
+            opened = LocalStack.open(scenario, state_dir or Path(scratch), activity_workers=activity_workers)
+            local = opened.__enter__()
         try:
             with _measured(wave):
                 local.submit()
                 outcome = local.run()
+            seeding = Usage(local.seeding.real_seconds, local.seeding.cpu_seconds)
             figures = _figures(local, scenario, outcome, wave, seeding, setup)
         finally:
             opened.__exit__(None, None, None)
