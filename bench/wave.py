@@ -27,7 +27,7 @@ from typing import Any
 
 from local.scenario import Scenario
 from local.site_recovery.estate import Operation
-from local.stack import LocalStack, process_cpu_seconds
+from local.stack import LocalStack
 from shared.lifecycle import VmProgress, VmState
 
 #: Site Recovery requests made by the replication-health sweep (pages of the vault's protected items).
@@ -133,12 +133,12 @@ class Usage:
 
 @contextmanager
 def _measured(into: Usage) -> Iterator[None]:
-    real, cpu = time.perf_counter(), process_cpu_seconds()
+    real, cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         into.real += time.perf_counter() - real
-        into.cpu += process_cpu_seconds() - cpu
+        into.cpu += time.process_time() - cpu
 
 
 @dataclass

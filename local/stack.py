@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import sys
 import threading
 import time
@@ -111,12 +110,6 @@ class Elapsed:
     cpu_seconds: float
 
 
-def process_cpu_seconds() -> float:
-    """User + system CPU seconds this process has used so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 @dataclass
 class WaveOutcome:
     """How a local run ended."""
@@ -197,9 +190,9 @@ class LocalStack:
             moto = stack.enter_context(
                 start_moto_server(inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group)
             )
-            real, cpu = time.perf_counter(), process_cpu_seconds()
+            real, cpu = time.perf_counter(), time.process_time()
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
-            seeding = Elapsed(time.perf_counter() - real, process_cpu_seconds() - cpu)
+            seeding = Elapsed(time.perf_counter() - real, time.process_time() - cpu)
             ids = {name: item.instance_id for name, item in seeded.instances.items()}
             overrides = {name: dict(b.guest) for name, b in scenario.behaviour.items() if b.guest}
             if run_linux_scripts:
