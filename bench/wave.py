@@ -204,8 +204,7 @@ def run_wave(
             with _measured(wave):
                 local.submit()
                 outcome = local.run()
-            seeding = Usage(local.seeding.real_seconds, local.seeding.cpu_seconds)
-            figures = _figures(local, scenario, outcome, wave, seeding, setup)
+            figures = _figures(local, scenario, outcome, wave, setup)
         finally:
             opened.__exit__(None, None, None)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -216,9 +215,7 @@ def run_wave(
     )
 
 
-def _figures(
-    local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, seeding: Usage, setup: Usage
-) -> WaveFigures:
+def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, setup: Usage) -> WaveFigures:
     vms = len(scenario.estate.instances)
     stats = outcome.stats
     # A VM orchestration continues as new at its stage boundaries: the longest history an episode replayed counts
@@ -255,8 +252,8 @@ def _figures(
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         emulated_aws_peak_rss_mib=0.0,
         emulated_aws_cpu_seconds=0.0,
-        seeding_real_seconds=seeding.real,
-        seeding_cpu_seconds=seeding.cpu,
+        seeding_real_seconds=local.seeding.real_seconds,
+        seeding_cpu_seconds=local.seeding.cpu_seconds,
         setup_real_seconds=setup.real,
         episodes=int(stats["episodes"]),
         activities=int(stats["activities_executed"]),

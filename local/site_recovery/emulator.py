@@ -16,6 +16,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -1339,7 +1340,7 @@ class SiteRecoveryEmulator:
 
     def _page(
         self,
-        entries: list[Any],
+        entries: Sequence[_Item | _Machine],
         query: dict[str, str],
         token_name: str,
         path: str,
@@ -1360,13 +1361,9 @@ class SiteRecoveryEmulator:
             page["nextLink"] = f"{self.base_url}{self.vault_id}{path}?{urlencode(params, quote_via=quote)}"
         return page
 
-    def _render(self, entry: Any) -> Any:
+    def _render(self, entry: _Item | _Machine) -> dict[str, Any]:
         """The JSON of one listed entry: only the page being returned is rendered."""
-        if isinstance(entry, _Item):
-            return self._item_body(entry)
-        if isinstance(entry, _Machine):
-            return self._protectable_body(entry)
-        return entry
+        return self._item_body(entry) if isinstance(entry, _Item) else self._protectable_body(entry)
 
     def _protected_item_of(self, machine: _Machine) -> _Item | None:
         fabric = machine.fabric
