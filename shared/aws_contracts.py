@@ -183,6 +183,33 @@ class GuestCommandResult(_Model):
     skipped: list[SkippedInstance] = Field(default_factory=list)
 
 
+class GuestDisk(_Model):
+    """One disk as the guest's own OS reports it (read during guest preparation).
+
+    ``serial`` is the disk's serial number: on Nitro instances an EBS volume's NVMe serial is its volume id
+    without the hyphen (``vol0123456789abcdef0``); Windows reports the same serial, possibly with a suffix.
+    """
+
+    device: str
+    serial: str = ""
+    size_bytes: int = Field(ge=0)
+    is_os_disk: bool = False
+
+
+class GuestIdentity(_Model):
+    """What the guest says about itself: the keys Azure Migrate's discovery reports for the same machine.
+
+    ``bios_id`` is the SMBIOS system UUID (Linux ``/sys/class/dmi/id/product_uuid``, Windows
+    ``Win32_ComputerSystemProduct.UUID``); compare it case-insensitively. The prepare-guest script prints this
+    object under ``"identity"`` in its final JSON line (``InvocationStatus.result``).
+    """
+
+    bios_id: str
+    hostname: str
+    ip_addresses: list[str] = Field(default_factory=list)
+    disks: list[GuestDisk] = Field(default_factory=list)
+
+
 class PrepareGuestEvent(InstancesEvent):
     discovery: bool = False
     attempt: int = Field(
