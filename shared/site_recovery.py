@@ -1,8 +1,9 @@
 """The Site Recovery port: what the pipeline asks of Azure Site Recovery, as typed models and one protocol.
 
 Pure: no Azure SDK here. The adapter (:mod:`functions.gateways.site_recovery`) maps these models to
-``azure-mgmt-recoveryservicessiterecovery`` calls; the emulator (:mod:`local.site_recovery`) answers those calls
-locally. Every action is non-blocking: it starts the Site Recovery operation and returns the job's name
+``azure-mgmt-recoveryservicessiterecovery`` calls and Azure Migrate reads; the emulator (:mod:`local.site_recovery`)
+answers those calls locally. One provider: ``InMageRcm`` (the classic ``InMageAzureV2`` stack is retired by
+Microsoft). Every action is non-blocking: it starts the Site Recovery operation and returns the job's name
 (:class:`OperationStarted`); the orchestration polls :meth:`SiteRecoveryGateway.get_job` with durable timers.
 Decide what may happen next from ``allowed_operations`` and ``current_scenario`` (:func:`can_test_failover` and
 friends), never from the free-text ``protection_state``.
@@ -16,48 +17,75 @@ from typing import Annotated, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.azure_migrate import (
+    ApplianceIdentity,
+    DiscoveredMachine,
+    HealthIssue,
+    MachineMatch,
+    MachineQuery,
+    ProcessServer,
+    ProtectionHealth,
+)
 from shared.errors import JobFailedError
-from shared.request import DiskType, OsType, Provider
+from shared.request import DiskType, OsType
 
 __all__ = [
     "AllowedOperation",
+    "ApplianceIdentity",
     "DiscoverTopologySpec",
+    "DiscoveredMachine",
     "DiskSpec",
     "EnableReplicationSpec",
-    "FindProtectableItemSpec",
+    "FindMachineSpec",
     "HealthIssue",
     "JobRef",
     "JobState",
     "JobStatus",
+    "LinuxLicenseType",
+    "MachineMatch",
+    "MachineQuery",
     "MigrateSpec",
     "OperationStarted",
-    "ProtectableDisk",
-    "ProtectableItem",
+    "ProcessServer",
     "ProtectedItemRef",
     "ProtectedItemSummary",
     "ProtectedItemsPage",
     "ProtectedItemsPageRequest",
+    "ProtectionHealth",
     "Provider",
+    "ReadinessSpec",
     "RecoveryPointInfo",
-    "ReplicationHealth",
     "ReplicationStatus",
     "ReplicationTopology",
     "ScenarioInfo",
     "SiteRecoveryGateway",
+    "SiteRecoveryReadiness",
+    "SqlServerLicenseType",
     "TargetVmSettings",
     "TestFailoverSpec",
     "VaultRef",
+    "VmDiscovery",
     "can_cleanup_test_failover",
     "can_commit",
     "can_migrate",
     "can_stop_replication",
     "can_test_failover",
+    "known_or_unknown",
     "latest_recovery_point_after",
 ]
+
+#: What an undocumented value is reported as: never as healthy.
+UNKNOWN = "unknown"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(StrEnum):
+    """The one replication provider Azure accepts for new replication (the classic InMageAzureV2 is retired)."""
+
+    INMAGE_RCM = "InMageRcm"
 
 
 class AllowedOperation(StrEnum):
@@ -68,12 +96,15 @@ class AllowedOperation(StrEnum):
     PLANNED_FAILOVER = "PlannedFailover"
     UNPLANNED_FAILOVER = "UnplannedFailover"
     COMMIT = "Commit"
+    CANCEL_FAILOVER = "CancelFailover"
     DISABLE_PROTECTION = "DisableProtection"
     CHANGE_PIT = "ChangePit"
     REVERSE_REPLICATE = "ReverseReplicate"
 
 
 class JobState(StrEnum):
+    """Job states the guide documents (plus Suspended, which the SDK's jobs also report)."""
+
     NOT_STARTED = "NotStarted"
     IN_PROGRESS = "InProgress"
     SUCCEEDED = "Succeeded"
@@ -82,11 +113,47 @@ class JobState(StrEnum):
     SUSPENDED = "Suspended"
 
 
-class ReplicationHealth(StrEnum):
+class ReplicationProgressHealth(StrEnum):
+    """``VmReplicationProgressHealth`` (initial replication and resync progress health)."""
+
     NONE = "None"
-    NORMAL = "Normal"
-    WARNING = "Warning"
-    CRITICAL = "Critical"
+    IN_PROGRESS = "InProgress"
+    SLOW_PROGRESS = "SlowProgress"
+    NO_PROGRESS = "NoProgress"
+    QUEUED = "Queued"
+
+
+class ResyncState(StrEnum):
+    NONE = "None"
+    PREPARED_FOR_RESYNCHRONIZATION = "PreparedForResynchronization"
+    STARTED_RESYNCHRONIZATION = "StartedResynchronization"
+
+
+class LinuxLicenseType(StrEnum):
+    """``linuxLicenseType`` as the guide documents it (the SDK's enum is open; it lists LinuxServer too)."""
+
+    NOT_SPECIFIED = "NotSpecified"
+    NO_LICENSE_TYPE = "NoLicenseType"
+    RHEL_BYOS = "RHEL_BYOS"
+    SLES_BYOS = "SLES_BYOS"
+
+
+class SqlServerLicenseType(StrEnum):
+    NOT_SPECIFIED = "NotSpecified"
+    NO_LICENSE_TYPE = "NoLicenseType"
+    PAYG = "PAYG"
+    AHUB = "AHUB"
+
+
+def known_or_unknown(value: str | None, documented: type[StrEnum]) -> tuple[str, str | None]:
+    """``(value, None)`` for a documented value (matched case-insensitively, returned as documented), ``("", None)``
+    when absent, ``("unknown", "<value>")`` otherwise: the caller reports the second element."""
+    if value is None or str(value) == "":
+        return "", None
+    for member in documented:
+        if member.value.lower() == str(value).lower():
+            return member.value, None
+    return UNKNOWN, str(value)
 
 
 NoneScenario = "None"
@@ -101,19 +168,18 @@ class VaultRef(_Model):
 
 
 class DiscoverTopologySpec(_Model):
-    """Which vault and provider to discover; optionally pick a process server / run-as account by name."""
+    """Which vault, and which appliance (its process server) replicates this wave."""
 
     vault: VaultRef
-    provider: Provider = Provider.INMAGE_RCM
-    process_server_name: str | None = None
-    run_as_account_name: str | None = None
+    appliance: ApplianceIdentity
 
 
 class ReplicationTopology(_Model):
-    """The vault's replication setup for one provider: where protected items live and what they replicate with."""
+    """The vault's InMageRcm setup: fabric, container, mapping, policy, the appliance's process server and the
+    Azure Migrate site its machines are discovered on."""
 
     vault: VaultRef
-    provider: Provider
+    provider: Provider = Provider.INMAGE_RCM
     fabric_name: str
     fabric_id: str
     container_name: str
@@ -123,51 +189,14 @@ class ReplicationTopology(_Model):
     policy_name: str
     process_server_id: str
     process_server_name: str = ""
-    run_as_account_id: str | None = None
-    master_target_id: str | None = Field(default=None, description="classic appliance: the master target server")
-    physical_site_id: str | None = Field(default=None, description="modernized appliance: the discovery site")
+    physical_site_id: Annotated[str, Field(min_length=1)]
 
 
-class FindProtectableItemSpec(_Model):
-    """Find the protectable item of one source machine, by any of name, IP address or BIOS id."""
+class FindMachineSpec(_Model):
+    """Look the source up among the machines Azure Migrate discovered on the topology's site."""
 
     topology: ReplicationTopology
-    machine_name: str | None = None
-    ip_address: str | None = None
-    bios_id: str | None = None
-
-    @model_validator(mode="after")
-    def _something_to_match(self) -> Self:
-        if not (self.machine_name or self.ip_address or self.bios_id):
-            raise ValueError("give at least one of machine_name, ip_address or bios_id")
-        return self
-
-
-class ProtectableDisk(_Model):
-    disk_id: str
-    disk_name: str
-    size_bytes: int | None = None
-    is_os_disk: bool = False
-
-
-class ProtectableItem(_Model):
-    """A discovered machine whose agent registered with the appliance."""
-
-    name: str
-    id: str
-    friendly_name: str
-    protection_status: str
-    ip_address: str | None = None
-    os_type: str | None = None
-    agent_installed: bool = False
-    agent_id: str | None = None
-    fabric_discovery_machine_id: str | None = None
-    replication_protected_item_id: str | None = None
-    disks: tuple[ProtectableDisk, ...] = ()
-
-    @property
-    def is_protected(self) -> bool:
-        return self.protection_status.lower() == "protected"
+    query: MachineQuery
 
 
 class DiskSpec(_Model):
@@ -193,7 +222,9 @@ class TargetVmSettings(_Model):
     disk_encryption_set_id: str | None = Field(
         default=None, description="customer or double encryption: the DES id; platform-managed keys: None"
     )
-    hybrid_benefit: bool = False
+    hybrid_benefit: bool = Field(default=False, description="Windows: Azure Hybrid Benefit (licenseType WindowsServer)")
+    linux_license_type: LinuxLicenseType | None = Field(default=None, description="Linux BYOS: RHEL_BYOS / SLES_BYOS")
+    sql_server_license_type: SqlServerLicenseType | None = None
     os_type: OsType | None = None
     default_disk_type: DiskType = DiskType.PREMIUM_LRS
     disks: Annotated[tuple[DiskSpec, ...], Field(min_length=1)]
@@ -208,28 +239,33 @@ class TargetVmSettings(_Model):
         ids = [disk.disk_id for disk in self.disks]
         if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
             raise ValueError(f"disks: listed twice: {', '.join(duplicates)}")
+        if self.hybrid_benefit and self.os_type is OsType.LINUX:
+            raise ValueError("hybrid_benefit (licenseType WindowsServer) is for Windows; Linux uses linux_license_type")
+        if self.linux_license_type is not None and self.os_type is OsType.WINDOWS:
+            raise ValueError("linux_license_type is for Linux machines")
         return self
 
     @property
     def license_type(self) -> str:
-        """Site Recovery ``licenseType``: hybrid benefit means ``WindowsServer``."""
+        """Site Recovery ``licenseType``: Windows hybrid benefit means ``WindowsServer``."""
         return "WindowsServer" if self.hybrid_benefit else "NoLicenseType"
 
 
 class EnableReplicationSpec(_Model):
-    """Enable replication of one machine with its target settings."""
+    """Enable replication of the machine Azure Migrate discovered, with its target settings."""
 
     topology: ReplicationTopology
     protected_item_name: Annotated[str, Field(min_length=1)]
-    protectable_item_id: Annotated[str, Field(min_length=1)]
-    fabric_discovery_machine_id: str | None = Field(
-        default=None, description="InMageRcm: the discovered machine; derived from the topology's site if absent"
-    )
+    machine: DiscoveredMachine
     target: TargetVmSettings
 
-    @property
-    def provider(self) -> Provider:
-        return self.topology.provider
+    @model_validator(mode="after")
+    def _machine_on_site(self) -> Self:
+        if not self.machine.id.lower().startswith(self.topology.physical_site_id.lower() + "/machines/"):
+            raise ValueError(
+                f"machine {self.machine.id} is not on the appliance's discovery site {self.topology.physical_site_id}"
+            )
+        return self
 
 
 class ProtectedItemRef(_Model):
@@ -277,14 +313,6 @@ class ScenarioInfo(_Model):
     start_time: datetime | None = None
 
 
-class HealthIssue(_Model):
-    code: str
-    message: str
-    level: str = ""
-    possible_causes: str = ""
-    recommended_action: str = ""
-
-
 class _ItemHealth(_Model):
     item: ProtectedItemRef
     friendly_name: str = ""
@@ -292,11 +320,19 @@ class _ItemHealth(_Model):
     replication_health: str = ""
     health_errors: tuple[HealthIssue, ...] = ()
     initial_replication_percent: int | None = None
+    initial_replication_health: str = Field(default="", description="VmReplicationProgressHealth, or 'unknown'")
+    resync_percent: int | None = None
+    resync_required: bool = False
+    resync_state: str = ""
     rpo_seconds: int | None = None
     last_rpo_time: datetime | None = None
     last_recovery_point_time: datetime | None = None
+    last_recovery_point_id: str | None = None
     allowed_operations: tuple[str, ...] = ()
     current_scenario: ScenarioInfo | None = None
+    unknown_values: tuple[str, ...] = Field(
+        default=(), description="undocumented values read from the item, as 'field=value': reported, never trusted"
+    )
 
     @property
     def operation_in_progress(self) -> bool:
@@ -316,6 +352,8 @@ class ReplicationStatus(_ItemHealth):
 
     @property
     def initial_replication_complete(self) -> bool:
+        """Initial replication reached 100 %, or the service already allows a test failover (a healthy item in
+        differential sync may report a resync progress of 0: that is not read as "not replicated")."""
         return self.initial_replication_percent == 100 or AllowedOperation.TEST_FAILOVER in self.allowed_operations
 
 
@@ -401,15 +439,59 @@ def can_stop_replication(status: _ItemHealth) -> bool:
     return _allowed(status, AllowedOperation.DISABLE_PROTECTION)
 
 
+class ReadinessSpec(_Model):
+    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity."""
+
+    vault: VaultRef
+    appliance: ApplianceIdentity
+    vms: tuple[MachineQuery, ...] = ()
+
+
+class VmDiscovery(_Model):
+    """Whether one VM's machine is discovered: ``found`` none / one / two (or more) candidates, named."""
+
+    instance_id: str
+    found: int = Field(ge=0, le=2, description="0 none, 1 exactly one, 2 two or more candidates")
+    machine_id: str | None = None
+    candidates: tuple[str, ...] = ()
+    agent_registered: bool = False
+    problem: str = ""
+
+
+class SiteRecoveryReadiness(_Model):
+    """What Site Recovery says about a wave before anything changes. ``gaps`` lists every problem at once."""
+
+    vault_found: bool
+    fabric_found: bool = False
+    fabric_name: str | None = None
+    physical_site_id: str | None = None
+    process_server: ProcessServer | None = None
+    process_server_problem: str = ""
+    policy_found: bool = False
+    policy_id: str | None = None
+    container_mapping_found: bool = False
+    vms: tuple[VmDiscovery, ...] = ()
+    gaps: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.gaps
+
+
 class SiteRecoveryGateway(Protocol):
     """Everything the pipeline does in Site Recovery. Actions return at once with the job to poll."""
 
     def discover_topology(self, spec: DiscoverTopologySpec) -> ReplicationTopology:
-        """Fabric (process server, run-as account), protection container, container mapping and policy."""
+        """The InMageRcm fabric, its paired container and mapping, the policy and the appliance's process server
+        (absent or unhealthy: a permanent error with the reason)."""
         ...
 
-    def find_protectable_item(self, spec: FindProtectableItemSpec) -> ProtectableItem:
-        """The machine's protectable item; :class:`~shared.errors.NotFoundError` until its agent registered."""
+    def find_machine(self, spec: FindMachineSpec) -> MachineMatch:
+        """The source among the machines Azure Migrate discovered on the site, with its agent's registration."""
+        ...
+
+    def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
+        """Read (never change) what a wave needs from Site Recovery; every gap named."""
         ...
 
     def enable_replication(self, spec: EnableReplicationSpec) -> OperationStarted: ...
@@ -425,6 +507,10 @@ class SiteRecoveryGateway(Protocol):
         ...
 
     def commit_migration(self, item: ProtectedItemRef) -> OperationStarted: ...
+
+    def cancel_failover(self, item: ProtectedItemRef) -> OperationStarted:
+        """Before commit: undo the failover (``failoverCancel``)."""
+        ...
 
     def stop_replication(self, item: ProtectedItemRef) -> OperationStarted:
         """Stop migration: disable protection with reason ``MigrationComplete`` (not a purge)."""

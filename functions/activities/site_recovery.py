@@ -20,14 +20,6 @@ from shared import site_recovery as sr
 from shared.errors import InvalidRequestError, NotFoundError, OperationInProgressError
 
 
-class ProtectableItemFound(BaseModel):
-    """The machine's protectable item, or None while its agent has not registered yet."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    item: sr.ProtectableItem | None = None
-
-
 class RecoveryPoints(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,15 +70,7 @@ def _item_of(spec: sr.EnableReplicationSpec) -> sr.ProtectedItemRef:
         fabric_name=topology.fabric_name,
         container_name=topology.container_name,
         item_name=spec.protected_item_name,
-        provider=topology.provider,
     )
-
-
-def _find(spec: sr.FindProtectableItemSpec) -> ProtectableItemFound:
-    try:
-        return ProtectableItemFound(item=_gateway(spec.topology.vault).find_protectable_item(spec))
-    except NotFoundError:
-        return ProtectableItemFound(item=None)
 
 
 def _enable(spec: sr.EnableReplicationSpec) -> ActionStarted:
@@ -116,8 +100,16 @@ def discover_topology(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def find_protectable_item(payload: dict[str, Any]) -> dict[str, Any]:
-    return run_step(payload, sr.FindProtectableItemSpec, _find)
+def find_machine(payload: dict[str, Any]) -> dict[str, Any]:
+    """The source among the machines Azure Migrate discovered (none / one / two candidates) and its agent's
+    registration: the orchestration polls this with durable timers until the machine is there and registered."""
+    return run_step(payload, sr.FindMachineSpec, lambda s: _gateway(s.topology.vault).find_machine(s))
+
+
+@bp.activity_trigger(input_name="payload")
+def site_recovery_readiness(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a wave needs from Site Recovery, read without changing anything (for the readiness check)."""
+    return run_step(payload, sr.ReadinessSpec, lambda s: _gateway(s.vault).check_readiness(s))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -179,6 +171,20 @@ def commit_migration(payload: dict[str, Any]) -> dict[str, Any]:
             lambda: _gateway(s.vault).commit_migration(s),
             {"FailoverCommit"},
             lambda status: not sr.can_commit(status) and sr.can_stop_replication(status),
+        ),
+    )
+
+
+@bp.activity_trigger(input_name="payload")
+def cancel_failover(payload: dict[str, Any]) -> dict[str, Any]:
+    return run_step(
+        payload,
+        sr.ProtectedItemRef,
+        lambda s: _start(
+            s,
+            lambda: _gateway(s.vault).cancel_failover(s),
+            {"CancelFailover", "FailoverCancel"},
+            lambda status: not sr.can_commit(status),
         ),
     )
 

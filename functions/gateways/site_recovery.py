@@ -7,7 +7,11 @@ Every action starts the operation and returns the job's name at once. The SDK's 
 to the end; so actions pass :class:`_StartOnlyPolling`, which reads the initial answer's headers the way
 ``ARMPolling`` does and then reports itself finished. The job name comes from ``Azure-AsyncOperation``
 (``…/replicationJobs/{job}``), else ``Location`` (``…/operationresults/{job}``), else the item's
-``currentScenario.jobId``.
+``currentScenario.jobId`` (read fresh): an ``Azure-AsyncOperation`` of ``…/replicationOperationStatus/{id}`` names an
+operation, not a job.
+
+Discovery follows the modernized flow (:mod:`functions.gateways.site_recovery_discovery`): the InMageRcm fabric's
+process servers and registered agents, and the machines Azure Migrate discovered on the appliance's site.
 
 SDK errors become the pipeline's types here: 429/503/5xx and timeouts → :class:`TransientError`; 409 →
 :class:`OperationInProgressError`; 404 → :class:`NotFoundError` naming the resource; 401/403 →
@@ -32,14 +36,13 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
-    map_error,
 )
-from azure.core.rest import HttpRequest
-from azure.mgmt.core.exceptions import ARMErrorFormat
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
+from functions.gateways.site_recovery_discovery import DiscoveryReads, health_issues
+from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
 from shared.errors import (
     AccessDeniedError,
     InvalidRequestError,
@@ -52,46 +55,42 @@ from shared.errors import (
 from shared.site_recovery import (
     DiscoverTopologySpec,
     EnableReplicationSpec,
-    FindProtectableItemSpec,
-    HealthIssue,
+    FindMachineSpec,
     JobRef,
     JobStatus,
     MigrateSpec,
     OperationStarted,
-    ProtectableDisk,
-    ProtectableItem,
     ProtectedItemRef,
     ProtectedItemsPage,
     ProtectedItemsPageRequest,
     ProtectedItemSummary,
-    Provider,
+    ReadinessSpec,
     RecoveryPointInfo,
+    ReplicationProgressHealth,
     ReplicationStatus,
     ReplicationTopology,
+    ResyncState,
     ScenarioInfo,
+    SiteRecoveryReadiness,
     TestFailoverSpec,
     VaultRef,
+    VmDiscovery,
+    known_or_unknown,
 )
 
 if TYPE_CHECKING:
     from functions.settings import FunctionAppSettings
 
-#: How the SDK's own operations type an error answer; requests sent through ``send_request`` use it too.
-_ERROR_MAP: dict[int, type[HttpResponseError]] = {
-    401: ClientAuthenticationError,
-    404: ResourceNotFoundError,
-    409: ResourceExistsError,
-}
-
 ENV_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
-#: ``$filter`` of the protectable-item listing: machines discovered but not replicating yet.
-UNPROTECTED_FILTER = "state eq 'Unprotected'"
 ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 ENV_RESOURCE_MANAGER_URL = "EC2AZ_RESOURCE_MANAGER_URL"
 
-_FABRIC_TYPE = {Provider.INMAGE_RCM: "InMageRcm", Provider.INMAGE_AZURE_V2: "VMware"}
+RCM = "InMageRcm"
 _TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
-_JOB_IN_URL = re.compile(r"/(?:replicationJobs|operationresults|replicationOperationStatus)/([^/?#]+)", re.IGNORECASE)
+#: Where a job's name can be read: the job itself, or the item's operation result. ``replicationOperationStatus/{id}``
+#: (also seen in ``Azure-AsyncOperation``, and in Microsoft's own TestFailover example) names an operation, not a
+#: job: then the job is read from the item's ``currentScenario.jobId``.
+_JOB_IN_URL = re.compile(r"/(?:replicationJobs|operationresults)/([^/?#]+)", re.IGNORECASE)
 _ITEM_ID = re.compile(
     r"/replicationFabrics/(?P<fabric>[^/]+)/replicationProtectionContainers/(?P<container>[^/]+)"
     r"/replicationProtectedItems/(?P<item>[^/]+)$",
@@ -235,7 +234,7 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None) if obj is not None else None
 
 
-class AzureSiteRecoveryGateway:
+class AzureSiteRecoveryGateway(DiscoveryReads):
     """The Site Recovery gateway over the real SDK. Inject a client (tests, the emulator); without one it builds
     a client from ``settings`` (or the environment) and azure-identity credentials on first use."""
 
@@ -270,180 +269,72 @@ class AzureSiteRecoveryGateway:
         vault = spec.vault
         self._check_vault(vault)
         where = f"vaults/{vault.vault_name}"
-        c = self.client
-        wanted = _FABRIC_TYPE[spec.provider]
         with _translated(where):
-            policies = {
-                str(p.id).lower(): p
-                for p in c.replication_policies.list(vault.resource_group, vault.vault_name)
-                if _get(_get(p.properties, "provider_specific_details"), "instance_type") == spec.provider.value
-            }
-            for fabric in c.replication_fabrics.list(vault.resource_group, vault.vault_name):
-                details = _get(fabric.properties, "custom_details")
-                if _get(details, "instance_type") != wanted or not fabric.name:
-                    continue
-                containers = c.replication_protection_containers.list_by_replication_fabrics(
-                    vault.resource_group, vault.vault_name, fabric.name
-                )
-                mappings = c.replication_protection_container_mappings
-                for container in containers:
-                    container_name = container.name or ""
-                    for mapping in mappings.list_by_replication_protection_containers(
-                        vault.resource_group, vault.vault_name, fabric.name, container_name
-                    ):
-                        props = mapping.properties
-                        policy = policies.get(str(_get(props, "policy_id") or "").lower())
-                        if policy is None or _get(props, "state") != "Paired":
-                            continue
-                        return self._topology(spec, fabric, container, mapping, policy)
-        raise NotFoundError(
-            f"no paired {spec.provider.value} protection container with a {spec.provider.value} policy: is the "
-            "replication appliance registered with the vault?",
-            resource=where,
-        )
-
-    def _topology(
-        self, spec: DiscoverTopologySpec, fabric: Any, container: Any, mapping: Any, policy: Any
-    ) -> ReplicationTopology:
-        details = fabric.properties.custom_details
-        servers = list(_get(details, "process_servers") or [])
-        label = "name" if spec.provider is Provider.INMAGE_RCM else "friendly_name"
-        if spec.process_server_name:
-            servers = [s for s in servers if str(_get(s, label) or "").lower() == spec.process_server_name.lower()]
-        if not servers:
-            raise NotFoundError(
-                f"no process server{' named ' + spec.process_server_name if spec.process_server_name else ''} "
-                f"on fabric {fabric.name}",
-                resource=f"replicationFabrics/{fabric.name}",
-            )
-        server = servers[0]
-        run_as_id: str | None = None
-        accounts = list(_get(details, "run_as_accounts") or [])
-        if spec.run_as_account_name:
-            accounts = [a for a in accounts if str(a.account_name).lower() == spec.run_as_account_name.lower()]
-            if not accounts:
-                raise NotFoundError(
-                    f"no run-as account named {spec.run_as_account_name} on fabric {fabric.name}",
-                    resource=f"replicationFabrics/{fabric.name}",
-                )
-        if accounts:
-            run_as_id = accounts[0].account_id
-        masters = list(_get(details, "master_target_servers") or [])
+            facts = self.read_fabric(vault.resource_group, vault.vault_name, spec.appliance)
+        if facts.gaps:
+            cls = NotFoundError if not facts.vault_found else PermanentError
+            raise cls("; ".join(facts.gaps), code="SiteRecoveryNotReady", resource=where)
+        fabric, server = facts.fabric, facts.server
+        assert server is not None and facts.physical_site_id  # no gap: both present
         return ReplicationTopology(
-            vault=spec.vault,
-            provider=spec.provider,
+            vault=vault,
             fabric_name=fabric.name,
             fabric_id=fabric.id,
-            container_name=container.name,
-            container_id=container.id,
-            mapping_name=mapping.name,
-            policy_id=policy.id,
-            policy_name=policy.name,
+            container_name=facts.container.name,
+            container_id=facts.container.id,
+            mapping_name=facts.mapping.name,
+            policy_id=facts.policy.id,
+            policy_name=facts.policy.name,
             process_server_id=server.id,
-            process_server_name=str(_get(server, label) or ""),
-            run_as_account_id=run_as_id,
-            master_target_id=(masters[0].id if masters else server.id)
-            if spec.provider is Provider.INMAGE_AZURE_V2
-            else None,
-            physical_site_id=_get(details, "physical_site_id"),
+            process_server_name=server.name,
+            physical_site_id=facts.physical_site_id,
         )
 
-    def find_protectable_item(self, spec: FindProtectableItemSpec) -> ProtectableItem:
+    def find_machine(self, spec: FindMachineSpec) -> MachineMatch:
         t = spec.topology
         self._check_vault(t.vault)
-        wanted = " / ".join(v for v in (spec.machine_name, spec.ip_address, spec.bios_id) if v)
-        with _translated(f"replicationProtectionContainers/{t.container_name}"):
-            for item in self._protectable_items(t):
-                if self._matches(item, spec):
-                    return self._protectable(m.ProtectableItem(item), t)
-        raise NotFoundError(
-            f"no protectable item for machine {wanted}: the Mobility agent has not registered (yet)",
-            resource=f"replicationProtectableItems/{wanted}",
-        )
+        with _translated(f"replicationFabrics/{t.fabric_name}"):
+            fabric = self.client.replication_fabrics.get(t.vault.resource_group, t.vault.vault_name, t.fabric_name)
+            agents = list(_get(_get(fabric.properties, "custom_details"), "agent_details") or [])
+        with _translated(t.physical_site_id):
+            machines = self.discovered_machines(t.physical_site_id, agents)
+        return match_machine(machines, spec.query)
 
-    def _protectable_items(self, t: ReplicationTopology) -> Iterator[dict[str, Any]]:
-        """The container's machines not yet replicating, as JSON, page by page.
-
-        A registration poll reads the listing and keeps one machine, so the pages are read through the client's
-        own pipeline (same authentication, retries and errors) and only the match becomes a model: the SDK's
-        model of an item costs ~17x parsing it, paid for every machine of the wave on every poll. The filter keeps
-        the listing to machines not yet enabled (a machine being looked up has not been); a service that refuses
-        it gets the unfiltered listing.
-        """
-        vault = t.vault
-        path = (
-            f"/subscriptions/{_segment(vault.subscription_id)}/resourceGroups/{_segment(vault.resource_group)}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{_segment(vault.vault_name)}"
-            f"/replicationFabrics/{_segment(t.fabric_name)}/replicationProtectionContainers/"
-            f"{_segment(t.container_name)}/replicationProtectableItems"
-        )
-        try:
-            yield from self._json_pages(path, {"$filter": UNPROTECTED_FILTER})
-        except HttpResponseError as error:
-            if error.status_code != 400:
-                raise
-            yield from self._json_pages(path, {})
-
-    def _json_pages(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        # The client's configured API version (what its own operations send); a next link carries its own.
-        request = HttpRequest("GET", path, params={"api-version": self.client._config.api_version, **params})
-        while True:
-            response = self.client.send_request(request)
-            if response.status_code != 200:
-                map_error(status_code=response.status_code, response=response, error_map=_ERROR_MAP)
-                raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-            page = response.json()
-            yield from page.get("value") or []
-            next_link = page.get("nextLink")
-            if not next_link:
-                return
-            request = HttpRequest("GET", next_link)
-
-    @staticmethod
-    def _matches(item: dict[str, Any], spec: FindProtectableItemSpec) -> bool:
-        props = item.get("properties") or {}
-        details = props.get("customDetails") or {}
-        if spec.bios_id and spec.bios_id.lower() in {
-            str(item.get("name") or "").lower(),
-            str(details.get("agentGeneratedId") or "").lower(),
-        }:
-            return True
-        if spec.machine_name and str(props.get("friendlyName") or "").lower() == spec.machine_name.lower():
-            return True
-        return bool(spec.ip_address and details.get("ipAddress") == spec.ip_address)
-
-    @staticmethod
-    def _protectable(item: Any, topology: ReplicationTopology) -> ProtectableItem:
-        props = item.properties
-        details = _get(props, "custom_details")
-        disks = []
-        for disk in _get(details, "disk_details") or []:
-            size_mb = _get(disk, "disk_size_in_mb")
-            disks.append(
-                ProtectableDisk(
-                    disk_id=disk.disk_id,
-                    disk_name=disk.disk_name or disk.disk_id,
-                    size_bytes=int(size_mb) * 1024**2 if size_mb and str(size_mb).isdigit() else None,
-                    is_os_disk=str(_get(disk, "disk_configuration") or "").lower() == "os",
+    def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
+        vault = spec.vault
+        self._check_vault(vault)
+        with _translated(f"vaults/{vault.vault_name}"):
+            facts = self.read_fabric(vault.resource_group, vault.vault_name, spec.appliance)
+        gaps = list(facts.gaps)
+        vms: list[VmDiscovery] = []
+        if facts.physical_site_id and spec.vms:
+            with _translated(facts.physical_site_id):
+                machines = self.discovered_machines(facts.physical_site_id, facts.agents)
+            for query in spec.vms:
+                match = match_machine(machines, query)
+                found = VmDiscovery(
+                    instance_id=query.instance_id,
+                    found=2 if match.ambiguous else (1 if match.machine else 0),
+                    machine_id=match.machine.id if match.machine else None,
+                    candidates=match.candidates,
+                    agent_registered=bool(match.machine and match.machine.agent_registered),
+                    problem=match.problem(query),
                 )
-            )
-        discovery_id = (
-            f"{topology.physical_site_id}/machines/{item.name}"
-            if topology.provider is Provider.INMAGE_RCM and topology.physical_site_id
-            else None
-        )
-        return ProtectableItem(
-            name=item.name,
-            id=item.id,
-            friendly_name=str(_get(props, "friendly_name") or item.name),
-            protection_status=str(_get(props, "protection_status") or ""),
-            ip_address=_get(details, "ip_address"),
-            os_type=_get(details, "os_type"),
-            agent_installed=str(_get(details, "agent_installed") or "").lower() == "true",
-            agent_id=_get(details, "agent_generated_id"),
-            fabric_discovery_machine_id=discovery_id,
-            replication_protected_item_id=_get(props, "replication_protected_item_id"),
-            disks=tuple(disks),
+                vms.append(found)
+                if found.problem:
+                    gaps.append(f"{query.instance_id}: {found.problem}")
+        return SiteRecoveryReadiness(
+            vault_found=facts.vault_found,
+            fabric_found=facts.fabric is not None,
+            fabric_name=facts.fabric.name if facts.fabric is not None else None,
+            physical_site_id=facts.physical_site_id,
+            process_server=facts.server,
+            process_server_problem=facts.server_problem,
+            policy_found=facts.policy_exists,
+            policy_id=facts.policy.id if facts.policy is not None else None,
+            container_mapping_found=facts.mapping is not None,
+            vms=tuple(vms),
+            gaps=tuple(gaps),
         )
 
     # --------------------------------------------------------------- actions
@@ -457,7 +348,7 @@ class AzureSiteRecoveryGateway:
             call(polling)
         headers = polling.initial_headers
         job = _job_from_url(headers.get("azure-asyncoperation")) or _job_from_url(headers.get("location"))
-        if job is None and isinstance(polling.initial_body, dict):
+        if job is None and isinstance(polling.initial_body, dict) and polling.initial_status == 200:
             scenario = polling.initial_body.get("properties", {}).get("currentScenario") or {}
             job = _job_from_url(scenario.get("jobId"))
         if job is None or job.lower() == "none":
@@ -473,12 +364,11 @@ class AzureSiteRecoveryGateway:
     def enable_replication(self, spec: EnableReplicationSpec) -> OperationStarted:
         t = spec.topology
         self._check_vault(t.vault)
-        details: m.EnableProtectionProviderSpecificInput = (
-            self._rcm_input(spec) if spec.provider is Provider.INMAGE_RCM else self._azure_v2_input(spec)
-        )
         body = m.EnableProtectionInput(
             properties=m.EnableProtectionInputProperties(
-                policy_id=t.policy_id, protectable_item_id=spec.protectable_item_id, provider_specific_details=details
+                policy_id=t.policy_id,
+                protectable_item_id="",  # the modernized flow names the machine, not a protectable item
+                provider_specific_details=self._rcm_input(spec),
             )
         )
         item = ProtectedItemRef(
@@ -486,7 +376,6 @@ class AzureSiteRecoveryGateway:
             fabric_name=t.fabric_name,
             container_name=t.container_name,
             item_name=spec.protected_item_name,
-            provider=t.provider,
         )
         return self._start(
             "enable_replication",
@@ -504,17 +393,11 @@ class AzureSiteRecoveryGateway:
 
     @staticmethod
     def _rcm_input(spec: EnableReplicationSpec) -> m.InMageRcmEnableProtectionInput:
-        t, target = spec.topology, spec.target
-        discovery_id = spec.fabric_discovery_machine_id
-        if not discovery_id:
-            if not t.physical_site_id:
-                raise InvalidRequestError(
-                    "InMageRcm needs fabric_discovery_machine_id (or a topology with the appliance's physical site)",
-                    resource=spec.protected_item_name,
-                )
-            discovery_id = f"{t.physical_site_id}/machines/{spec.protectable_item_id.rsplit('/', 1)[-1]}"
+        t, target, machine = spec.topology, spec.target, spec.machine
         return m.InMageRcmEnableProtectionInput(
-            fabric_discovery_machine_id=discovery_id,
+            fabric_discovery_machine_id=machine.id,
+            process_server_id=t.process_server_id,
+            run_as_account_id=machine.run_as_account_id,
             disks_to_include=[
                 m.InMageRcmDiskInput(
                     disk_id=disk.disk_id,
@@ -532,45 +415,13 @@ class AzureSiteRecoveryGateway:
             target_vm_name=target.vm_name,
             target_vm_size=target.vm_size,
             license_type=target.license_type,
+            linux_license_type=target.linux_license_type.value if target.linux_license_type else None,
+            sql_server_license_type=target.sql_server_license_type.value if target.sql_server_license_type else None,
             target_availability_set_id=target.availability_set_id,
             target_availability_zone=str(target.availability_zone) if target.availability_zone else None,
-            run_as_account_id=t.run_as_account_id,
-            process_server_id=t.process_server_id,
             target_vm_tags=_tags(target.vm_tags) or None,
             target_nic_tags=_tags(target.nic_tags) or None,
             target_managed_disk_tags=_tags(target.disk_tags) or None,
-        )
-
-    @staticmethod
-    def _azure_v2_input(spec: EnableReplicationSpec) -> m.InMageAzureV2EnableProtectionInput:
-        t, target = spec.topology, spec.target
-        return m.InMageAzureV2EnableProtectionInput(
-            master_target_id=t.master_target_id or t.process_server_id,
-            process_server_id=t.process_server_id,
-            run_as_account_id=t.run_as_account_id,
-            disks_to_include=[
-                m.InMageAzureV2DiskInputDetails(
-                    disk_id=disk.disk_id,
-                    log_storage_account_id=target.cache_storage_account_id,
-                    disk_type=disk.disk_type.value,
-                    disk_encryption_set_id=target.disk_encryption_set_id,
-                )
-                for disk in target.disks
-            ],
-            target_azure_network_id=target.network_id,
-            target_azure_subnet_id=target.subnet_name,
-            target_azure_vm_name=target.vm_name,
-            log_storage_account_id=target.cache_storage_account_id,
-            target_azure_v2_resource_group_id=target.resource_group_id,
-            disk_type=target.default_disk_type.value,
-            target_availability_set_id=target.availability_set_id,
-            target_availability_zone=str(target.availability_zone) if target.availability_zone else None,
-            license_type=target.license_type,
-            target_vm_size=target.vm_size,
-            disk_encryption_set_id=target.disk_encryption_set_id,
-            target_vm_tags=dict(target.vm_tags) or None,
-            target_nic_tags=dict(target.nic_tags) or None,
-            target_managed_disk_tags=dict(target.disk_tags) or None,
         )
 
     def _item_args(self, item: ProtectedItemRef) -> tuple[str, str, str, str, str]:
@@ -578,10 +429,8 @@ class AzureSiteRecoveryGateway:
         return (item.vault.resource_group, item.vault.vault_name, item.fabric_name, item.container_name, item.item_name)
 
     def start_test_failover(self, spec: TestFailoverSpec) -> OperationStarted:
-        provider: m.TestFailoverProviderSpecificInput = (
-            m.InMageRcmTestFailoverInput(network_id=spec.test_network_id, recovery_point_id=spec.recovery_point_id)
-            if spec.item.provider is Provider.INMAGE_RCM
-            else m.InMageAzureV2TestFailoverInput(recovery_point_id=spec.recovery_point_id)
+        provider = m.InMageRcmTestFailoverInput(
+            network_id=spec.test_network_id, recovery_point_id=spec.recovery_point_id
         )
         body = m.TestFailoverInput(
             properties=m.TestFailoverInputProperties(
@@ -612,13 +461,8 @@ class AzureSiteRecoveryGateway:
         )
 
     def start_migration(self, spec: MigrateSpec) -> OperationStarted:
-        provider: m.UnplannedFailoverProviderSpecificInput = (
-            m.InMageRcmUnplannedFailoverInput(
-                perform_shutdown="true" if spec.perform_shutdown else "false",
-                recovery_point_id=spec.recovery_point_id,
-            )
-            if spec.item.provider is Provider.INMAGE_RCM
-            else m.InMageAzureV2UnplannedFailoverInput(recovery_point_id=spec.recovery_point_id)
+        provider = m.InMageRcmUnplannedFailoverInput(
+            perform_shutdown="true" if spec.perform_shutdown else "false", recovery_point_id=spec.recovery_point_id
         )
         body = m.UnplannedFailoverInput(
             properties=m.UnplannedFailoverInputProperties(
@@ -642,6 +486,15 @@ class AzureSiteRecoveryGateway:
             "commit",
             item,
             lambda polling: self.client.replication_protected_items.begin_failover_commit(*args, polling=polling),
+        )
+
+    def cancel_failover(self, item: ProtectedItemRef) -> OperationStarted:
+        """Before commit: undo a failover (removes the failed-over VM; the source replicates on)."""
+        args = self._item_args(item)
+        return self._start(
+            "cancel_failover",
+            item,
+            lambda polling: self.client.replication_protected_items.begin_failover_cancel(*args, polling=polling),
         )
 
     def stop_replication(self, item: ProtectedItemRef) -> OperationStarted:
@@ -683,23 +536,29 @@ class AzureSiteRecoveryGateway:
         match = _ITEM_ID.search(str(found.id))
         if match is None:
             raise PermanentError(f"unexpected protected item id {found.id}", code="BadResourceId")
-        details = _get(found.properties, "provider_specific_details")
-        kind = _get(details, "instance_type")
         return ProtectedItemRef(
-            vault=vault,
-            fabric_name=match["fabric"],
-            container_name=match["container"],
-            item_name=match["item"],
-            provider=Provider(kind) if kind in {p.value for p in Provider} else Provider.INMAGE_RCM,
+            vault=vault, fabric_name=match["fabric"], container_name=match["container"], item_name=match["item"]
         )
 
     @staticmethod
     def _health_fields(found: Any, ref: ProtectedItemRef) -> dict[str, Any]:
+        """The documented InMageRcm fields; an undocumented enum value becomes "unknown" and is reported."""
         props = found.properties
         details = _get(props, "provider_specific_details")
-        rcm = _get(details, "instance_type") == Provider.INMAGE_RCM.value
-        percent = _get(details, "initial_replication_progress_percentage" if rcm else "resync_progress_percentage")
-        rpo = _get(details, "last_rpo_in_seconds" if rcm else "rpo_in_seconds")
+        unknown: list[str] = []
+
+        def documented(name: str, value: Any, enum: Any) -> str:
+            known, odd = known_or_unknown(None if value is None else str(value), enum)
+            if odd is not None:
+                unknown.append(f"{name}={odd}")
+            return known
+
+        kind = _get(details, "instance_type")
+        if kind not in (None, RCM):
+            unknown.append(f"providerSpecificDetails.instanceType={kind}")
+        percent = _get(details, "initial_replication_progress_percentage")
+        resync = _get(details, "resync_progress_percentage")
+        rpo = _get(details, "last_rpo_in_seconds")
         scenario = _get(props, "current_scenario")
         scenario_info = None
         if scenario is not None and _get(scenario, "scenario_name") not in (None, "None"):
@@ -708,42 +567,41 @@ class AzureSiteRecoveryGateway:
                 job_name=_job_from_url(_get(scenario, "job_id")),
                 start_time=_get(scenario, "start_time"),
             )
-        errors = tuple(
-            HealthIssue(
-                code=str(_get(e, "error_code") or ""),
-                message=str(_get(e, "error_message") or _get(e, "summary_message") or ""),
-                level=str(_get(e, "error_level") or ""),
-                possible_causes=str(_get(e, "possible_causes") or ""),
-                recommended_action=str(_get(e, "recommended_action") or ""),
-            )
-            for e in _get(props, "health_errors") or []
-        )
         return {
             "item": ref,
             "friendly_name": str(_get(props, "friendly_name") or ""),
             "protection_state": str(_get(props, "protection_state") or ""),
-            "replication_health": str(_get(props, "replication_health") or ""),
-            "health_errors": errors,
+            "replication_health": documented("replicationHealth", _get(props, "replication_health"), ProtectionHealth),
+            "health_errors": health_issues(_get(props, "health_errors")),
             "initial_replication_percent": int(percent) if percent is not None else None,
+            "initial_replication_health": documented(
+                "initialReplicationProgressHealth",
+                _get(details, "initial_replication_progress_health"),
+                ReplicationProgressHealth,
+            ),
+            "resync_percent": int(resync) if resync is not None else None,
+            "resync_required": str(_get(details, "resync_required") or "").lower() == "true",
+            "resync_state": documented("resyncState", _get(details, "resync_state"), ResyncState),
             "rpo_seconds": int(rpo) if rpo is not None else None,
             "last_rpo_time": _get(details, "last_rpo_calculated_time"),
             "last_recovery_point_time": _get(details, "last_recovery_point_received"),
+            "last_recovery_point_id": _get(details, "last_recovery_point_id"),
             "allowed_operations": tuple(_get(props, "allowed_operations") or ()),
             "current_scenario": scenario_info,
+            "unknown_values": tuple(unknown),
         }
 
     @staticmethod
     def _status_extras(found: Any) -> dict[str, Any]:
         props = found.properties
         details = _get(props, "provider_specific_details")
-        rcm = _get(details, "instance_type") == Provider.INMAGE_RCM.value
         return {
             "protection_state_description": str(_get(props, "protection_state_description") or ""),
             "active_location": str(_get(props, "active_location") or ""),
             "test_failover_state": str(_get(props, "test_failover_state") or ""),
             "test_failover_state_description": str(_get(props, "test_failover_state_description") or ""),
             "failover_recovery_point_id": _get(props, "failover_recovery_point_id"),
-            "target_vm_name": _get(details, "target_vm_name" if rcm else "recovery_azure_vm_name"),
+            "target_vm_name": _get(details, "target_vm_name"),
         }
 
     def get_job(self, job: JobRef) -> JobStatus:

@@ -20,14 +20,15 @@ from pydantic import BaseModel
 
 from functions import retry
 from functions.activities import aws, site_recovery
-from functions.activities.site_recovery import ActionStarted, ProtectableItemFound, RecoveryPoints
+from functions.activities.site_recovery import ActionStarted, RecoveryPoints
 from functions.workflows.steps import Cancelled, StepFailed, Steps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.health import ProgressSnapshot
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmCheckpoint, VmInput, VmResult, VmStage
-from shared.request import ApprovalMode, Mode, OsType, Provider, suggest_vm_name
+from shared.request import ApprovalMode, Mode, OsType, suggest_vm_name
+from shared.site_recovery_disks import DiskMappingError, plan_disks
 
 S = VmState
 R = TypeVar("R", bound=BaseModel)
@@ -70,6 +71,9 @@ class VmMigration(Steps):
         self.expected_failover_seconds = carried.expected_failover_seconds if carried else 0.0
         self.final_point = carried.final_point if carried else None
         self.committed = False
+        self.failed_over = False
+        self.identity: awsc.GuestIdentity | None = None
+        self.command_results: dict[str, dict[str, Any]] = {}
         if carried:
             self.event_seq = carried.event_seq
             self.pending_events = list(carried.pending_events)
@@ -102,8 +106,8 @@ class VmMigration(Steps):
         yield from self.prepare_network()
         yield from self.prepare_guest()
         yield from self.install_agent()
-        protectable = yield from self.await_registration()
-        yield from self.enable_replication(protectable)
+        machine = yield from self.await_discovery()
+        yield from self.enable_replication(machine)
         yield from self.await_initial_replication()
         if self.spec.mode is Mode.REPLICATE_ONLY:
             self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
@@ -185,55 +189,77 @@ class VmMigration(Steps):
             awsc.GuestCommandResult,
             "guest preparation",
         )
+        self.identity = self.guest_identity()
+
+    def guest_identity(self) -> awsc.GuestIdentity | None:
+        """What the prepare-guest script reported about the guest (``identity`` in its final JSON line)."""
+        reported = (self.command_results.get("guest preparation") or {}).get("identity")
+        if not isinstance(reported, dict):
+            self.note("the guest reported no identity: the machine is looked up by IP address")
+            return None
+        try:
+            return awsc.GuestIdentity.model_validate(reported)
+        except ValueError:
+            self.note("the guest's identity report was malformed: the machine is looked up by IP address")
+            return None
 
     def install_agent(self) -> Flow:
-        provider = self.spec.appliance.provider
-        self.move(S.INSTALLING_AGENT, f"installing the Mobility service for the {provider.value} appliance")
-        classic = provider is Provider.INMAGE_AZURE_V2
+        self.move(S.INSTALLING_AGENT, "installing the Mobility service for the InMageRcm appliance")
         yield from self.run_guest_command(
             aws.install_agent,
             lambda attempt: awsc.InstallAgentEvent(
                 migration_id=self.orchestration_id,
                 region=self.spec.region,
                 instance_ids=[self.instance_id],
-                provider=awsc.Provider(provider.value),
-                appliance_ip=str(self.spec.appliance.private_ip) if classic else None,
+                provider=awsc.Provider.IN_MAGE_RCM,
                 attempt=attempt,
             ),
             awsc.GuestCommandResult,
             "agent installation and registration",
         )
 
-    def await_registration(self) -> Flow:
-        self.move(S.REGISTERING_AGENT, "waiting for the agent to register with the appliance")
-        facts = self.spec.facts
-        query = sr.FindProtectableItemSpec(
-            topology=self.topology,
-            machine_name=self.machine_name,
-            ip_address=facts.private_ip if facts and facts.private_ip else None,
+    def machine_query(self) -> sr.MachineQuery:
+        facts, identity = self.spec.facts, self.identity
+        ip = (facts.private_ip if facts and facts.private_ip else None) or (
+            identity.ip_addresses[0] if identity and identity.ip_addresses else None
         )
-        found: ProtectableItemFound = yield from self.poll(
-            lambda: self.call(
-                site_recovery.find_protectable_item, query, ProtectableItemFound, retry.SITE_RECOVERY_CALL
-            ),
-            done=lambda answer: answer.item is not None,
+        return sr.MachineQuery(
+            instance_id=self.instance_id,
+            bios_id=identity.bios_id if identity else None,
+            ip_address=ip,
+            hostname=identity.hostname if identity and identity.hostname else None,
+        )
+
+    def await_discovery(self) -> Flow:
+        """Wait until Azure Migrate discovered the machine and its agent registered with the appliance."""
+        self.move(S.REGISTERING_AGENT, "waiting for Azure Migrate to discover the machine and its agent to register")
+        query = sr.FindMachineSpec(topology=self.topology, query=self.machine_query())
+
+        def settled(match: sr.MachineMatch) -> bool:
+            if match.ambiguous:
+                raise self.failure("AmbiguousMachine", match.problem(query.query))
+            return match.machine is not None and match.machine.agent_registered
+
+        found: sr.MachineMatch = yield from self.poll(
+            lambda: self.call(site_recovery.find_machine, query, sr.MachineMatch, retry.SITE_RECOVERY_CALL),
+            done=settled,
             first=self.timings.registration_first_poll,
             maximum=self.timings.registration_max_poll,
             timeout=self.timings.registration_timeout,
-            what="agent registration",
+            what=f"discovery and agent registration of {query.query.describe()}",
             code="AgentNotRegistered",
         )
-        assert found.item is not None
-        return found.item
+        assert found.machine is not None
+        self.note(f"discovered as {found.machine.label()} (matched by {found.matched_by}); agent registered")
+        return found.machine
 
-    def enable_replication(self, protectable: sr.ProtectableItem) -> Flow:
-        self.move(S.ENABLING_REPLICATION, f"enabling replication of {protectable.friendly_name}")
+    def enable_replication(self, machine: sr.DiscoveredMachine) -> Flow:
+        self.move(S.ENABLING_REPLICATION, f"enabling replication of {machine.display_name or machine.name}")
         spec = sr.EnableReplicationSpec(
             topology=self.topology,
             protected_item_name=protected_item_name(self.instance_id),
-            protectable_item_id=protectable.id,
-            fabric_discovery_machine_id=protectable.fabric_discovery_machine_id,
-            target=self.target_vm_settings(protectable),
+            machine=machine,
+            target=self.target_vm_settings(machine),
         )
         enabled: ActionStarted = yield from self.call(
             site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
@@ -342,6 +368,7 @@ class VmMigration(Steps):
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
         started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
         yield from self.await_job(started, "migration", cutover=True, expected_seconds=self.expected_failover_seconds)
+        self.failed_over = True
         self.move(S.COMMITTING, "committing the migration")
         started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
         yield from self.await_job(started, "commit", cutover=True)
@@ -363,6 +390,8 @@ class VmMigration(Steps):
         done: list[str] = []
         if self.test_failover_started:
             done += yield from self.best_effort("clean up the test migration", self.clean_up_after_failure)
+        if self.failed_over and not self.committed:
+            done += yield from self.best_effort("cancel the failover", self.cancel_failover)
         if self.source_stopped_at is not None and not self.committed:
             done += yield from self.best_effort("start the source again", self.start_source)
         if self.item is not None and not self.committed:
@@ -387,6 +416,17 @@ class VmMigration(Steps):
         except StepFailed as failure:
             return [f"could not {what}: {failure.error.message}"]
         return list(result or [f"{what}: done"])
+
+    def cancel_failover(self) -> Flow:
+        """Failed over but not committed: remove the migrated VM before the source runs again (``failoverCancel``)."""
+        item = self.require_item()
+        status = yield from self.replication_status()
+        if not sr.can_commit(status):
+            return ["failover: nothing to cancel"]
+        started = yield from self.call(site_recovery.cancel_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL)
+        yield from self.await_job(started, "cancel failover")
+        self.failed_over = False
+        return ["failover cancelled: the migrated VM was removed"]
 
     def clean_up_after_failure(self) -> Flow:
         item = self.require_item()
@@ -424,7 +464,7 @@ class VmMigration(Steps):
             if entry.instance_id == self.instance_id:
                 raise self.failure("InstanceSkipped", entry.reason)
 
-    def target_vm_settings(self, protectable: sr.ProtectableItem) -> sr.TargetVmSettings:
+    def target_vm_settings(self, machine: sr.DiscoveredMachine) -> sr.TargetVmSettings:
         target, vm, facts = self.spec.target, self.spec.vm, self.spec.facts
         os_type = OsType(facts.platform.value) if facts else vm.os_type
         tags = {**target.tags, **vm.tags, **self.spec.migration_tags}
@@ -440,30 +480,32 @@ class VmMigration(Steps):
             availability_zone=target.availability.zone,
             availability_set_id=target.availability.set_id,
             disk_encryption_set_id=target.disk_encryption.disk_encryption_set_id,
-            hybrid_benefit=target.hybrid_benefit,
+            # Windows hybrid benefit is licenseType WindowsServer; Linux BYOS is linuxLicenseType (not in the
+            # request yet: TargetVmSettings.linux_license_type / sql_server_license_type carry it when it is)
+            hybrid_benefit=target.hybrid_benefit and os_type is not OsType.LINUX,
             os_type=os_type,
             default_disk_type=target.disk_type,
-            disks=self.disks_to_replicate(protectable),
+            disks=self.disks_to_replicate(machine),
             vm_tags=tags,
             nic_tags=tags,
             disk_tags=tags,
         )
 
-    def disks_to_replicate(self, protectable: sr.ProtectableItem) -> tuple[sr.DiskSpec, ...]:
-        vm, target = self.spec.vm, self.spec.target
-        excluded = {device_key(name) for name in vm.exclude_disks}
-        types = {device_key(name): disk_type for name, disk_type in vm.disk_types.items()}
-        disks = []
-        for disk in protectable.disks:
-            key = device_key(disk.disk_name)
-            if key in excluded:
-                if disk.is_os_disk:
-                    raise self.failure("OsDiskExcluded", f"{disk.disk_name} is the OS disk; it cannot be excluded")
-                continue
-            disks.append(sr.DiskSpec(disk_id=disk.disk_id, disk_type=types.get(key, target.disk_type)))
-        if not disks:
-            raise self.failure("NoDisks", "the agent reported no disks to replicate")
-        return tuple(disks)
+    def disks_to_replicate(self, machine: sr.DiscoveredMachine) -> tuple[sr.DiskSpec, ...]:
+        """Map the EBS volumes to the discovered disks (see :mod:`shared.site_recovery_disks`)."""
+        vm, target, facts = self.spec.vm, self.spec.target, self.spec.facts
+        try:
+            plan = plan_disks(
+                machine.disks,
+                facts.volumes if facts else (),
+                self.identity.disks if self.identity else (),
+                exclude=vm.exclude_disks,
+                types=vm.disk_types,
+                default=target.disk_type,
+            )
+        except DiskMappingError as problem:
+            raise self.failure("DiskMapping", str(problem)) from None
+        return plan.disks
 
     def run_guest_command(
         self, activity: Any, event_for: Callable[[int], BaseModel], result_type: type[R], what: str
@@ -504,6 +546,8 @@ class VmMigration(Steps):
                 code="CommandTimedOut",
             )
             for invocation in status.invocations:
+                if invocation.instance_id == self.instance_id and invocation.result is not None:
+                    self.command_results[what] = invocation.result
                 if invocation.state is awsc.CommandState.UNDELIVERABLE:
                     delivered = False
                 elif invocation.state is not awsc.CommandState.SUCCEEDED:
@@ -700,9 +744,3 @@ def _all_stopped(result: awsc.PowerResult) -> bool:
 def protected_item_name(instance_id: str) -> str:
     """The Site Recovery protected item of an EC2 instance: deterministic, so a re-run finds it."""
     return f"ec2-{instance_id}"
-
-
-def device_key(name: str) -> str:
-    """Compare EBS device names across naming schemes: /dev/xvdf, xvdf and /dev/sdf are the same disk."""
-    short = name.removeprefix("/dev/")
-    return "sd" + short[3:] if short.startswith("xvd") else short

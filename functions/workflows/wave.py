@@ -45,7 +45,8 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
         accepted = {o.instance_id for o in report.outcomes if o.verdict.accepted}
         topologies: dict[tuple[str, str, str], dict[str, Any]] = {}
         for vault in _vaults(request, accepted):
-            spec = sr.DiscoverTopologySpec(vault=vault, provider=request.appliance.provider)
+            appliance = sr.ApplianceIdentity(ip_address=str(request.appliance.private_ip))
+            spec = sr.DiscoverTopologySpec(vault=vault, appliance=appliance)
             topology: sr.ReplicationTopology = yield from _call(
                 context, site_recovery.discover_topology, spec, sr.ReplicationTopology, retry.SITE_RECOVERY_CALL
             )

@@ -1,25 +1,31 @@
-"""Emulated Azure Site Recovery: the ARM routes the gateway uses, driven by the local clock.
+"""Emulated Azure Site Recovery and Azure Migrate discovery: the ARM routes the gateway uses, driven by the local
+clock.
 
-``SiteRecoveryEmulator`` holds the vault's state; ``build_emulated_client`` gives a real
+``SiteRecoveryEmulator`` holds the vault's and the discovery site's state; ``build_emulated_client`` gives a real
 ``SiteRecoveryManagementClient`` talking to it in-process.
 """
 
 from local.site_recovery.emulator import EmulatorResponse, RecordedRequest, SiteRecoveryEmulator
 from local.site_recovery.estate import (
     API_VERSION,
+    MIGRATE_API_VERSION,
     EmulatorEstate,
     FabricConfig,
     FaultKind,
     HealthLevel,
     MachineBehaviour,
     Operation,
+    ProcessServerConfig,
     RequestFault,
     Timings,
 )
+from local.site_recovery.migrate_machines import guest_device
+from local.site_recovery.model import thawed
 from local.site_recovery.transport import EmulatorCredential, EmulatorTransport, build_emulated_client
 
 __all__ = [
     "API_VERSION",
+    "MIGRATE_API_VERSION",
     "EmulatorCredential",
     "EmulatorEstate",
     "EmulatorResponse",
@@ -29,9 +35,12 @@ __all__ = [
     "HealthLevel",
     "MachineBehaviour",
     "Operation",
+    "ProcessServerConfig",
     "RecordedRequest",
     "RequestFault",
     "SiteRecoveryEmulator",
     "Timings",
     "build_emulated_client",
+    "guest_device",
+    "thawed",
 ]

@@ -11,59 +11,53 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.request import Provider
-
 API_VERSION = "2025-08-01"
+MIGRATE_API_VERSION = "2023-06-06"
 
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class HealthErrorConfig(_Config):
+    code: str
+    message: str
+    level: str = "Error"
+
+
 class ProcessServerConfig(_Config):
+    """The replication appliance as the InMageRcm fabric lists it (``processServers[]``)."""
+
     id: str = "8b5c1f9e-3c1a-4f6e-9d3e-2a7d4b6c0e11"
     name: str = "aws-replication-appliance"
     ip_address: str = "10.0.0.10"
-
-
-class RunAsAccountConfig(_Config):
-    account_id: str = "1"
-    account_name: str = "aws-migration-account"
+    bios_id: str = ""
+    health: str = Field(default="Normal", description="ProtectionHealth: None | Normal | Warning | Critical")
+    health_errors: list[HealthErrorConfig] = Field(default_factory=list)
 
 
 class FabricConfig(_Config):
-    """One appliance registered with the vault: a fabric, its container, mapping and replication policy."""
+    """The InMageRcm fabric of the appliance: its container, mapping, replication policy and discovery site."""
 
-    provider: Provider
     name: str
     container_name: str
     mapping_name: str
     policy_name: str
     process_server: ProcessServerConfig = Field(default_factory=ProcessServerConfig)
-    run_as_account: RunAsAccountConfig = Field(default_factory=RunAsAccountConfig)
     physical_site_id: str | None = None
-    master_target_id: str | None = Field(default=None, description="classic: defaults to the process server id")
+    run_as_account_name: str = Field(default="aws-migration-account", description="the site's run-as account")
+    policy_exists: bool = Field(default=True, description="False: no first replication from the portal yet")
+    mapping_exists: bool = True
 
 
 def _default_fabrics() -> list[FabricConfig]:
     return [
         FabricConfig(
-            provider=Provider.INMAGE_RCM,
             name="aws-appliance-rcm-fabric",
             container_name="aws-appliance-rcm-container",
             mapping_name="aws-appliance-rcm-mapping",
             policy_name="migration-policy-rcm",
             process_server=ProcessServerConfig(),
-        ),
-        FabricConfig(
-            provider=Provider.INMAGE_AZURE_V2,
-            name="aws-config-server-fabric",
-            container_name="cloud_7f1c2b3a-5d4e-4f60-8a9b-0c1d2e3f4a5b",
-            mapping_name="aws-config-server-mapping",
-            policy_name="migration-policy-v2",
-            process_server=ProcessServerConfig(
-                id="3f2e1d0c-9b8a-4765-8432-10fedcba9876", name="aws-config-server", ip_address="10.0.0.11"
-            ),
         ),
     ]
 
@@ -80,10 +74,13 @@ class Timings(_Config):
             "TestFailoverCleanup": 120.0,
             "UnplannedFailover": 300.0,
             "FailoverCommit": 60.0,
+            "CancelFailover": 120.0,
             "DisableDr": 60.0,
         }
     )
-    discovery_seconds: float = Field(default=60.0, description="from agent registration to protectable item")
+    discovery_seconds: float = Field(
+        default=60.0, description="from the agent's registration to its entry in the fabric's agentDetails"
+    )
     initial_replication_seconds: float = 3600.0
     recovery_point_interval_seconds: float = 300.0
     recovery_point_retention: int = Field(default=288, description="newest points kept per item")
@@ -129,8 +126,8 @@ class Operation(StrEnum):
     LIST_MAPPINGS = "list_mappings"
     LIST_POLICIES = "list_policies"
     GET_POLICY = "get_policy"
-    LIST_PROTECTABLE_ITEMS = "list_protectable_items"
-    GET_PROTECTABLE_ITEM = "get_protectable_item"
+    LIST_MACHINES = "list_machines"
+    GET_MACHINE = "get_machine"
     ENABLE = "enable"
     UPDATE = "update"
     GET_ITEM = "get_item"
@@ -140,10 +137,12 @@ class Operation(StrEnum):
     TEST_FAILOVER_CLEANUP = "test_failover_cleanup"
     FAILOVER = "failover"
     COMMIT = "commit"
+    CANCEL_FAILOVER = "cancel_failover"
     REMOVE = "remove"
     RECOVERY_POINTS = "recovery_points"
     OPERATION_RESULT = "operation_result"
     GET_JOB = "get_job"
+    GET_OPERATION_STATUS = "get_operation_status"
     LIST_JOBS = "list_jobs"
     UNKNOWN = "unknown"
 
@@ -172,5 +171,14 @@ class EmulatorEstate(_Config):
     fabrics: list[FabricConfig] = Field(default_factory=_default_fabrics)
     timings: Timings = Field(default_factory=Timings)
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    machines_page_size: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=100, description="Azure Migrate's machines per page (the listing is paged with nextLink)"
+    )
+    migrate_api_version: str = MIGRATE_API_VERSION
+    async_operation_style: Literal["job", "operation_status"] = Field(
+        default="job",
+        description="what Azure-AsyncOperation points at: replicationJobs/{job} or replicationOperationStatus/{id} "
+        "(both are seen live)",
+    )
     faults: list[RequestFault] = Field(default_factory=list)
     require_authorization: bool = True

@@ -1,0 +1,209 @@
+"""Jobs and operation status: every action answers 202 with ``Azure-AsyncOperation`` (to the job, or to a
+``replicationOperationStatus/{id}`` as Microsoft's own TestFailover example and live answers show), ``Location``
+(the item's ``operationresults/{job}``) and ``Retry-After``. Jobs end as functions of the clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from local.site_recovery.estate import FaultKind, Operation
+from local.site_recovery.model import _FRIENDLY_JOB_NAMES, EmulatorCore, EmulatorHttpError, _guid, _iso, _Item, _Job
+
+
+class JobsMixin(EmulatorCore):
+    """Jobs, their effects on the items, and the operation monitors."""
+
+    def _start_job(self, item: _Item, scenario: str, operation: Operation) -> _Job:
+        now = self.clock.now()
+        timings = self.estate.timings
+        self._job_counter += 1
+        name = _guid("job", item.name, scenario, str(self._job_counter))
+        queue = timedelta(seconds=timings.job_queue_seconds)
+        job = _Job(
+            name=name,
+            scenario=scenario,
+            operation=operation,
+            item_key=item.key,
+            target_object_name=item.machine.name,
+            target_object_id=item.name,
+            created=now,
+            start=now + queue,
+            end=now + queue + timedelta(seconds=timings.job_seconds.get(scenario, 60.0)),
+        )
+        fault = self._take_fault(operation, item.machine, {FaultKind.JOB_FAILURE})
+        if fault is not None:
+            job.failure = (
+                fault.error_code or "InternalError",
+                fault.error_message or f"The {_FRIENDLY_JOB_NAMES.get(scenario, scenario)} job failed.",
+            )
+        self._jobs[name] = job
+        self._unsettled.append(job)
+        item.running_job = job
+        item.scenario = (scenario, name, now)
+        return job
+
+    def _settle(self) -> None:
+        """Apply the effects of every job that has ended by now, in end-time order."""
+        now = self.clock.now()
+        due = sorted((j for j in self._unsettled if j.end <= now), key=lambda j: j.end)
+        if not due:
+            return
+        self._unsettled = [j for j in self._unsettled if j.end > now]
+        for job in due:
+            job.settled = True
+            item = self._items.get(job.item_key)
+            if item is None:
+                continue
+            if item.running_job is job:
+                item.running_job = None
+            self._apply(item, job)
+
+    def _apply(self, item: _Item, job: _Job) -> None:  # noqa: PLR0912 - one branch per scenario
+        ok = job.failure is None
+        scenario = job.scenario
+        keep_scenario = False
+        if scenario == "EnableDr":
+            if ok:
+                item.enabled_at = job.end
+            else:
+                del self._items[item.key]
+                return
+        elif scenario == "TestFailover":
+            item.test_failover_state = "WaitingForCompletion" if ok else "None"
+            if ok:
+                item.last_test_failover_time = job.end
+                keep_scenario = True
+        elif scenario == "TestFailoverCleanup":
+            item.test_failover_state = "None" if ok else "WaitingForCompletion"
+        elif scenario == "UnplannedFailover":
+            item.failover_state = "FailedOver" if ok else "None"
+            if ok:
+                item.replication_stopped_at = job.end
+                item.last_failover_time = job.end
+                keep_scenario = True
+        elif scenario == "CancelFailover":
+            # the failed-over VM is removed and replication resumes from the source
+            item.failover_state = "None" if ok else "FailedOver"
+            if ok:
+                item.replication_stopped_at = None
+                item.failover_recovery_point_id = None
+        elif scenario == "FailoverCommit":
+            item.failover_state = "Committed" if ok else "FailedOver"
+        elif scenario == "DisableDr":
+            if ok:
+                del self._items[item.key]
+                return
+            item.disabling = False
+        if not keep_scenario:
+            item.scenario = None
+
+    def _job_body(self, job: _Job) -> dict[str, Any]:
+        now = self.clock.now()
+        state = job.state(now)
+        done = state in ("Succeeded", "Failed")
+        errors = []
+        if state == "Failed" and job.failure:
+            errors.append(
+                {
+                    "serviceErrorDetails": {
+                        "code": job.failure[0],
+                        "message": job.failure[1],
+                        "possibleCauses": "",
+                        "recommendedAction": "Resolve the issue and retry the operation.",
+                        "activityId": _guid("activity", job.name),
+                    },
+                    "errorLevel": "Error",
+                    "creationTime": _iso(job.end),
+                    "taskId": _guid("task", job.name),
+                }
+            )
+        descriptions = {"NotStarted": "NotStarted", "InProgress": "InProgress", "Succeeded": "Completed"}
+        return {
+            "name": job.name,
+            "id": self._job_id(job.name),
+            "properties": {
+                "activityId": _guid("activity", job.name),
+                "allowedActions": [] if done else ["Cancel"],
+                "customDetails": {
+                    "instanceType": "AsrJobDetails",
+                    "affectedObjectDetails": {"ProtectedItemName": job.target_object_name},
+                },
+                "endTime": _iso(job.end) if done else None,
+                "errors": errors,
+                "friendlyName": _FRIENDLY_JOB_NAMES.get(job.scenario, job.scenario),
+                "scenarioName": job.scenario,
+                "startTime": _iso(job.start if now >= job.start else job.created),
+                "state": state,
+                "stateDescription": descriptions.get(state, state),
+                "targetInstanceType": "ProtectionEntity",
+                "targetObjectId": job.target_object_id,
+                "targetObjectName": job.target_object_name,
+                "tasks": [],
+            },
+        }
+
+    def _operation_status_body(self, operation_id: str) -> dict[str, Any]:
+        """The ARM async-operation shape (``id``, ``name``, ``status``, ``startTime``, ``endTime``, ``error``)."""
+        job_name = self._operations.get(operation_id.lower())
+        if job_name is None:
+            raise EmulatorHttpError(404, "OperationNotFound", f"The operation '{operation_id}' was not found.")
+        job = self._jobs[job_name]
+        state = job.state(self.clock.now())
+        status = {"NotStarted": "InProgress"}.get(state, state)
+        body: dict[str, Any] = {
+            "id": f"{self.vault_id}/replicationOperationStatus/{operation_id}",
+            "name": operation_id,
+            "status": status,
+            "startTime": _iso(job.created),
+        }
+        if state in ("Succeeded", "Failed"):
+            body["endTime"] = _iso(job.end)
+        if state == "Failed" and job.failure:
+            body["error"] = {"code": job.failure[0], "message": job.failure[1]}
+        return body
+
+    def _accepted(self, item: _Item, job: _Job) -> tuple[int, dict[str, str], Any]:
+        version = self.estate.api_version
+        if self.estate.async_operation_style == "operation_status":
+            operation_id = _guid("operation", job.name)
+            self._operations[operation_id] = job.name
+            monitor = f"{self.base_url}{self.vault_id}/replicationOperationStatus/{operation_id}?api-version={version}"
+        else:
+            monitor = f"{self.base_url}{self._job_id(job.name)}?api-version={version}"
+        return (
+            202,
+            {
+                "Azure-AsyncOperation": monitor,
+                "Location": f"{self.base_url}{self._item_id(item.fabric, item.name)}/operationresults/{job.name}"
+                f"?api-version={version}",
+                "Retry-After": str(self.estate.timings.retry_after_seconds),
+            },
+            None,
+        )
+
+    def _find_job(self, name: str) -> _Job:
+        job = self._jobs.get(name.lower())
+        if job is None:
+            raise EmulatorHttpError(404, "JobNotFound", f"The job '{name}' was not found.")
+        return job
+
+    def _operation_result(self, item: _Item, job_name: str) -> tuple[int, dict[str, str], Any]:
+        job = self._find_job(job_name)
+        state = job.state(self.clock.now())
+        if state in ("NotStarted", "InProgress"):
+            location = f"{self.base_url}{self._item_id(item.fabric, item.name)}/operationresults/{job.name}"
+            return (
+                202,
+                {
+                    "Location": f"{location}?api-version={self.estate.api_version}",
+                    "Retry-After": str(self.estate.timings.retry_after_seconds),
+                },
+                None,
+            )
+        if state == "Failed" and job.failure:
+            raise EmulatorHttpError(400, job.failure[0], job.failure[1])
+        return 200, {}, self._item_body(item)
+
+    def _item_body(self, item: _Item) -> dict[str, Any]:  # the protected items' family renders it
+        raise NotImplementedError
