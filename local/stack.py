@@ -29,12 +29,20 @@ from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
+from local.aws.identity import bios_id_for
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
 from local.host.loop import run_on_loop
 from local.scenario import OperatorAction, Scenario, resolve_request
-from local.site_recovery import EmulatorEstate, SiteRecoveryEmulator, build_emulated_client
+from local.site_recovery import (
+    EmulatorEstate,
+    FabricConfig,
+    ProcessServerConfig,
+    SiteRecoveryEmulator,
+    build_emulated_client,
+    guest_device,
+)
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
 from shared.pipeline import WaveSummary
@@ -207,11 +215,12 @@ class LocalStack:
                 scratch_dir=state_dir / "guests",
                 script_env=_guest_aws_environment(moto.endpoint_url, scenario.estate.region),
             )
-            emulator = SiteRecoveryEmulator(_emulator_estate(scenario), clock=clock)
+            emulator = SiteRecoveryEmulator(_emulator_estate(scenario, seeded), clock=clock)
+            _discover_estate(scenario, seeded, emulator)
             for name, behaviour in scenario.behaviour.items():
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
-            guests.on_agent_registered = _registration_hook(scenario, seeded, emulator, guests)
+            guests.on_agent_registered = _registration_hook(seeded, emulator)
             lambdas = stack.enter_context(
                 LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
             )
@@ -357,55 +366,68 @@ class LocalStack:
         )
 
 
-def _emulator_estate(scenario: Scenario) -> EmulatorEstate:
+def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate:
+    """The vault of the scenario's request, with the estate's appliance as the InMageRcm fabric's process server."""
     target = scenario.request.get("target") or {}
     vault = target.get("vault") or {}
+    appliance = seeded.appliance
+    defaults = EmulatorEstate.model_fields
+    fabric = EmulatorEstate().fabrics[0]
     return EmulatorEstate(
-        subscription_id=target.get("subscription_id", EmulatorEstate.model_fields["subscription_id"].default),
-        resource_group=vault.get("resource_group", EmulatorEstate.model_fields["resource_group"].default),
-        vault_name=vault.get("name", EmulatorEstate.model_fields["vault_name"].default),
+        subscription_id=target.get("subscription_id", defaults["subscription_id"].default),
+        resource_group=vault.get("resource_group", defaults["resource_group"].default),
+        vault_name=vault.get("name", defaults["vault_name"].default),
         timings=scenario.site_recovery,
+        fabrics=[
+            FabricConfig(
+                **{
+                    **fabric.model_dump(exclude={"process_server"}),
+                    "process_server": ProcessServerConfig(
+                        name=scenario.estate.appliance.name,
+                        ip_address=appliance.private_ip,
+                        bios_id=bios_id_for(appliance.instance_id).upper(),
+                    ),
+                }
+            )
+        ],
     )
 
 
-def _registration_hook(
-    scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator, guests: GuestEmulator
-) -> Any:
-    """When an agent registers on a guest, its machine appears to Site Recovery (the appliance discovers it)
-    under the appliance (provider) the install command registered it with: any request may run on the estate."""
-    specs = {spec.name: spec for spec in scenario.estate.instances}
+def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> None:
+    """Azure Migrate's discovery of the estate: every instance appears on the appliance's site as the guest
+    describes itself (:mod:`local.aws.identity`: the same SMBIOS UUID, reported in upper case as Azure Migrate may;
+    disks at the devices a Nitro guest shows)."""
+    for spec in scenario.estate.instances:
+        seeded_instance = seeded.instances[spec.name]
+        behaviour = scenario.behaviour.get(spec.name)
+        emulator.discover_machine(
+            spec.name,
+            seeded_instance.private_ip,
+            bios_id_for(seeded_instance.instance_id).upper(),
+            spec.platform.value,
+            hostname=f"ip-{seeded_instance.private_ip.replace('.', '-')}",
+            os_name=f"{spec.os_name} {spec.os_version}".strip(),
+            disks=_discovered_disks(spec),
+            behaviour=behaviour.replication if behaviour and behaviour.replication else None,
+        )
+
+
+def _registration_hook(seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> Any:
+    """When an agent registers on a guest, the appliance's fabric lists it (after the discovery delay)."""
     names = {item.instance_id: name for name, item in seeded.instances.items()}
-    default_provider = (scenario.request.get("appliance") or {}).get("provider")
 
     def registered(instance_id: str, at: datetime) -> None:
-        installs = [d for d in guests.history if d.instance_id == instance_id and "-install-agent-" in d.document_name]
-        provider = installs[-1].parameters.get("Provider") if installs else None
-        provider = provider or default_provider
-        name = names[instance_id]
-        spec = specs[name]
-        behaviour = scenario.behaviour.get(name)
-        emulator.register_machine(
-            name,
-            seeded.instances[name].private_ip,
-            str(uuid.uuid5(uuid.NAMESPACE_URL, f"ec2:{instance_id}")),
-            spec.platform.value,
-            disks=_agent_disks(spec),
-            provider=provider,
-            behaviour=behaviour.replication if behaviour and behaviour.replication else None,
-            at=at,
-        )
+        emulator.register_agent(names[instance_id], at=at)
 
     return registered
 
 
-def _agent_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
-    """The disks the agent reports, named as the estate seeds them (root first, data disks from /dev/sdf)."""
-    data_letters = iter("fghijklmnop")
-    disks = []
-    for index, disk in enumerate(spec.disks):
-        name = disk.device_name or ("/dev/sda1" if index == 0 else f"/dev/sd{next(data_letters)}")
-        disks.append({"name": name, "size_gb": disk.size_gib, "is_os": index == 0})
-    return disks
+def _discovered_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
+    """The disks Azure Migrate reports: root first, at the device the guest shows for each EBS volume."""
+    return [
+        {"path": guest_device(spec.platform.value, index), "size_gb": disk.size_gib, "is_os": index == 0}
+        for index, disk in enumerate(spec.disks)
+    ]
 
 
 @contextmanager

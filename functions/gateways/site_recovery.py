@@ -41,7 +41,7 @@ from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from functions.gateways.site_recovery_discovery import DiscoveryReads, health_issues
+from functions.gateways.site_recovery_discovery import DiscoveryReads, health_issues, text
 from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
 from shared.errors import (
     AccessDeniedError,
@@ -548,13 +548,13 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
         unknown: list[str] = []
 
         def documented(name: str, value: Any, enum: Any) -> str:
-            known, odd = known_or_unknown(None if value is None else str(value), enum)
+            known, odd = known_or_unknown(text(value) or None, enum)
             if odd is not None:
                 unknown.append(f"{name}={odd}")
             return known
 
         kind = _get(details, "instance_type")
-        if kind not in (None, RCM):
+        if text(kind) not in ("", RCM):
             unknown.append(f"providerSpecificDetails.instanceType={kind}")
         percent = _get(details, "initial_replication_progress_percentage")
         resync = _get(details, "resync_progress_percentage")
@@ -570,7 +570,7 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
         return {
             "item": ref,
             "friendly_name": str(_get(props, "friendly_name") or ""),
-            "protection_state": str(_get(props, "protection_state") or ""),
+            "protection_state": text(_get(props, "protection_state")),
             "replication_health": documented("replicationHealth", _get(props, "replication_health"), ProtectionHealth),
             "health_errors": health_issues(_get(props, "health_errors")),
             "initial_replication_percent": int(percent) if percent is not None else None,
@@ -597,8 +597,8 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
         details = _get(props, "provider_specific_details")
         return {
             "protection_state_description": str(_get(props, "protection_state_description") or ""),
-            "active_location": str(_get(props, "active_location") or ""),
-            "test_failover_state": str(_get(props, "test_failover_state") or ""),
+            "active_location": text(_get(props, "active_location")),
+            "test_failover_state": text(_get(props, "test_failover_state")),
             "test_failover_state_description": str(_get(props, "test_failover_state_description") or ""),
             "failover_recovery_point_id": _get(props, "failover_recovery_point_id"),
             "target_vm_name": _get(details, "target_vm_name"),
@@ -619,7 +619,7 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
                 break
         status = JobStatus(
             name=str(found.name or job.job_name),
-            state=str(_get(props, "state") or ""),
+            state=text(_get(props, "state")),
             scenario_name=str(_get(props, "scenario_name") or ""),
             friendly_name=str(_get(props, "friendly_name") or ""),
             target_object_name=str(_get(props, "target_object_name") or ""),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, map_error
@@ -38,13 +39,20 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None) if obj is not None else None
 
 
+def text(value: Any) -> str:
+    """A wire value as text: the SDK turns known enum values into ``str`` enums (``str()`` would give their name)."""
+    if value is None:
+        return ""
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
 def health_issues(errors: Any) -> tuple[HealthIssue, ...]:
     """``healthErrors`` (SDK ``HealthError`` models) as the port's issues."""
     return tuple(
         HealthIssue(
             code=str(_get(e, "error_code") or ""),
             message=str(_get(e, "error_message") or _get(e, "summary_message") or ""),
-            level=str(_get(e, "error_level") or ""),
+            level=text(_get(e, "error_level")),
             possible_causes=str(_get(e, "possible_causes") or ""),
             recommended_action=str(_get(e, "recommended_action") or ""),
         )
@@ -77,7 +85,7 @@ def process_servers(details: Any) -> list[ProcessServer]:
             bios_id=str(_get(s, "bios_id") or ""),
             fqdn=str(_get(s, "fqdn") or ""),
             ip_addresses=tuple(str(ip) for ip in _get(s, "ip_addresses") or ()),
-            health=str(_get(s, "health") or ""),
+            health=text(_get(s, "health")),
             health_errors=health_issues(_get(s, "health_errors")),
             last_heartbeat=str(_get(s, "last_heartbeat_utc") or ""),
         )
@@ -128,7 +136,9 @@ class DiscoveryReads:
         if facts.server_problem:
             facts.gaps.append(facts.server_problem)
         if not facts.physical_site_id:
-            facts.gaps.append(f"the InMageRcm fabric {_get(chosen, 'name')} names no physicalSiteId (Azure Migrate site)")
+            facts.gaps.append(
+                f"the InMageRcm fabric {_get(chosen, 'name')} names no physicalSiteId (Azure Migrate site)"
+            )
         self._read_policy(resource_group, vault_name, facts)
         return facts
 

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from local.scenario import OperatorAction
+from local.site_recovery import thawed
 from local.stack import LocalStack, WaveOutcome
 from reporting import WaveReport, write_report
 from shared.aws_contracts import MIGRATION_ID_TAG, OUTCOME_TAG
 from shared.lifecycle import VmState
 from shared.request import vm_instance_id
+from tests.site_recovery.sdk_contract import unknown_rcm_keys
 
 from .helpers import (
     LIFECYCLE_OPERATIONS,
@@ -63,15 +65,9 @@ def waves(stack: LocalStack) -> Waves:
         wave(stack, "e2e-rcm", ["rcm-lin", {"instance": "rcm-win", "os_type": "windows"}], approval="manual"),
         operator=[OperatorAction(at_hours=6, action="approve", by="alice@contoso.example")],
     )
-    # The classic appliance (InMageAzureV2), automatic approval.
-    ran.outcomes["v2"] = run_wave(
-        stack,
-        wave(
-            stack,
-            "e2e-v2",
-            ["v2-lin", {"instance": "v2-win", "os_type": "windows"}],
-            appliance={"provider": "InMageAzureV2"},
-        ),
+    # Automatic approval (the only provider is InMageRcm: the classic InMageAzureV2 stack is retired).
+    ran.outcomes["auto"] = run_wave(
+        stack, wave(stack, "e2e-auto", ["v2-lin", {"instance": "v2-win", "os_type": "windows"}])
     )
     ran.outcomes["test"] = run_wave(
         stack,
@@ -84,8 +80,8 @@ def waves(stack: LocalStack) -> Waves:
 FULL = [
     ("rcm", "rcm-lin", "alice@contoso.example"),
     ("rcm", "rcm-win", "alice@contoso.example"),
-    ("v2", "v2-lin", "auto"),
-    ("v2", "v2-win", "auto"),
+    ("auto", "v2-lin", "auto"),
+    ("auto", "v2-win", "auto"),
 ]
 
 
@@ -109,17 +105,31 @@ def test_site_recovery_saw_each_lifecycle_action_once_in_order(
     assert item_operations(waves.stack, waves.stack.seeded.instance_id(name)) == list(LIFECYCLE_OPERATIONS)
 
 
-@pytest.mark.parametrize("provider", ["InMageRcm", "InMageAzureV2"])
-def test_replication_was_enabled_with_the_appliances_provider(waves: Waves, provider: str) -> None:
-    names = ["rcm-lin", "rcm-win"] if provider == "InMageRcm" else ["v2-lin", "v2-win"]
-    for name in names:
-        instance_id = waves.stack.seeded.instance_id(name)
-        enables = [
-            r
-            for r in waves.stack.site_recovery.requests
-            if r.operation.value == "enable" and f"/ec2-{instance_id}" in r.path
-        ]
-        assert [r.body["properties"]["providerSpecificDetails"]["instanceType"] for r in enables] == [provider]
+@pytest.mark.parametrize(("key", "name", "approver"), FULL)
+def test_replication_was_enabled_the_modernized_way(waves: Waves, key: str, name: str, approver: str) -> None:
+    """The enable on the wire names the machine Azure Migrate discovered (looked up on its site), the appliance's
+    process server, an empty protectable item, and InMageRcm keys only."""
+    stack = waves.stack
+    instance_id = stack.seeded.instance_id(name)
+    enables = [
+        r for r in stack.site_recovery.requests if r.operation.value == "enable" and f"/ec2-{instance_id}" in r.path
+    ]
+    assert len(enables) == 1
+    props = enables[0].body["properties"]
+    details = props["providerSpecificDetails"]
+    fabric = stack.site_recovery.estate.fabrics[0]
+    assert props["protectableItemId"] == ""
+    assert details["instanceType"] == "InMageRcm"
+    site = stack.site_recovery.physical_site_id(fabric)
+    assert details["fabricDiscoveryMachineId"].startswith(f"{site}/machines/")
+    machine = stack.site_recovery._machine(name)
+    assert details["fabricDiscoveryMachineId"] == stack.site_recovery.machine_id(machine)
+    assert details["processServerId"] == fabric.process_server.id
+    assert fabric.process_server.ip_address == stack.seeded.appliance.private_ip
+    assert details["runAsAccountId"].startswith(f"{site}/runasaccounts/")
+    assert unknown_rcm_keys(thawed(details)) == []
+    lookups = [r for r in stack.site_recovery.requests if r.operation.value == "list_machines"]
+    assert lookups and all(r.path == f"{site}/machines" and r.api_version == "2023-06-06" for r in lookups)
 
 
 @pytest.mark.parametrize(("key", "name", "approver"), FULL)
@@ -151,7 +161,7 @@ def test_source_was_stopped_once_and_tagged_with_the_outcome(waves: Waves, key: 
 
 @pytest.mark.parametrize("name", ["rcm-lin", "v2-lin"])
 def test_full_migration_says_the_guest_of_the_stopped_source_was_not_reverted(waves: Waves, name: str) -> None:
-    progress = by_name(waves.outcomes["rcm" if name.startswith("rcm") else "v2"])[name]
+    progress = by_name(waves.outcomes["rcm" if name.startswith("rcm") else "auto"])[name]
     reverted = lambda_results(waves.stack, "revert_changes", waves.stack.seeded.instance_id(name))
     assert reverted[0]["guest"]["commands"] == []  # SSM cannot reach a stopped source: the Lambda skips it
     assert any("left as prepared" in line for line in progress.rolled_back), progress.rolled_back

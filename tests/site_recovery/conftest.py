@@ -9,12 +9,14 @@ import pytest
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from local.clock import VirtualClock
 from local.site_recovery import SiteRecoveryEmulator, build_emulated_client
-from shared.request import DiskType, Provider
+from shared.request import DiskType
 from shared.site_recovery import (
+    ApplianceIdentity,
     DiscoverTopologySpec,
     DiskSpec,
     EnableReplicationSpec,
-    FindProtectableItemSpec,
+    FindMachineSpec,
+    MachineQuery,
     ProtectedItemRef,
     ReplicationTopology,
     TargetVmSettings,
@@ -52,15 +54,19 @@ def vault(emulator: SiteRecoveryEmulator) -> VaultRef:
 
 
 DISKS = [
-    {"name": "/dev/xvda", "size_gb": 8, "is_os": True},
-    {"name": "/dev/xvdf", "size_gb": 100},
-    {"name": "/dev/xvdg", "size_gb": 50},
+    {"path": "/dev/nvme0n1", "size_gb": 8, "is_os": True},
+    {"path": "/dev/nvme1n1", "size_gb": 100},
+    {"path": "/dev/nvme2n1", "size_gb": 50},
 ]
+#: The appliance as the request names it: the emulated process server's IP address.
+APPLIANCE = ApplianceIdentity(ip_address="10.0.0.10")
 
 
-def register(emulator: SiteRecoveryEmulator, name: str, provider: Provider, index: int = 1) -> str:
-    bios = f"ec2{index:05x}-0000-4000-8000-00000000{index:04x}"
-    emulator.register_machine(name, f"10.0.1.{index}", bios, "linux", disks=DISKS, provider=provider)
+def register(emulator: SiteRecoveryEmulator, name: str, index: int = 1) -> str:
+    """Discover ``name`` on the site and register its agent; returns its BIOS id (upper case, as Azure Migrate
+    may report it)."""
+    bios = f"EC2{index:05X}-0000-4000-8000-00000000{index:04X}"
+    emulator.register_machine(name, f"10.0.1.{index}", bios, "linux", disks=DISKS)
     return bios
 
 
@@ -90,26 +96,26 @@ def enable(
     gateway: AzureSiteRecoveryGateway,
     emulator: SiteRecoveryEmulator,
     vault: VaultRef,
-    provider: Provider,
     name: str = "web01",
     index: int = 1,
     **overrides: object,
 ) -> tuple[ReplicationTopology, ProtectedItemRef, str]:
-    """Register, discover, find and enable one machine; return topology, item and the enable job name."""
-    bios = register(emulator, name, provider, index)
+    """Discover and register one machine, find it and enable it; return topology, item and the enable job name."""
+    bios = register(emulator, name, index)
     emulator.clock.sleep(emulator.estate.timings.discovery_seconds)
-    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault, provider=provider))
-    item = gateway.find_protectable_item(FindProtectableItemSpec(topology=topology, bios_id=bios))
-    os_disk, data_disk, _excluded = item.disks
+    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    match = gateway.find_machine(FindMachineSpec(topology=topology, query=MachineQuery(bios_id=bios.lower())))
+    assert match.machine is not None and match.machine.agent_registered
+    os_disk, data_disk, _excluded = match.machine.disks
     disks = [
-        DiskSpec(disk_id=os_disk.disk_id, disk_type=DiskType.PREMIUM_LRS),
-        DiskSpec(disk_id=data_disk.disk_id, disk_type=DiskType.STANDARD_SSD_LRS),
+        DiskSpec(disk_id=os_disk.id, disk_type=DiskType.PREMIUM_LRS),
+        DiskSpec(disk_id=data_disk.id, disk_type=DiskType.STANDARD_SSD_LRS),
     ]
     started = gateway.enable_replication(
         EnableReplicationSpec(
             topology=topology,
-            protected_item_name=item.name,
-            protectable_item_id=item.id,
+            protected_item_name=f"ec2-{name}",
+            machine=match.machine,
             target=target(disks, vm_name=name, **overrides),
         )
     )
