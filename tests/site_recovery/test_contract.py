@@ -1,4 +1,5 @@
-"""The gateway against the emulator through the real SiteRecoveryManagementClient, for both providers."""
+"""The gateway against the emulator through the real SiteRecoveryManagementClient (InMageRcm, the only provider),
+and both against fixtures from sources we did not write (``tests/fixtures/README.md``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
-from local.site_recovery import API_VERSION, Operation, SiteRecoveryEmulator
-from shared.request import Provider
+from local.site_recovery import API_VERSION, MIGRATE_API_VERSION, Operation, SiteRecoveryEmulator, thawed
 from shared.site_recovery import (
     JobRef,
     MigrateSpec,
@@ -26,8 +24,9 @@ from shared.site_recovery import (
     latest_recovery_point_after,
 )
 from tests.site_recovery.conftest import AVSET, CACHE, DES, RG_ID, TEST_VNET, VNET, enable, run_for
+from tests.site_recovery.sdk_contract import unknown_rcm_keys
 
-FIXTURES = Path("/work/shared/fixtures/site-recovery-api-2025-08-01")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "site-recovery-api-2025-08-01"
 
 
 def _finish(gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef, job: str) -> None:
@@ -41,50 +40,41 @@ def _last(emulator: SiteRecoveryEmulator, operation: Operation) -> Any:
     return [r for r in emulator.requests if r.operation == operation][-1]
 
 
-@pytest.mark.parametrize("provider", [Provider.INMAGE_RCM, Provider.INMAGE_AZURE_V2])
 def test_full_migration_lifecycle(
-    provider: Provider, gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
+    gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
     started_real = time.perf_counter()
-    topology, item, job = enable(gateway, emulator, vault, provider)
-    assert topology.provider is provider
-    assert (
-        topology.process_server_id
-        == next(f for f in emulator.estate.fabrics if f.provider is provider).process_server.id
-    )
+    topology, item, job = enable(gateway, emulator, vault)
+    assert topology.process_server_id == emulator.estate.fabrics[0].process_server.id
+    assert topology.physical_site_id == emulator.physical_site_id(emulator.estate.fabrics[0])
 
     put = _last(emulator, Operation.ENABLE)
     assert put.method == "PUT" and put.api_version == API_VERSION
     assert put.path.endswith(f"/replicationProtectedItems/{item.item_name}")
     props = put.body["properties"]
     assert props["policyId"] == topology.policy_id
-    details = props["providerSpecificDetails"]
-    assert details["instanceType"] == provider.value
+    assert props["protectableItemId"] == ""
+    details = thawed(props["providerSpecificDetails"])
+    assert details["instanceType"] == "InMageRcm"
     assert details["processServerId"] == topology.process_server_id
     assert details["targetAvailabilityZone"] == "2" and "targetAvailabilitySetId" not in details
     assert details["licenseType"] == "WindowsServer"
     disks = details["disksToInclude"]
     assert [d["diskType"] for d in disks] == ["Premium_LRS", "StandardSSD_LRS"]  # third disk excluded
     assert all(d["diskEncryptionSetId"] == DES and d["logStorageAccountId"] == CACHE for d in disks)
-    if provider is Provider.INMAGE_RCM:
-        assert details["targetResourceGroupId"] == RG_ID
-        assert details["targetNetworkId"] == VNET and details["targetSubnetName"] == "snet-app"
-        assert details["testNetworkId"] == TEST_VNET and details["testSubnetName"] == "snet-test"
-        assert details["targetVmName"] == "web01" and details["targetVmSize"] == "Standard_D4s_v5"
-        assert details["fabricDiscoveryMachineId"].endswith(f"/machines/{item.item_name}")
-        assert {"tagName": "wave", "tagValue": "w1"} in details["targetVmTags"]
-        assert details["targetNicTags"] == [{"tagName": "nic", "tagValue": "primary"}]
-        assert details["targetManagedDiskTags"] == [{"tagName": "backup", "tagValue": "daily"}]
-    else:
-        assert details["targetAzureV2ResourceGroupId"] == RG_ID
-        assert details["targetAzureNetworkId"] == VNET and details["targetAzureSubnetId"] == "snet-app"
-        assert details["targetAzureVmName"] == "web01" and details["targetVmSize"] == "Standard_D4s_v5"
-        assert details["logStorageAccountId"] == CACHE and details["diskEncryptionSetId"] == DES
-        assert details["masterTargetId"] == topology.master_target_id
-        assert details["runAsAccountId"] == topology.run_as_account_id
-        assert details["targetVmTags"] == {"migrated-by": "ec2-to-azure", "wave": "w1"}
-        assert details["targetNicTags"] == {"nic": "primary"}
-        assert details["targetManagedDiskTags"] == {"backup": "daily"}
+    assert details["targetResourceGroupId"] == RG_ID
+    assert details["targetNetworkId"] == VNET and details["targetSubnetName"] == "snet-app"
+    assert details["testNetworkId"] == TEST_VNET and details["testSubnetName"] == "snet-test"
+    assert details["targetVmName"] == "web01" and details["targetVmSize"] == "Standard_D4s_v5"
+    machine = emulator._machine("web01")
+    assert details["fabricDiscoveryMachineId"] == emulator.machine_id(machine)
+    assert details["fabricDiscoveryMachineId"].startswith(topology.physical_site_id + "/machines/")
+    assert details["runAsAccountId"].startswith(topology.physical_site_id + "/runasaccounts/")
+    assert {d["diskId"] for d in disks} <= {d.disk_id for d in machine.disks}
+    assert {"tagName": "wave", "tagValue": "w1"} in details["targetVmTags"]
+    assert details["targetNicTags"] == [{"tagName": "nic", "tagValue": "primary"}]
+    assert details["targetManagedDiskTags"] == [{"tagName": "backup", "tagValue": "daily"}]
+    assert unknown_rcm_keys(details) == []
 
     status = gateway.get_replication_status(item)
     assert status.allowed_operations == () and status.current_scenario is not None
@@ -106,7 +96,7 @@ def test_full_migration_lifecycle(
     assert tfo.body["properties"]["failoverDirection"] == "PrimaryToRecovery"
     assert tfo.body["properties"]["networkType"] == "VmNetworkAsInput"
     assert tfo.body["properties"]["networkId"] == TEST_VNET
-    assert tfo.body["properties"]["providerSpecificDetails"]["instanceType"] == provider.value
+    assert tfo.body["properties"]["providerSpecificDetails"]["instanceType"] == "InMageRcm"
     _finish(gateway, emulator, vault, started.job.job_name)
     status = gateway.get_replication_status(item)
     assert status.test_failover_state == "WaitingForCompletion" and can_cleanup_test_failover(status)
@@ -131,8 +121,7 @@ def test_full_migration_lifecycle(
     assert failover.body["properties"]["sourceSiteOperations"] == "NotRequired"
     assert failover.body["properties"]["failoverDirection"] == "PrimaryToRecovery"
     assert failover.body["properties"]["providerSpecificDetails"]["recoveryPointId"] == final.id
-    if provider is Provider.INMAGE_RCM:
-        assert failover.body["properties"]["providerSpecificDetails"]["performShutdown"] == "false"
+    assert failover.body["properties"]["providerSpecificDetails"]["performShutdown"] == "false"
     _finish(gateway, emulator, vault, started.job.job_name)
     status = gateway.get_replication_status(item)
     assert can_commit(status) and status.active_location == "Recovery"
@@ -152,7 +141,9 @@ def test_full_migration_lifecycle(
     page = gateway.list_protected_items_page(ProtectedItemsPageRequest(vault=vault))
     assert page.items == ()
 
-    assert all(r.api_version == API_VERSION for r in emulator.requests)
+    lookups = [r for r in emulator.requests if r.operation is Operation.LIST_MACHINES]
+    assert lookups and all(r.api_version == MIGRATE_API_VERSION for r in lookups)
+    assert all(r.api_version == API_VERSION for r in emulator.requests if r.operation is not Operation.LIST_MACHINES)
     assert time.perf_counter() - started_real < 1.0, "hours of virtual replication must take well under a second"
 
 
@@ -163,7 +154,6 @@ def test_availability_set_and_platform_keys(
         gateway,
         emulator,
         vault,
-        Provider.INMAGE_RCM,
         availability_zone=None,
         availability_set_id=AVSET,
         disk_encryption_set_id=None,
@@ -186,7 +176,7 @@ def _keys(body: dict[str, Any]) -> set[str]:
 def test_responses_have_the_fixture_shapes(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
-    _, item, job = enable(gateway, emulator, vault, Provider.INMAGE_RCM)
+    _, item, job = enable(gateway, emulator, vault)
     accepted = _fixture("ReplicationProtectedItems_Create")["responses"]["202"]
     put = emulator.requests[-1]
     assert put.status == 202
@@ -244,10 +234,6 @@ def test_responses_have_the_fixture_shapes(
         (
             "ReplicationProtectionContainerMappings_ListByReplicationProtectionContainers",
             f"{base.removeprefix(emulator.base_url + emulator.vault_id)}/replicationProtectionContainerMappings",
-        ),
-        (
-            "ReplicationProtectableItems_ListByReplicationProtectionContainers",
-            f"{base.removeprefix(emulator.base_url + emulator.vault_id)}/replicationProtectableItems",
         ),
     ]:
         expected = _fixture(name)["responses"]["200"]["body"]
