@@ -239,7 +239,7 @@ def test_no_secret_value_appears_anywhere(waves: Waves, tmp_path: Path) -> None:
     texts["lambdas.log"] = (stack.state_dir / "lambdas.log").read_text(encoding="utf-8")
     texts["lambda events"] = json.dumps([call.event for call in stack.invoker.history])
     texts["SSM parameters"] = json.dumps([dispatch.parameters for dispatch in stack.guests.history])
-    texts["Site Recovery requests"] = json.dumps([request.body for request in stack.site_recovery.requests])
+    texts["Site Recovery requests"] = json.dumps([thawed(request.body) for request in stack.site_recovery.requests])
     events = list(stack.events.read())
     for outcome in waves.outcomes.values():
         assert outcome.summary is not None

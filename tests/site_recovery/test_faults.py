@@ -10,17 +10,17 @@ import pytest
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from local.site_recovery import FaultKind, Operation, RequestFault, SiteRecoveryEmulator, build_emulated_client
 from shared.errors import JobFailedError, NotFoundError, OperationInProgressError, TransientError
-from shared.request import Provider
 from shared.site_recovery import (
     DiscoverTopologySpec,
-    FindProtectableItemSpec,
+    FindMachineSpec,
     JobRef,
+    MachineQuery,
     ProtectedItemRef,
     TestFailoverSpec,
     VaultRef,
     can_test_failover,
 )
-from tests.site_recovery.conftest import TEST_VNET, enable, register, run_for
+from tests.site_recovery.conftest import APPLIANCE, DISKS, TEST_VNET, enable, register, run_for
 
 
 def test_429_with_retry_after_is_retried_by_the_sdk_on_the_virtual_clock(
@@ -28,8 +28,8 @@ def test_429_with_retry_after_is_retried_by_the_sdk_on_the_virtual_clock(
 ) -> None:
     emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_FABRICS, retry_after_seconds=45))
     before, real = emulator.clock.now(), time.perf_counter()
-    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault))
-    assert topology.provider is Provider.INMAGE_RCM
+    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    assert topology.provider == "InMageRcm"
     assert [r.status for r in emulator.requests if r.operation == Operation.LIST_FABRICS] == [429, 200]
     assert emulator.clock.now() - before >= timedelta(seconds=45)
     assert time.perf_counter() - real < 0.5
@@ -39,7 +39,7 @@ def test_429_on_an_action_is_retried_too(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
     emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.ENABLE, times=2))
-    _, _, job = enable(gateway, emulator, vault, Provider.INMAGE_RCM)
+    _, _, job = enable(gateway, emulator, vault)
     assert [r.status for r in emulator.requests if r.operation == Operation.ENABLE] == [429, 429, 202]
     assert gateway.get_job(JobRef(vault=vault, job_name=job)).state == "NotStarted"
 
@@ -54,7 +54,7 @@ def test_persistent_throttling_and_503_on_post_become_transient(
     assert caught.value.code == "TooManyRequests"
     emulator.clear_faults()
 
-    _, item, _ = enable(gateway, emulator, vault, Provider.INMAGE_RCM)
+    _, item, _ = enable(gateway, emulator, vault)
     run_for(emulator.clock, 6 * 3600)  # type: ignore[arg-type]
     emulator.inject(RequestFault(kind=FaultKind.UNAVAILABLE, operation=Operation.TEST_FAILOVER, times=None))
     with pytest.raises(TransientError) as unavailable:
@@ -76,7 +76,7 @@ def test_persistent_throttling_and_503_on_post_become_transient(
 def test_409_while_a_job_runs_is_operation_in_progress(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
-    _, item, _ = enable(gateway, emulator, vault, Provider.INMAGE_RCM)
+    _, item, _ = enable(gateway, emulator, vault)
     with pytest.raises(OperationInProgressError) as natural:
         gateway.stop_replication(item)
     assert "in progress" in natural.value.message
@@ -100,7 +100,7 @@ def test_failed_job_raises_job_failed_with_its_code_and_message(
             error_message="The process server could not be reached.",
         )
     )
-    _, item, job = enable(gateway, emulator, vault, Provider.INMAGE_AZURE_V2)
+    _, item, job = enable(gateway, emulator, vault)
     assert gateway.get_job(JobRef(vault=vault, job_name=job)).state == "NotStarted"
     run_for(emulator.clock, 600)  # type: ignore[arg-type]
     with pytest.raises(JobFailedError) as caught:
@@ -128,72 +128,60 @@ def test_not_found_names_the_resource(
     assert job.value.resource == "replicationJobs/missing-job"
     other = vault.model_copy(update={"vault_name": "other-vault"})
     with pytest.raises(NotFoundError) as vault_error:
-        gateway.discover_topology(DiscoverTopologySpec(vault=other))
+        gateway.discover_topology(DiscoverTopologySpec(vault=other, appliance=APPLIANCE))
     assert "other-vault" in vault_error.value.message
 
 
-def test_protectable_item_appears_only_after_registration(
+def test_the_machine_is_ready_only_once_discovered_and_its_agent_registered(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
-    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault))
-    spec = FindProtectableItemSpec(topology=topology, machine_name="db01")
-    with pytest.raises(NotFoundError):
-        gateway.find_protectable_item(spec)
-    register(emulator, "db01", Provider.INMAGE_RCM, 7)
-    with pytest.raises(NotFoundError):
-        gateway.find_protectable_item(spec)  # discovery takes a while
+    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    spec = FindMachineSpec(topology=topology, query=MachineQuery(ip_address="10.0.1.7"))
+    assert gateway.find_machine(spec).machine is None
+    emulator.discover_machine("db01", "10.0.1.7", "EC2AAAAA-0000-4000-8000-000000000007", "linux", disks=DISKS)
+    found = gateway.find_machine(spec)
+    assert found.machine is not None and not found.machine.agent_registered  # discovered, agent not yet
+    emulator.register_agent("db01")
+    assert not gateway.find_machine(spec).machine.agent_registered  # type: ignore[union-attr]
     run_for(emulator.clock, emulator.estate.timings.discovery_seconds)  # type: ignore[arg-type]
-    found = gateway.find_protectable_item(spec)
-    assert found.friendly_name == "db01" and found.ip_address == "10.0.1.7" and len(found.disks) == 3
-    assert gateway.find_protectable_item(FindProtectableItemSpec(topology=topology, ip_address="10.0.1.7")) == found
+    found = gateway.find_machine(spec)
+    assert found.machine is not None and found.machine.agent_registered and len(found.machine.disks) == 3
+    assert [d.is_os_disk for d in found.machine.disks] == [True, False, False]
 
 
-def test_protectable_items_are_found_across_pages(emulator: SiteRecoveryEmulator, vault: VaultRef) -> None:
-    emulator.estate.page_size = 10
-    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
-    for index in range(1, 36):
-        register(emulator, f"vm{index:03d}", Provider.INMAGE_RCM, index)
-    run_for(emulator.clock, 120)  # type: ignore[arg-type]
-    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault))
-    emulator.clear_requests()
-    found = gateway.find_protectable_item(FindProtectableItemSpec(topology=topology, machine_name="vm035"))
-    assert found.friendly_name == "vm035"
-    assert emulator.count_requests(operation=Operation.LIST_PROTECTABLE_ITEMS) == 4
-
-
-def test_the_protectable_listing_keeps_the_clients_retries_and_error_types(
+def test_machines_are_found_across_pages_with_the_clients_retries(
     emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
-    """The registration lookup reads its pages through the client's pipeline: a 429 is retried by the SDK, a
-    persistent one is transient, a missing container names itself."""
+    """Azure Migrate's listing is read page by page through the client's pipeline: a 429 is retried by the SDK, a
+    persistent one is transient."""
+    emulator.estate.machines_page_size = 10
     gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator, retry_total=2))
-    register(emulator, "app01", Provider.INMAGE_RCM, 3)
+    for index in range(1, 36):
+        register(emulator, f"vm{index:03d}", index)
     run_for(emulator.clock, 120)  # type: ignore[arg-type]
-    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault))
-    spec = FindProtectableItemSpec(topology=topology, machine_name="app01")
-    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_PROTECTABLE_ITEMS))
-    assert gateway.find_protectable_item(spec).friendly_name == "app01"
-    assert [r.status for r in emulator.requests if r.operation == Operation.LIST_PROTECTABLE_ITEMS] == [429, 200]
-
-    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_PROTECTABLE_ITEMS, times=None))
-    with pytest.raises(TransientError) as throttled:
-        gateway.find_protectable_item(spec)
-    assert throttled.value.code == "TooManyRequests"
+    topology = gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    emulator.clear_requests()
+    spec = FindMachineSpec(topology=topology, query=MachineQuery(hostname="vm035"))
+    found = gateway.find_machine(spec)
+    assert found.machine is not None and found.machine.display_name == "vm035" and found.matched_by == "hostname"
+    assert emulator.count_requests(operation=Operation.LIST_MACHINES) == 4
+    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_MACHINES))
+    emulator.clear_requests()
+    assert gateway.find_machine(spec).machine is not None
+    assert [r.status for r in emulator.requests if r.operation == Operation.LIST_MACHINES][:2] == [429, 200]
+    emulator.inject(RequestFault(kind=FaultKind.THROTTLE, operation=Operation.LIST_MACHINES, times=None))
+    with pytest.raises(TransientError):
+        gateway.find_machine(spec)
     emulator.clear_faults()
-
-    missing = topology.model_copy(update={"container_name": "no-such-container"})
-    with pytest.raises(NotFoundError) as not_found:
-        gateway.find_protectable_item(FindProtectableItemSpec(topology=missing, machine_name="app01"))
-    assert not_found.value.resource == "replicationProtectionContainers/no-such-container"
 
 
 def test_stuck_initial_replication_degraded_health_and_rpo_stall(
     gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
 ) -> None:
-    _, stuck, _ = enable(gateway, emulator, vault, Provider.INMAGE_RCM, name="stuck01", index=1)
+    _, stuck, _ = enable(gateway, emulator, vault, name="stuck01", index=1)
     emulator.set_behaviour("stuck01", {"stuck_at_percent": 42})
-    _, sick, _ = enable(gateway, emulator, vault, Provider.INMAGE_RCM, name="sick01", index=2)
-    _, slow, _ = enable(gateway, emulator, vault, Provider.INMAGE_RCM, name="slow01", index=3)
+    _, sick, _ = enable(gateway, emulator, vault, name="sick01", index=2)
+    _, slow, _ = enable(gateway, emulator, vault, name="slow01", index=3)
     run_for(emulator.clock, 10 * 3600)  # type: ignore[arg-type]
 
     status = gateway.get_replication_status(stuck)
@@ -228,7 +216,7 @@ def test_concurrent_activities_share_one_emulator(
     from concurrent.futures import ThreadPoolExecutor
 
     def one(index: int) -> str:
-        return enable(gateway, emulator, vault, Provider.INMAGE_RCM, name=f"par{index:02d}", index=index)[2]
+        return enable(gateway, emulator, vault, name=f"par{index:02d}", index=index)[2]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         jobs = list(pool.map(one, range(1, 17)))
