@@ -117,12 +117,29 @@ def _vault_of(raw_input: Any) -> sr.VaultRef | None:
 def _health_input(
     item: sr.ProtectedItemSummary, progress: VmProgress, now: datetime, thresholds: HealthThresholds
 ) -> ReplicationHealthInput:
+    """The sweep's reading of one item. A value Site Recovery does not document is never read as healthy: an
+    undocumented replication health goes on as it was sent (the assessment warns about it), and every other
+    undocumented value becomes a warning naming the field and the value."""
+    odd = dict(value.split("=", 1) for value in item.unknown_values if "=" in value)
+    health = item.replication_health
+    if health == sr.UNKNOWN:
+        health = odd.pop("replicationHealth", sr.UNKNOWN)
     return ReplicationHealthInput(
         item_name=item.item.item_name,
-        replication_health=item.replication_health if item.replication_health != "None" else "",
+        replication_health=health if health != "None" else "",
         health_errors=[
-            HealthErrorDetail(code=issue.code, message=issue.message, severity=issue.level)
-            for issue in item.health_errors
+            *(
+                HealthErrorDetail(code=issue.code, message=issue.message, severity=issue.level)
+                for issue in item.health_errors
+            ),
+            *(
+                HealthErrorDetail(
+                    code="UndocumentedValue",
+                    message=f"Site Recovery reported {field} {value!r}, which its API does not document",
+                    severity="Warning",
+                )
+                for field, value in odd.items()
+            ),
         ],
         rpo_seconds=item.rpo_seconds,
         last_rpo_calculated_at=item.last_rpo_time,

@@ -1,0 +1,245 @@
+"""Status read from documented fields (undocumented values reported, never healthy), the wave's Site Recovery
+readiness (every gap at once, nothing changed), and the disk mapping from EBS volumes to discovered disks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from azure.mgmt.recoveryservicessiterecovery import models as m
+
+from functions.gateways.site_recovery import AzureSiteRecoveryGateway
+from functions.triggers.health import _health_input
+from local.site_recovery import Operation, ProcessServerConfig, SiteRecoveryEmulator, build_emulated_client
+from shared.aws_contracts import GuestDisk
+from shared.azure_migrate import DiscoveredDisk
+from shared.errors import PermanentError
+from shared.facts import Volume
+from shared.health import HealthLevel, HealthThresholds, assess_health
+from shared.lifecycle import VmProgress
+from shared.request import DiskType
+from shared.site_recovery import (
+    DiscoverTopologySpec,
+    MachineQuery,
+    ProtectedItemRef,
+    ProtectedItemSummary,
+    ReadinessSpec,
+    VaultRef,
+)
+from shared.site_recovery_disks import DiskMappingError, plan_disks
+from tests.site_recovery.conftest import APPLIANCE, register, run_for
+
+NOW = datetime(2026, 1, 5, 8, tzinfo=UTC)
+
+
+def _item(props: dict[str, object]) -> m.ReplicationProtectedItem:
+    container = "/Subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/replicationFabrics/f"
+    return m.ReplicationProtectedItem(
+        {"id": f"{container}/replicationProtectionContainers/c/replicationProtectedItems/i", "properties": props}
+    )
+
+
+def _fields(props: dict[str, object]) -> dict[str, object]:
+    ref = ProtectedItemRef(
+        vault=VaultRef(subscription_id="s", resource_group="rg", vault_name="v"),
+        fabric_name="f",
+        container_name="c",
+        item_name="i",
+    )
+    return AzureSiteRecoveryGateway._health_fields(_item(props), ref)
+
+
+def test_documented_values_are_read_whatever_their_case_and_a_healthy_delta_sync_may_show_resync_zero() -> None:
+    fields = _fields(
+        {
+            "replicationHealth": "normal",
+            "allowedOperations": ["TestFailover", "UnplannedFailover"],
+            "providerSpecificDetails": {
+                "instanceType": "InMageRcm",
+                "osType": "LINUX",
+                "initialReplicationProgressPercentage": 100,
+                "initialReplicationProgressHealth": "None",
+                "resyncProgressPercentage": 0,
+                "resyncState": "None",
+                "resyncRequired": "false",
+                "lastRpoInSeconds": 42,
+                "lastRecoveryPointId": "rp-1",
+            },
+        }
+    )
+    assert fields["replication_health"] == "Normal" and fields["unknown_values"] == ()
+    assert fields["resync_percent"] == 0 and fields["resync_required"] is False
+    assert fields["rpo_seconds"] == 42 and fields["last_recovery_point_id"] == "rp-1"
+    summary = ProtectedItemSummary(**fields)  # type: ignore[arg-type]
+    assessment = assess_health(_health_input(summary, _progress(), NOW, HealthThresholds()))
+    assert assessment.level is HealthLevel.HEALTHY and assessment.reasons == []
+
+
+def _progress() -> VmProgress:
+    return VmProgress.start("r", "i-0123456789abcdef0", NOW)
+
+
+def test_undocumented_values_are_unknown_and_reported_never_healthy() -> None:
+    fields = _fields(
+        {
+            "replicationHealth": "Degraded",
+            "providerSpecificDetails": {"instanceType": "InMageRcm", "initialReplicationProgressHealth": "Stuck"},
+        }
+    )
+    assert fields["replication_health"] == "unknown"
+    assert set(fields["unknown_values"]) == {  # type: ignore[arg-type]
+        "replicationHealth=Degraded",
+        "initialReplicationProgressHealth=Stuck",
+    }
+    summary = ProtectedItemSummary(**fields)  # type: ignore[arg-type]
+    assessment = assess_health(_health_input(summary, _progress(), NOW, HealthThresholds()))
+    assert assessment.level.value != "healthy"
+    assert any("Degraded" in reason for reason in assessment.reasons)
+    assert any("Stuck" in reason for reason in assessment.reasons)
+
+
+def _readiness(emulator: SiteRecoveryEmulator, vault: VaultRef, *queries: MachineQuery) -> object:
+    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
+    return gateway.check_readiness(ReadinessSpec(vault=vault, appliance=APPLIANCE, vms=queries))
+
+
+def test_readiness_of_a_ready_wave(emulator: SiteRecoveryEmulator, vault: VaultRef) -> None:
+    bios = register(emulator, "web01", 1)
+    run_for(emulator.clock, 60)  # type: ignore[arg-type]
+    emulator.clear_requests()
+    ready = _readiness(emulator, vault, MachineQuery(instance_id="i-1", bios_id=bios))
+    assert ready.ready and ready.vms[0].found == 1 and ready.vms[0].agent_registered  # type: ignore[attr-defined]
+    assert ready.process_server is not None and ready.policy_found and ready.container_mapping_found  # type: ignore[attr-defined]
+    assert all(r.method == "GET" for r in emulator.requests), "readiness changes nothing"
+
+
+def test_readiness_names_every_gap_at_once(clock: object, vault: VaultRef) -> None:
+    estate = SiteRecoveryEmulator().estate.model_dump()
+    fabric = estate["fabrics"][0]
+    fabric["process_server"] = ProcessServerConfig(
+        health="Critical", health_errors=[{"code": "PsHeartbeatMissing", "message": "no heartbeat for 30 minutes"}]
+    ).model_dump()
+    fabric["policy_exists"] = False
+    emulator = SiteRecoveryEmulator(estate, clock=clock)  # type: ignore[arg-type]
+    register(emulator, "web01", 1)
+    emulator.register_machine("web01-copy", "10.0.1.1", "EC2FFFFF-0000-4000-8000-00000000FFFF", "linux")
+    readiness = _readiness(
+        emulator,
+        vault,
+        MachineQuery(instance_id="i-twins", ip_address="10.0.1.1"),
+        MachineQuery(instance_id="i-nowhere", ip_address="10.9.9.9"),
+    )
+    gaps = " | ".join(readiness.gaps)  # type: ignore[attr-defined]
+    assert "not healthy" in gaps and "PsHeartbeatMissing" in gaps
+    assert "replication policy" in gaps
+    assert "i-twins" in gaps and "web01" in gaps and "web01-copy" in gaps
+    assert "i-nowhere" in gaps
+    assert [v.found for v in readiness.vms] == [2, 0]  # type: ignore[attr-defined]
+    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
+    with pytest.raises(PermanentError) as refused:
+        gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    assert "not healthy" in refused.value.message
+
+
+def test_an_appliance_that_is_not_registered_is_refused_never_the_first(
+    gateway: AzureSiteRecoveryGateway, vault: VaultRef
+) -> None:
+    other = APPLIANCE.model_copy(update={"ip_address": "10.0.0.99"})
+    with pytest.raises(PermanentError) as refused:
+        gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=other))
+    assert "10.0.0.99 is not registered" in refused.value.message
+
+
+def test_the_emulator_refuses_what_the_service_refuses(
+    gateway: AzureSiteRecoveryGateway, emulator: SiteRecoveryEmulator, vault: VaultRef
+) -> None:
+    from tests.site_recovery.conftest import enable
+
+    enable(gateway, emulator, vault)
+    good = [r for r in emulator.requests if r.operation is Operation.ENABLE][-1]
+    from local.site_recovery import thawed
+
+    base = thawed(good.body)
+    url = f"{emulator.base_url}{good.path.replace('ec2-web01', 'ec2-other')}?api-version={good.api_version}"
+    auth = {"Authorization": "Bearer x"}
+
+    def put(body: dict[str, object]) -> tuple[int, str]:
+        import json
+
+        answer = emulator.handle("PUT", url, auth, json.dumps(body).encode())
+        return answer.status, answer.json()["error"]["code"] if answer.status >= 400 else ""
+
+    def changed(**details: object) -> dict[str, object]:
+        body = thawed(good.body)
+        body["properties"]["providerSpecificDetails"].update(details)
+        return body
+
+    with_protectable = thawed(good.body)
+    with_protectable["properties"]["protectableItemId"] = "/some/protectable/item"
+    assert put(with_protectable) == (400, "InvalidParameter")
+    assert put(changed(instanceType="InMageAzureV2")) == (400, "ProviderRetired")
+    missing = changed()
+    del missing["properties"]["providerSpecificDetails"]["processServerId"]
+    assert put(missing) == (400, "InvalidParameter")
+    site = base["properties"]["providerSpecificDetails"]["fabricDiscoveryMachineId"].rsplit("/", 1)[0]
+    assert put(changed(fabricDiscoveryMachineId=f"{site}/no-such-machine")) == (404, "ResourceNotFound")
+
+
+GIB = 1024**3
+DISCOVERED = (
+    DiscoveredDisk(id="uuid-root", path="/dev/nvme0n1", size_bytes=8 * GIB),
+    DiscoveredDisk(id="uuid-data", path="/dev/nvme1n1", size_bytes=100 * GIB),
+    DiscoveredDisk(id="uuid-logs", path="/dev/nvme2n1", size_bytes=100 * GIB),
+)
+VOLUMES = (
+    Volume(device_name="/dev/xvda", volume_id="vol-0aaa", size_gib=8, is_root=True),
+    Volume(device_name="/dev/sdf", volume_id="vol-0bbb", size_gib=100),
+    Volume(device_name="/dev/sdg", volume_id="vol-0ccc", size_gib=100),
+)
+# The guest lists its NVMe devices in its own order: serials, not order, say which volume is which.
+GUEST = (
+    GuestDisk(device="/dev/nvme0n1", serial="vol0aaa", size_bytes=8 * GIB, is_os_disk=True),
+    GuestDisk(device="/dev/nvme2n1", serial="vol0bbb", size_bytes=100 * GIB),
+    GuestDisk(device="/dev/nvme1n1", serial="vol0ccc", size_bytes=100 * GIB),
+)
+
+
+def test_per_disk_settings_follow_the_serials_to_the_right_discovered_disks() -> None:
+    plan = plan_disks(
+        DISCOVERED,
+        VOLUMES,
+        GUEST,
+        exclude=["xvdg"],
+        types={"/dev/sdf": DiskType.STANDARD_SSD_LRS},
+        default=DiskType.PREMIUM_LRS,
+    )
+    assert [(d.disk_id, d.disk_type) for d in plan.disks] == [
+        ("uuid-root", DiskType.PREMIUM_LRS),
+        ("uuid-logs", DiskType.STANDARD_SSD_LRS),  # /dev/sdf is vol-0bbb, which the guest shows at nvme2n1
+    ]
+
+
+def test_without_serials_two_disks_of_one_size_are_refused_not_guessed() -> None:
+    with pytest.raises(DiskMappingError, match="/dev/sdg"):
+        plan_disks(DISCOVERED, VOLUMES, (), exclude=["/dev/sdg"], types={}, default=DiskType.PREMIUM_LRS)
+    plan = plan_disks(DISCOVERED, VOLUMES, (), exclude=[], types={}, default=DiskType.PREMIUM_LRS)
+    assert len(plan.disks) == 3  # no per-disk setting: every disk replicates with the default type
+
+
+def test_the_os_disk_can_never_be_excluded() -> None:
+    with pytest.raises(DiskMappingError, match="OS disk"):
+        plan_disks(DISCOVERED, VOLUMES, GUEST, exclude=["/dev/xvda"], types={}, default=DiskType.PREMIUM_LRS)
+    flagged = (DISCOVERED[0], DISCOVERED[1].model_copy(update={"is_os_disk": True}), DISCOVERED[2])
+    with pytest.raises(DiskMappingError, match="OS disk"):
+        plan_disks(flagged, VOLUMES, GUEST, exclude=["/dev/sdg"], types={}, default=DiskType.PREMIUM_LRS)
+
+
+def test_a_windows_serial_with_a_suffix_still_identifies_the_volume() -> None:
+    guest = (GuestDisk(device="\\\\.\\PHYSICALDRIVE1", serial="vol0bbb_00000001.", size_bytes=100 * GIB),)
+    discovered = (
+        DiscoveredDisk(id="uuid-c", path="\\\\.\\PHYSICALDRIVE0", size_bytes=60 * GIB),
+        DiscoveredDisk(id="uuid-d", path="\\\\.\\PHYSICALDRIVE1", size_bytes=100 * GIB),
+    )
+    volumes = (Volume(device_name="/dev/sda1", volume_id="vol-0aaa", size_gib=60, is_root=True), VOLUMES[1])
+    plan = plan_disks(discovered, volumes, guest, exclude=["/dev/sdf"], types={}, default=DiskType.PREMIUM_LRS)
+    assert [d.disk_id for d in plan.disks] == ["uuid-c"]
