@@ -114,7 +114,7 @@ def _site_recovery_storm(stack: LocalStack) -> None:
     for operation, kind, times in [
         (Operation.ENABLE, FaultKind.THROTTLE, 30),
         (Operation.GET_JOB, FaultKind.THROTTLE, 40),
-        (Operation.LIST_PROTECTABLE_ITEMS, FaultKind.UNAVAILABLE, 20),
+        (Operation.LIST_MACHINES, FaultKind.UNAVAILABLE, 20),
         (Operation.TEST_FAILOVER, FaultKind.CONFLICT, 20),
         (Operation.FAILOVER, FaultKind.THROTTLE_NO_RETRY_AFTER, 20),
         (Operation.LIST_ITEMS, FaultKind.UNAVAILABLE, 10),
