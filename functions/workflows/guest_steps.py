@@ -1,0 +1,189 @@
+"""The AWS side of a VM's orchestration: guest commands sent through the Lambdas (SSM Run Command) and polled with
+durable timers, the source's power, and reverting what the pipeline changed on the guest and its security groups.
+
+A mixin of :class:`functions.workflows.vm.VmMigration` (which holds the state these steps read and write).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from functions import retry
+from functions.activities import aws
+from functions.workflows.steps import StepFailed, Steps
+from shared import aws_contracts as awsc
+from shared.lifecycle import StepError
+from shared.pipeline import Timings, VmInput
+
+R = TypeVar("R", bound=BaseModel)
+Flow = Generator[Any, Any, Any]
+
+#: How many times a guest command is sent when SSM cannot deliver it (agent briefly offline, instance rebooting).
+GUEST_COMMAND_DELIVERIES = 3
+
+
+class GuestSteps(Steps):
+    """Guest commands, source power and reverts."""
+
+    spec: VmInput
+    timings: Timings
+    instance_id: str
+    rules: list[awsc.SecurityGroupRuleChange]
+    guest_touched: bool
+    access_closed: bool
+    source_stopped_at: datetime | None
+    command_results: dict[str, dict[str, Any]]
+
+    def failure(self, code: str, message: str) -> StepFailed:
+        return StepFailed(StepError(step=self.state, code=code, message=message))
+
+    def fail_if_skipped(self, skipped: list[awsc.SkippedInstance]) -> None:
+        for entry in skipped:
+            if entry.instance_id == self.instance_id:
+                raise self.failure("InstanceSkipped", entry.reason)
+
+    def run_guest_command(
+        self, activity: Any, event_for: Callable[[int], BaseModel], result_type: type[R], what: str
+    ) -> Flow:
+        """Call a Lambda that sends an SSM command and wait for it; send it again when SSM could not deliver it."""
+        for attempt in range(GUEST_COMMAND_DELIVERIES):
+            result = yield from self.call(activity, event_for(attempt), result_type, retry.AWS_CALL)
+            commands = result if isinstance(result, awsc.GuestCommandResult) else result.guest
+            delivered = yield from self.await_commands(commands, what)
+            if delivered:
+                return result
+            self.note(f"{what}: SSM could not deliver the command (attempt {attempt + 1}); sending it again")
+            yield from self.sleep(self.timings.command_first_poll)
+        raise self.failure(
+            "CommandUndeliverable", f"{what}: SSM could not deliver the command in {GUEST_COMMAND_DELIVERIES} attempts"
+        )
+
+    def await_commands(self, result: awsc.GuestCommandResult, what: str) -> Flow:
+        """Poll the VM's command until it ends; False if SSM never delivered it, a step failure if it failed."""
+        self.fail_if_skipped(result.skipped)
+        delivered = True
+        for command in result.commands:
+            if self.instance_id not in command.instance_ids:
+                continue
+            event = awsc.CommandStatusEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                command_id=command.command_id,
+            )
+            status: awsc.CommandStatusResult = yield from self.poll(
+                functools.partial(self.call, aws.command_status, event, awsc.CommandStatusResult, retry.AWS_CALL),
+                done=lambda answer: answer.finished,
+                first=self.timings.command_first_poll,
+                maximum=self.timings.command_max_poll,
+                timeout=self.timings.command_timeout,
+                what=what,
+                code="CommandTimedOut",
+            )
+            for invocation in status.invocations:
+                if invocation.instance_id == self.instance_id and invocation.result is not None:
+                    self.command_results[what] = invocation.result
+                if invocation.state is awsc.CommandState.UNDELIVERABLE:
+                    delivered = False
+                elif invocation.state is not awsc.CommandState.SUCCEEDED:
+                    cause = invocation.stderr_tail.strip().splitlines()[-1:] or [invocation.status_details]
+                    raise self.failure(
+                        f"Command{invocation.state.value.title().replace('_', '')}",
+                        f"{what} {invocation.state.value} (exit {invocation.exit_code}): {cause[0] if cause else ''}",
+                    )
+        if delivered and result.commands:
+            self.note(f"{what} succeeded")
+        return delivered
+
+    def stop_source(self) -> Flow:
+        """Stop the instance and wait until EC2 says it is stopped; returns when it was seen stopped."""
+        event = awsc.StopSourceEvent(
+            migration_id=self.orchestration_id, region=self.spec.region, instance_ids=[self.instance_id]
+        )
+        result: awsc.PowerResult = yield from self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL)
+        self.source_stopped_at = self.now
+        if not _all_stopped(result):
+            yield from self.poll(
+                lambda: self.call(aws.stop_source, event, awsc.PowerResult, retry.AWS_CALL),
+                done=_all_stopped,
+                first=self.timings.source_stop_first_poll,
+                maximum=self.timings.source_stop_first_poll * 4,
+                timeout=self.timings.source_stop_timeout,
+                what="source shutdown",
+                code="SourceStopTimedOut",
+            )
+        self.note("source stopped")
+        return self.now
+
+    def start_source(self) -> Flow:
+        event = awsc.StartSourceEvent(
+            migration_id=self.orchestration_id, region=self.spec.region, instance_ids=[self.instance_id]
+        )
+        result: awsc.PowerResult = yield from self.call(aws.start_source, event, awsc.PowerResult, retry.AWS_CALL)
+        self.source_stopped_at = None
+        states = ", ".join(f"{change.instance_id} {change.state}" for change in result.instances)
+        return [f"source started again ({states})"]
+
+    def close_discovery_access(self) -> Flow:
+        """Once the test migration passed, restore what discovery opened on the guest (sshd password / root login,
+        WinRM) so the migrated VM does not inherit it; done before the approval wait, it adds nothing to the cutover.
+        cloud-init stays disabled: the tutorial wants it off in Azure."""
+        self.note("restoring sshd / WinRM settings opened for discovery before the final sync")
+        yield from self.run_guest_command(
+            aws.revert_changes,
+            lambda attempt: awsc.RevertChangesEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                instance_ids=[self.instance_id],
+                guest_scope="access",
+                outcome="cutting-over",
+                attempt=attempt,
+            ),
+            awsc.RevertChangesResult,
+            "restoring discovery access",
+        )
+        self.access_closed = True
+
+    def revert(self, outcome: str, *, guest: bool) -> Flow:
+        """Remove the security group rules this VM added and, if the guest runs, restore what it changed."""
+        revert_guest = guest and self.guest_touched
+        result: awsc.RevertChangesResult = yield from self.run_guest_command(
+            aws.revert_changes,
+            lambda attempt: awsc.RevertChangesEvent(
+                migration_id=self.orchestration_id,
+                region=self.spec.region,
+                rules=[rule for rule in self.rules if not rule.pre_existing],
+                instance_ids=[self.instance_id],
+                revert_guest=revert_guest,
+                outcome=outcome,
+                attempt=attempt,
+            ),
+            awsc.RevertChangesResult,
+            "guest revert",
+        )
+        done = []
+        if result.rules_removed or result.rules_already_absent:
+            done.append(
+                f"removed {len(result.rules_removed) + len(result.rules_already_absent)} security group rule(s)"
+            )
+        if result.rules_kept:
+            done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
+        if revert_guest:
+            done.append("restored sshd / WinRM and cloud-init on the guest")
+        elif self.guest_touched:
+            # SSM cannot reach a stopped source: what is left on it is said, not hidden.
+            if self.access_closed:
+                done.append("sshd / WinRM restored before cutover; cloud-init left disabled on the stopped source")
+            else:
+                done.append("guest settings (sshd / WinRM, cloud-init) left as prepared: the source is stopped")
+        return done
+
+
+def _all_stopped(result: awsc.PowerResult) -> bool:
+    """Stopping an instance again reports where it was: ``stopped`` before the call means it is down."""
+    return all("stopped" in {change.state, change.previous_state} for change in result.instances)
