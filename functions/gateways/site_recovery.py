@@ -40,6 +40,7 @@ from functions.gateways.site_recovery_client import (
 from functions.gateways.site_recovery_discovery import DiscoveryReads, health_issues, text
 from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
 from shared.errors import (
+    AccessDeniedError,
     InvalidRequestError,
     NotFoundError,
     PermanentError,
@@ -166,9 +167,14 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
             facts = self.read_fabric(vault.resource_group, vault.vault_name, spec.appliance)
         gaps = list(facts.gaps)
         vms: list[VmDiscovery] = []
+        machines = None
         if facts.physical_site_id and spec.vms:
-            with _translated(facts.physical_site_id):
-                machines = self.discovered_machines(facts.physical_site_id, facts.agents)
+            try:
+                with _translated(facts.physical_site_id):
+                    machines = self.discovered_machines(facts.physical_site_id, facts.agents)
+            except (NotFoundError, AccessDeniedError) as unreadable:
+                gaps.append(f"the machines on {facts.physical_site_id} cannot be read: {unreadable.message}")
+        if machines is not None:
             for query in spec.vms:
                 match = match_machine(machines, query)
                 found = VmDiscovery(
