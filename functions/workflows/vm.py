@@ -19,12 +19,11 @@ from pydantic import BaseModel
 
 from functions import retry
 from functions.activities import aws, site_recovery
-from functions.activities.site_recovery import ActionStarted, RecoveryPoints
-from functions.workflows.guest_steps import GuestSteps
+from functions.activities.site_recovery import ActionStarted
+from functions.workflows.replication_steps import ReplicationSteps
 from functions.workflows.steps import Cancelled, StepFailed
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
-from shared.health import ProgressSnapshot
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmCheckpoint, VmInput, VmResult, VmStage
 from shared.request import ApprovalMode, Mode, OsType, suggest_vm_name
@@ -42,7 +41,7 @@ def migrate_vm(context: Any) -> Flow:
     return result
 
 
-class VmMigration(GuestSteps):
+class VmMigration(ReplicationSteps):
     """The state of one VM's orchestration while it replays."""
 
     def __init__(self, context: Any, spec: VmInput) -> None:
@@ -414,31 +413,6 @@ class VmMigration(GuestSteps):
             return [f"could not {what}: {failure.error.message}"]
         return list(result or [f"{what}: done"])
 
-    def cancel_failover(self) -> Flow:
-        """Failed over but not committed: remove the migrated VM before the source runs again (``failoverCancel``)."""
-        item = self.require_item()
-        status = yield from self.replication_status()
-        if not sr.can_commit(status):
-            return ["failover: nothing to cancel"]
-        started = yield from self.call(site_recovery.cancel_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "cancel failover")
-        self.failed_over = False
-        return ["failover cancelled: the migrated VM was removed"]
-
-    def clean_up_after_failure(self) -> Flow:
-        item = self.require_item()
-        status = yield from self.replication_status()
-        if not sr.can_cleanup_test_failover(status):
-            return ["test migration: nothing to clean up"]
-        started = yield from self.call(
-            site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
-        )
-        yield from self.await_job(started, "test migration clean-up")
-        self.test_failover_started = False
-        return ["test VM removed"]
-
-    # --- helpers ----------------------------------------------------------------------------------------------
-
     @property
     def topology(self) -> sr.ReplicationTopology:
         return sr.ReplicationTopology.model_validate(self.spec.topology)
@@ -447,11 +421,6 @@ class VmMigration(GuestSteps):
     def machine_name(self) -> str:
         facts = self.spec.facts
         return (facts.name if facts and facts.name else "") or self.instance_id
-
-    def require_item(self) -> sr.ProtectedItemRef:
-        if self.item is None:
-            raise self.failure("NoProtectedItem", "replication was never enabled for this VM")
-        return self.item
 
     def target_vm_settings(self, machine: sr.DiscoveredMachine) -> sr.TargetVmSettings:
         target, vm, facts = self.spec.target, self.spec.vm, self.spec.facts
@@ -495,77 +464,6 @@ class VmMigration(GuestSteps):
         except DiskMappingError as problem:
             raise self.failure("DiskMapping", str(problem)) from None
         return plan.disks
-
-    def await_job(
-        self, started: ActionStarted, what: str, *, cutover: bool = False, expected_seconds: float = 0
-    ) -> Flow:
-        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed.
-
-        ``cutover``: poll closely (the source is down, so every minute of overshoot is downtime), first after
-        ``expected_seconds`` when a similar job was seen.
-        """
-        if started.job is None:
-            return None
-        job_ref = started.job
-        job: sr.JobStatus = yield from self.poll(
-            lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
-            done=lambda status: status.is_terminal,
-            first=max(self.timings.cutover_poll, 0.9 * expected_seconds) if cutover else self.timings.job_first_poll,
-            then=self.timings.cutover_poll if cutover else None,
-            maximum=self.timings.cutover_max_poll if cutover else self.timings.job_max_poll,
-            timeout=self.timings.job_timeout,
-            what=f"Site Recovery job '{what}'",
-            code="JobTimedOut",
-        )
-        if not job.succeeded:
-            raise self.failure(
-                job.error_code or f"Job{job.state}", job.error_message or f"Site Recovery job '{what}' {job.state}"
-            )
-        return job
-
-    def replication_status(self) -> Flow:
-        status: sr.ReplicationStatus = yield from self.call(
-            site_recovery.replication_status, self.require_item(), sr.ReplicationStatus, retry.SITE_RECOVERY_CALL
-        )
-        return status
-
-    def record_health(self, event: dict[str, Any]) -> None:
-        level = str(event.get("level") or "")
-        self.progress = self.progress.model_copy(
-            update={
-                "health": level,
-                "health_reasons": tuple(event.get("reasons") or ()),
-                "replication_progress": event.get("progress_percent"),
-                "health_snapshot": ProgressSnapshot.model_validate(event["snapshot"])
-                if event.get("snapshot")
-                else None,
-            }
-        )
-        self._publish_status()
-
-    def await_final_sync(self, stopped_at: datetime) -> Flow:
-        """Wait for a recovery point taken after the source stopped: nothing written before the stop is lost."""
-        item = self.require_item()
-        self.note("waiting for the final recovery point after the shutdown")
-        answer: RecoveryPoints = yield from self.poll(
-            lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
-            done=lambda points: any(point.time > stopped_at for point in points.points),
-            first=self.timings.cutover_poll,
-            maximum=self.timings.cutover_poll,  # the last point usually lands within a minute or two of the stop
-            timeout=self.timings.final_sync_timeout,
-            what="final sync",
-            code="FinalSyncTimedOut",
-        )
-        return max((point for point in answer.points if point.time > stopped_at), key=lambda point: point.time)
-
-    def stop_replication(self) -> Flow:
-        if self.item is None:
-            return ["replication was never enabled"]
-        started: ActionStarted = yield from self.call(
-            site_recovery.stop_replication, self.item, ActionStarted, retry.SITE_RECOVERY_CALL
-        )
-        yield from self.await_job(started, "stop replication")
-        return [f"replication: {started.note}" if started.note else "replication stopped"]
 
     def finish(self) -> Flow:
         yield from self.flush_events()

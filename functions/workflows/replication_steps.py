@@ -1,0 +1,129 @@
+"""The Site Recovery side of a VM's orchestration: polling jobs and the item's status with durable timers, the
+final sync, stopping replication, and undoing a test failover or an uncommitted failover.
+
+A mixin of :class:`functions.workflows.vm.VmMigration` (which holds the state these steps read and write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+from functions import retry
+from functions.activities import site_recovery
+from functions.activities.site_recovery import ActionStarted, RecoveryPoints
+from functions.workflows.guest_steps import GuestSteps
+from shared import site_recovery as sr
+from shared.health import ProgressSnapshot
+
+Flow = Generator[Any, Any, Any]
+
+
+class ReplicationSteps(GuestSteps):
+    """Jobs, status, recovery points and the Site Recovery undo steps."""
+
+    item: sr.ProtectedItemRef | None
+    failed_over: bool
+    test_failover_started: bool
+
+    def cancel_failover(self) -> Flow:
+        """Failed over but not committed: remove the migrated VM before the source runs again (``failoverCancel``)."""
+        item = self.require_item()
+        status = yield from self.replication_status()
+        if not sr.can_commit(status):
+            return ["failover: nothing to cancel"]
+        started = yield from self.call(site_recovery.cancel_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL)
+        yield from self.await_job(started, "cancel failover")
+        self.failed_over = False
+        return ["failover cancelled: the migrated VM was removed"]
+
+    def clean_up_after_failure(self) -> Flow:
+        item = self.require_item()
+        status = yield from self.replication_status()
+        if not sr.can_cleanup_test_failover(status):
+            return ["test migration: nothing to clean up"]
+        started = yield from self.call(
+            site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "test migration clean-up")
+        self.test_failover_started = False
+        return ["test VM removed"]
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    def await_job(
+        self, started: ActionStarted, what: str, *, cutover: bool = False, expected_seconds: float = 0
+    ) -> Flow:
+        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed.
+
+        ``cutover``: poll closely (the source is down, so every minute of overshoot is downtime), first after
+        ``expected_seconds`` when a similar job was seen.
+        """
+        if started.job is None:
+            return None
+        job_ref = started.job
+        job: sr.JobStatus = yield from self.poll(
+            lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
+            done=lambda status: status.is_terminal,
+            first=max(self.timings.cutover_poll, 0.9 * expected_seconds) if cutover else self.timings.job_first_poll,
+            then=self.timings.cutover_poll if cutover else None,
+            maximum=self.timings.cutover_max_poll if cutover else self.timings.job_max_poll,
+            timeout=self.timings.job_timeout,
+            what=f"Site Recovery job '{what}'",
+            code="JobTimedOut",
+        )
+        if not job.succeeded:
+            raise self.failure(
+                job.error_code or f"Job{job.state}", job.error_message or f"Site Recovery job '{what}' {job.state}"
+            )
+        return job
+
+    def replication_status(self) -> Flow:
+        status: sr.ReplicationStatus = yield from self.call(
+            site_recovery.replication_status, self.require_item(), sr.ReplicationStatus, retry.SITE_RECOVERY_CALL
+        )
+        return status
+
+    def record_health(self, event: dict[str, Any]) -> None:
+        level = str(event.get("level") or "")
+        self.progress = self.progress.model_copy(
+            update={
+                "health": level,
+                "health_reasons": tuple(event.get("reasons") or ()),
+                "replication_progress": event.get("progress_percent"),
+                "health_snapshot": ProgressSnapshot.model_validate(event["snapshot"])
+                if event.get("snapshot")
+                else None,
+            }
+        )
+        self._publish_status()
+
+    def await_final_sync(self, stopped_at: datetime) -> Flow:
+        """Wait for a recovery point taken after the source stopped: nothing written before the stop is lost."""
+        item = self.require_item()
+        self.note("waiting for the final recovery point after the shutdown")
+        answer: RecoveryPoints = yield from self.poll(
+            lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
+            done=lambda points: any(point.time > stopped_at for point in points.points),
+            first=self.timings.cutover_poll,
+            maximum=self.timings.cutover_poll,  # the last point usually lands within a minute or two of the stop
+            timeout=self.timings.final_sync_timeout,
+            what="final sync",
+            code="FinalSyncTimedOut",
+        )
+        return max((point for point in answer.points if point.time > stopped_at), key=lambda point: point.time)
+
+    def stop_replication(self) -> Flow:
+        if self.item is None:
+            return ["replication was never enabled"]
+        started: ActionStarted = yield from self.call(
+            site_recovery.stop_replication, self.item, ActionStarted, retry.SITE_RECOVERY_CALL
+        )
+        yield from self.await_job(started, "stop replication")
+        return [f"replication: {started.note}" if started.note else "replication stopped"]
+
+    def require_item(self) -> sr.ProtectedItemRef:
+        if self.item is None:
+            raise self.failure("NoProtectedItem", "replication was never enabled for this VM")
+        return self.item
