@@ -23,12 +23,14 @@ from typing import Any
 
 from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
 from functions import runtime
+from functions.gateways.azure_resources import ArmResourceReader
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
+from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
@@ -38,7 +40,7 @@ from local.site_recovery import EmulatorEstate, SiteRecoveryEmulator, build_emul
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
 from shared.pipeline import WaveSummary
-from shared.request import parse_request, wave_instance_id
+from shared.request import Provider, parse_request, wave_instance_id
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
@@ -137,6 +139,7 @@ class LocalStack:
         events: EventLog,
         host_options: dict[str, Any] | None = None,
         seeding: Elapsed | None = None,
+        azure_resources: AzureResourcesEmulator | None = None,
     ) -> None:
         self.scenario = scenario
         self.state_dir = state_dir
@@ -144,6 +147,8 @@ class LocalStack:
         self.seeded = seeded
         self.guests = guests
         self.site_recovery = site_recovery
+        #: The emulated ARM the readiness check reads (target resources, the identity's role assignments).
+        self.azure_resources = azure_resources or AzureResourcesEmulator(scenario.azure, clock=host.clock)
         self.invoker = invoker
         self.events = events
         self.clock = host.clock
@@ -212,6 +217,8 @@ class LocalStack:
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(scenario, seeded, emulator, guests)
+            arm = AzureResourcesEmulator(scenario.azure, clock=clock)
+            seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
                 LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
             )
@@ -235,6 +242,7 @@ class LocalStack:
                     events=events,
                     site_recovery=lambda vault: gateway,
                     now=clock.now,
+                    azure_resources=ArmResourceReader(build_emulated_arm_client(arm)),
                 )
             )
             stack.callback(runtime.install, None)
@@ -261,6 +269,7 @@ class LocalStack:
                 events,
                 host_options,
                 seeding,
+                arm,
             )
             stack.callback(local._close_host)
             local.host.start_server()
@@ -366,6 +375,12 @@ def _emulator_estate(scenario: Scenario) -> EmulatorEstate:
         vault_name=vault.get("name", EmulatorEstate.model_fields["vault_name"].default),
         timings=scenario.site_recovery,
     )
+
+
+def _migrate_site_id(emulator: SiteRecoveryEmulator) -> str | None:
+    """The Azure Migrate discovery site of the emulated InMageRcm fabric (the readiness check reads its machines)."""
+    fabrics = [fabric for fabric in emulator.estate.fabrics if fabric.provider is Provider.INMAGE_RCM]
+    return emulator.physical_site_id(fabrics[0]) if fabrics else None
 
 
 def _registration_hook(

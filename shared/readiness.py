@@ -21,11 +21,14 @@ is what the modernized flow adds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.lifecycle import StepError, VmState
+from shared.pipeline import VmResult
 from shared.rbac import PermissionEntry, missing_actions
 from shared.request import MigrationRequest
 
@@ -46,6 +49,7 @@ __all__ = [
     "assess",
     "discovery_gap",
     "needs_of",
+    "not_ready_results",
     "process_server_gap",
 ]
 
@@ -205,11 +209,15 @@ def needs_of(request: MigrationRequest, physical_site_id: str | None = None) -> 
     """Every Azure resource the request's VMs land on or use, once each, with the VMs that use it."""
     found: dict[str, Need] = {}
 
-    def add(kind: ResourceKind, resource_id: str, role: str, actions: tuple[str, ...], vm: str, read: bool = True) -> None:
+    def add(
+        kind: ResourceKind, resource_id: str, role: str, actions: tuple[str, ...], vm: str, read: bool = True
+    ) -> None:
         key = f"{kind.value}|{resource_id.lower()}"
         known = found.get(key)
         if known is None:
-            found[key] = Need(kind=kind, resource_id=resource_id, role=role, actions=actions, read=read, instance_ids=(vm,))
+            found[key] = Need(
+                kind=kind, resource_id=resource_id, role=role, actions=actions, read=read, instance_ids=(vm,)
+            )
         elif vm not in known.instance_ids:
             found[key] = known.model_copy(update={"instance_ids": (*known.instance_ids, vm)})
 
@@ -232,7 +240,14 @@ def needs_of(request: MigrationRequest, physical_site_id: str | None = None) -> 
         )
     if physical_site_id:
         for vm in request.vms:
-            add(ResourceKind.MIGRATE_SITE, physical_site_id, "Azure Migrate site", MIGRATE_SITE_ACTIONS, vm.instance_id, False)
+            add(
+                ResourceKind.MIGRATE_SITE,
+                physical_site_id,
+                "Azure Migrate site",
+                MIGRATE_SITE_ACTIONS,
+                vm.instance_id,
+                False,
+            )
     return list(found.values())
 
 
@@ -252,12 +267,18 @@ _MISSING_FIX = {
     ResourceKind.MIGRATE_SITE: "register the replication appliance with the Azure Migrate project",
 }
 _ROLE_FIX = {
-    ResourceKind.RESOURCE_GROUP: "assign Virtual Machine Contributor on the resource group (infra: migrationTargetResourceGroups)",
-    ResourceKind.SUBNET: "assign a role with subnets/join/action on the virtual network (infra: replicationVirtualNetworkIds)",
+    ResourceKind.RESOURCE_GROUP: (
+        "assign Virtual Machine Contributor on the resource group (infra: migrationTargetResourceGroups)"
+    ),
+    ResourceKind.SUBNET: (
+        "assign a role with subnets/join/action on the virtual network (infra: replicationVirtualNetworkIds)"
+    ),
     ResourceKind.STORAGE_ACCOUNT: (
         "assign Reader and Storage Account Key Operator Service Role on the account (infra: cacheStorageAccountIds)"
     ),
-    ResourceKind.MIGRATE_SITE: "assign Reader on the Azure Migrate project's resource group (infra: migrateProjectResourceGroup)",
+    ResourceKind.MIGRATE_SITE: (
+        "assign Reader on the Azure Migrate project's resource group (infra: migrateProjectResourceGroup)"
+    ),
     ResourceKind.VIRTUAL_NETWORK: "assign Reader on the virtual network",
 }
 
@@ -278,14 +299,18 @@ def _cache_reachability(properties: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _detail(text: str) -> str:
+    return f": {text.strip().splitlines()[0]}" if text.strip() else ""
+
+
 def _gaps_for(need: Need, fact: ResourceFact, scope: tuple[str, ...]) -> list[Gap]:
     what = f"{need.role} {_name(need.resource_id)}"
     if fact.state is ResourceState.MISSING:
-        why = f"it does not exist{': ' + fact.detail.splitlines()[0] if fact.detail.strip() else ''}"
+        why = f"it does not exist{_detail(fact.detail)}"
         return [Gap(kind=GapKind.RESOURCE_MISSING, resource_id=need.resource_id, what=what, why=why,
                     fix=_MISSING_FIX[need.kind], instance_ids=scope)]  # fmt: skip
     if fact.state is ResourceState.CANNOT_READ:
-        why = f"the pipeline's identity may not read it{': ' + fact.detail.splitlines()[0] if fact.detail.strip() else ''}"
+        why = f"the pipeline's identity may not read it{_detail(fact.detail)}"
         return [Gap(kind=GapKind.CANNOT_READ, resource_id=need.resource_id, what=what, why=why,
                     fix=_ROLE_FIX[need.kind], instance_ids=scope)]  # fmt: skip
     gaps: list[Gap] = []
@@ -348,6 +373,29 @@ def assess(
             continue
         gaps += _gaps_for(need, facts[need.key], _scope_of(len(request.vms), need))
     return ReadinessReport(gaps=tuple(gaps), checked=tuple(need.resource_id for need in needs))
+
+
+def not_ready_results(request: MigrationRequest, report: ReadinessReport, at: datetime) -> list[VmResult]:
+    """Every VM of a wave that is not ready: failed before anything changed, with the gaps listed (all of them,
+    as the wave's own; the first one, with the count, as the error message)."""
+    results = []
+    for vm in request.vms:
+        lines = tuple(gap.line() for gap in report.gaps)
+        own = report.for_vm(vm.instance_id)
+        first = (own or report.gaps)[0].line()
+        message = f"Azure is not ready for this wave ({len(report.gaps)} gap(s)); first: {first}"
+        results.append(
+            VmResult(
+                instance_id=vm.instance_id,
+                orchestration_id=request.vm_instance_id(vm),
+                state=VmState.FAILED,
+                error=StepError(step=VmState.PREFLIGHT, code="AzureNotReady", message=message[:1000]),
+                reasons=lines,
+                started_at=at,
+                finished_at=at,
+            )
+        )
+    return results
 
 
 # --- rules for the Site Recovery side's facts -------------------------------------------------------------------

@@ -14,12 +14,12 @@ failures → :class:`TransientError` after the pipeline's own retries (the activ
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import policies
-from azure.core.rest import HttpRequest
+from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 
@@ -28,7 +28,6 @@ from shared.rbac import PermissionEntry
 from shared.readiness import Need, ResourceFact, ResourceKind, ResourceState
 
 ENV_RESOURCE_MANAGER_URL = "EC2AZ_RESOURCE_MANAGER_URL"
-ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 
 #: api-version per resource kind (each provider's current stable version).
@@ -43,16 +42,26 @@ API_VERSIONS = {
 PERMISSIONS_API_VERSION = "2022-04-01"
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
 
+ArmClient: TypeAlias = ARMPipelineClient[HttpRequest, HttpResponse]
+
 
 def build_arm_client(
-    base_url: str | None = None, *, credential: Any = None, transport: Any = None, retry_total: int = 3
-) -> ARMPipelineClient:
-    """An ARM pipeline: request id, user agent, retries (honouring ``Retry-After``), bearer token for ARM."""
+    base_url: str | None = None,
+    *,
+    credential: Any = None,
+    managed_identity_client_id: str | None = None,
+    transport: Any = None,
+    retry_total: int = 3,
+) -> ArmClient:
+    """An ARM pipeline: request id, user agent, retries (honouring ``Retry-After``), bearer token for ARM.
+
+    Without ``credential``: the user-assigned managed identity when its client id is given, else
+    ``DefaultAzureCredential`` (as the Site Recovery gateway does)."""
     base = (base_url or PUBLIC_RESOURCE_MANAGER).rstrip("/")
     if credential is None:
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential  # noqa: PLC0415 - cloud only
 
-        client_id = os.environ.get(ENV_MANAGED_IDENTITY_CLIENT_ID)
+        client_id = managed_identity_client_id
         credential = ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
     pipeline = [
         policies.RequestIdPolicy(),
@@ -79,14 +88,24 @@ def _message(body: Any, status: int) -> str:
 class ArmResourceReader:
     """Reads one needed resource and the caller's permissions on it. Inject ``client`` (tests, the emulator)."""
 
-    def __init__(self, client: ARMPipelineClient | None = None, *, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        client: ArmClient | None = None,
+        *,
+        base_url: str | None = None,
+        managed_identity_client_id: str | None = None,
+    ) -> None:
         self._client = client
         self._base_url = base_url
+        self._client_id = managed_identity_client_id
 
     @property
-    def client(self) -> ARMPipelineClient:
+    def client(self) -> ArmClient:
         if self._client is None:
-            self._client = build_arm_client(self._base_url or os.environ.get(ENV_RESOURCE_MANAGER_URL))
+            self._client = build_arm_client(
+                self._base_url or os.environ.get(ENV_RESOURCE_MANAGER_URL),
+                managed_identity_client_id=self._client_id,
+            )
         return self._client
 
     def _get(self, url: str, params: dict[str, str] | None, resource: str) -> tuple[int, Any]:
@@ -94,7 +113,9 @@ class ArmResourceReader:
         try:
             response = self.client.send_request(request)
         except (ServiceRequestError, ServiceResponseError) as error:
-            raise TransientError(f"Azure Resource Manager did not answer: {error}", code="Timeout", resource=resource) from error
+            raise TransientError(
+                f"Azure Resource Manager did not answer: {error}", code="Timeout", resource=resource
+            ) from error
         try:
             body = response.json() if response.content else {}
         except ValueError:

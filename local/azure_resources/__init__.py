@@ -6,9 +6,7 @@ same transport as the Site Recovery emulator.
 
 from __future__ import annotations
 
-from typing import Any
-
-from azure.mgmt.core import ARMPipelineClient
+from typing import TYPE_CHECKING, Any
 
 from local.azure_resources.emulator import ArmRequest, AzureResourcesEmulator
 from local.azure_resources.estate import AzureEstate, AzureFaults
@@ -16,8 +14,11 @@ from local.azure_resources.roles import BUILT_IN_ROLES, BuiltInRole
 from local.azure_resources.seed import seed_from_request
 from local.site_recovery.transport import EmulatorCredential, EmulatorTransport
 
+if TYPE_CHECKING:
+    from functions.gateways.azure_resources import ArmClient
 
-def build_emulated_arm_client(emulator: AzureResourcesEmulator, **kwargs: Any) -> ARMPipelineClient:
+
+def build_emulated_arm_client(emulator: AzureResourcesEmulator, **kwargs: Any) -> ArmClient:
     """The gateway's own ARM pipeline (auth, retries, logging) wired to ``emulator``."""
     from functions.gateways.azure_resources import build_arm_client  # noqa: PLC0415 - avoid a cycle at import
 

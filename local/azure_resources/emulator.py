@@ -145,10 +145,14 @@ class AzureResourcesEmulator:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self._lock:
             answer = self._answer(method.upper(), parts.path, query, {k.lower(): v for k, v in headers.items()})
-            self.requests.append(ArmRequest(method.upper(), parts.path, query.get("api-version"), answer.status, self.clock.now()))
+            self.requests.append(
+                ArmRequest(method.upper(), parts.path, query.get("api-version"), answer.status, self.clock.now())
+            )
         return answer
 
-    def _answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> EmulatorResponse:
+    def _answer(  # noqa: PLR0911 - one answer per ARM check, in the order ARM makes them
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> EmulatorResponse:
         if not headers.get("authorization", "").startswith("Bearer "):
             return _error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
         if self._throttle_left:
@@ -303,8 +307,7 @@ class AzureResourcesEmulator:
         size = self.estate.page_size
         page: dict[str, Any] = {"value": entries[start : start + size]}
         if start + size < len(entries):
-            page["nextLink"] = (
-                f"{self.base_url}{scope}/providers/Microsoft.Authorization/permissions?"
-                + urlencode({"api-version": query["api-version"], "$skiptoken": start + size})
+            page["nextLink"] = f"{self.base_url}{scope}/providers/Microsoft.Authorization/permissions?" + urlencode(
+                {"api-version": query["api-version"], "$skiptoken": start + size}
             )
         return _json(200, page)

@@ -38,7 +38,9 @@ class AzureFaults(_Config):
     def _known_roles(cls, roles: list[str]) -> list[str]:
         unknown = [role for role in roles if role not in BUILT_IN_ROLES]
         if unknown:
-            raise ValueError(f"unknown built-in role {unknown[0]!r}; expected one of {', '.join(sorted(BUILT_IN_ROLES))}")
+            raise ValueError(
+                f"unknown built-in role {unknown[0]!r}; expected one of {', '.join(sorted(BUILT_IN_ROLES))}"
+            )
         return roles
 
 
