@@ -271,10 +271,10 @@ _ROLE_FIX = {
         "assign Virtual Machine Contributor on the resource group (infra: migrationTargetResourceGroups)"
     ),
     ResourceKind.SUBNET: (
-        "assign a role with subnets/join/action on the virtual network (infra: replicationVirtualNetworkIds)"
+        "assign a role with subnets/join/action on the virtual network (infra: replicationVirtualNetworks)"
     ),
     ResourceKind.STORAGE_ACCOUNT: (
-        "assign Reader and Storage Account Key Operator Service Role on the account (infra: cacheStorageAccountIds)"
+        "assign Reader and Storage Account Key Operator Service Role on the account (infra: cacheStorageAccounts)"
     ),
     ResourceKind.MIGRATE_SITE: (
         "assign Reader on the Azure Migrate project's resource group (infra: migrateProjectResourceGroup)"

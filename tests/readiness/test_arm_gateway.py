@@ -211,3 +211,20 @@ def test_the_rules_read_microsofts_storage_example_as_reachable_and_its_firewall
         request, needs, {needs[0].key: open_fact.model_copy(update={"properties": closed, "permissions": ()})}
     )
     assert GapKind.CACHE_UNREACHABLE in {gap.kind for gap in report.gaps}
+
+
+def test_a_scenario_file_plants_azure_faults_and_names_a_bad_role(tmp_path: Path) -> None:
+    from local.scenario import load_scenario  # noqa: PLC0415
+    from shared.errors import InvalidRequestError  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "e2e" / "scenarios" / "lifecycle.yaml"
+    text = source.read_text(encoding="utf-8")
+    good = tmp_path / "faulty.yaml"
+    good.write_text(text + "azure:\n  faults: {missing_subnets: [apps], unreachable_storage: [migcache01]}\n")
+    assert load_scenario(good).azure.faults.missing_subnets == ["apps"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "azure:\n  faults: {missing_roles: [Owner of Everything]}\n")
+    with pytest.raises(
+        InvalidRequestError, match="azure.faults.missing_roles: unknown built-in role 'Owner of Everything'"
+    ):
+        load_scenario(bad)
