@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from functions.gateways.azure_resources import ArmResourceReader
+from functions.gateways.azure_resources import ArmResourceReader, build_arm_client
 from local.azure_resources import (
     AzureEstate,
     AzureFaults,
@@ -18,7 +18,10 @@ from local.azure_resources import (
     seed_from_request,
 )
 from local.clock import VirtualClock
-from shared.errors import TransientError
+from local.scenario import load_scenario
+from local.site_recovery import EmulatorResponse
+from local.site_recovery.transport import EmulatorCredential, EmulatorTransport
+from shared.errors import InvalidRequestError, MigrationError, TransientError
 from shared.readiness import (
     SUBNET_ACTIONS,
     GapKind,
@@ -214,8 +217,6 @@ def test_the_rules_read_microsofts_storage_example_as_reachable_and_its_firewall
 
 
 def test_a_scenario_file_plants_azure_faults_and_names_a_bad_role(tmp_path: Path) -> None:
-    from local.scenario import load_scenario  # noqa: PLC0415
-    from shared.errors import InvalidRequestError  # noqa: PLC0415
 
     source = Path(__file__).parents[1] / "e2e" / "scenarios" / "lifecycle.yaml"
     text = source.read_text(encoding="utf-8")
@@ -225,6 +226,41 @@ def test_a_scenario_file_plants_azure_faults_and_names_a_bad_role(tmp_path: Path
     bad = tmp_path / "bad.yaml"
     bad.write_text(text + "azure:\n  faults: {missing_roles: [Owner of Everything]}\n")
     with pytest.raises(
-        InvalidRequestError, match="azure.faults.missing_roles: unknown built-in role 'Owner of Everything'"
+        InvalidRequestError, match=r"azure\.faults\.missing_roles: unknown built-in role 'Owner of Everything'"
     ):
         load_scenario(bad)
+
+
+class _AnswersWith:
+    """An in-process service that answers every request with one status (rides the real transport and pipeline)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.clock = VirtualClock()
+        self.base_url = "https://management.failing.emulator"
+        self.calls = 0
+
+    def handle(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+
+        self.calls += 1
+        error = {"error": {"code": f"Code{self.status}", "message": "planted"}}
+        return EmulatorResponse(self.status, {"Content-Type": "application/json"}, json.dumps(error).encode())
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "code"),
+    [(503, "TransientError", "503"), (500, "TransientError", "500"), (401, "AccessDeniedError", "AuthenticationFailed"),
+     (400, "PermanentError", "400")],
+)  # fmt: skip
+def test_status_codes_become_the_pipelines_error_types(status: int, error_type: str, code: str) -> None:
+
+    service = _AnswersWith(status)
+    client = build_arm_client(
+        service.base_url, credential=EmulatorCredential(), transport=EmulatorTransport(service), retry_total=1
+    )
+    need = Need(kind=ResourceKind.STORAGE_ACCOUNT, resource_id=CACHE, role="cache storage account")
+    with pytest.raises(MigrationError) as raised:
+        ArmResourceReader(client).read(need)
+    assert type(raised.value).__name__ == error_type
+    assert raised.value.code == code and raised.value.resource == CACHE
+    assert "\n" not in str(raised.value)
