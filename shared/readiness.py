@@ -7,8 +7,8 @@ into :class:`Gap` s, every one at once, in a :class:`ReadinessReport`.
 
 The Site Recovery side (vault, InMageRcm fabric, the request's appliance as a healthy process server, replication
 policy and container mapping, each VM's discovered machine) is read by the Site Recovery gateway; its findings come
-in as :class:`SiteRecoveryFindings` (already-found gaps plus the discovery site id), built with the rules
-:func:`process_server_gap` and :func:`discovery_gap` below.
+in as :class:`SiteRecoveryFindings` (already-found gaps plus the discovery site id), built by the rules in
+:mod:`shared.site_recovery_gaps`.
 
 What enabling replication needs, as Microsoft documents it ("Use Role-Based Access Control to manage Azure Site
 Recovery deployments", MicrosoftDocs/azure-docs ``articles/site-recovery/site-recovery-role-based-linked-access-
@@ -47,10 +47,8 @@ __all__ = [
     "ResourceState",
     "SiteRecoveryFindings",
     "assess",
-    "discovery_gap",
     "needs_of",
     "not_ready_results",
-    "process_server_gap",
 ]
 
 #: Virtual Machine Contributor's actions that enabling replication and (test) failover use in the target group
@@ -396,62 +394,3 @@ def not_ready_results(request: MigrationRequest, report: ReadinessReport, at: da
             )
         )
     return results
-
-
-# --- rules for the Site Recovery side's facts -------------------------------------------------------------------
-
-#: Process server ``health`` values (``ProtectionHealth``: None, Normal, Warning, Critical). Normal and Warning let
-#: replication be enabled; anything else, or a value this code does not know, is reported.
-HEALTHY_PROCESS_SERVER = frozenset({"normal", "warning"})
-
-
-def process_server_gap(
-    appliance: str,
-    fabric_id: str,
-    *,
-    registered: bool,
-    health: str | None = None,
-    health_errors: Sequence[str] = (),
-) -> Gap | None:
-    """The gap, if any, of the request's appliance as a process server of the InMageRcm fabric."""
-    if not registered:
-        return Gap(
-            kind=GapKind.APPLIANCE,
-            resource_id=fabric_id,
-            what=f"replication appliance {appliance}",
-            why="it is not registered as a process server of the InMageRcm fabric",
-            fix="register the appliance with the Azure Migrate project (docs/deploy.md, appliance registration)",
-        )
-    if str(health or "").lower() not in HEALTHY_PROCESS_SERVER:
-        errors = "; ".join(" ".join(e.split()) for e in health_errors) or "no health errors given"
-        return Gap(
-            kind=GapKind.APPLIANCE,
-            resource_id=fabric_id,
-            what=f"replication appliance {appliance}",
-            why=f"its process server health is {health or 'unknown'} ({errors})",
-            fix="resolve the appliance's health errors in the Azure Migrate portal, then resubmit the wave",
-        )
-    return None
-
-
-def discovery_gap(instance_id: str, site_id: str, candidates: Sequence[str]) -> Gap | None:
-    """The gap, if any, of one VM's Azure Migrate machine: none or more than one candidate (named)."""
-    if len(candidates) == 1:
-        return None
-    if not candidates:
-        return Gap(
-            kind=GapKind.MACHINE_NOT_DISCOVERED,
-            resource_id=site_id,
-            what=f"Azure Migrate machine of {instance_id}",
-            why="no machine discovered on the site matches its BIOS id, IP address or host name",
-            fix="check the appliance discovers the instance (ports 22/5985 from the appliance), then resubmit",
-            instance_ids=(instance_id,),
-        )
-    return Gap(
-        kind=GapKind.MACHINE_AMBIGUOUS,
-        resource_id=site_id,
-        what=f"Azure Migrate machine of {instance_id}",
-        why=f"{len(candidates)} discovered machines match it: {', '.join(candidates)}",
-        fix="remove the stale machine from the Azure Migrate inventory, then resubmit",
-        instance_ids=(instance_id,),
-    )

@@ -21,12 +21,11 @@ from shared.readiness import (
     ResourceState,
     SiteRecoveryFindings,
     assess,
-    discovery_gap,
     needs_of,
     not_ready_results,
-    process_server_gap,
 )
 from shared.request import MigrationRequest, parse_request
+from shared.site_recovery_gaps import discovery_gap, process_server_gap, site_recovery_findings
 
 SUB = "00000000-0000-0000-0000-000000000001"
 NET = f"/subscriptions/{SUB}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks"
@@ -237,3 +236,50 @@ def test_a_wave_that_is_not_ready_fails_every_vm_with_the_gaps() -> None:
 
 def test_permission_entries_are_plain_data() -> None:
     assert PermissionEntry().actions == ()
+
+
+def test_site_recovery_findings_name_every_gap_of_the_vault_side() -> None:
+    vault = f"/subscriptions/{SUB}/resourceGroups/rg-migration/providers/Microsoft.RecoveryServices/vaults/mig-vault"
+    fabric = f"{vault}/replicationFabrics/rcm-fabric"
+    common: dict[str, Any] = {"vault_id": vault, "appliance": "aws-appliance", "physical_site_id": SITE}
+    ready = site_recovery_findings(
+        **common,
+        vault_found=True,
+        fabric_id=fabric,
+        process_server_registered=True,
+        process_server_health="Normal",
+        policy_found=True,
+        mapping_found=True,
+        machine_candidates={"i-1": ["web-01"]},
+    )
+    assert ready.gaps == () and ready.physical_site_id == SITE
+    broken = site_recovery_findings(
+        **common,
+        vault_found=True,
+        fabric_id=fabric,
+        process_server_registered=True,
+        process_server_health="Critical",
+        process_server_health_errors=["ProcessServerHeartbeatMissing"],
+        policy_found=False,
+        mapping_found=False,
+        machine_candidates={"i-1": [], "i-2": ["a", "b"], "i-3": ["c"]},
+    )
+    assert [gap.kind for gap in broken.gaps] == [
+        GapKind.APPLIANCE,
+        GapKind.SITE_RECOVERY_SETUP,
+        GapKind.SITE_RECOVERY_SETUP,
+        GapKind.MACHINE_NOT_DISCOVERED,
+        GapKind.MACHINE_AMBIGUOUS,
+    ]
+    assert "ProcessServerHeartbeatMissing" in broken.gaps[0].why
+    assert "first replication" in broken.gaps[1].fix
+    no_fabric = site_recovery_findings(
+        **common, vault_found=True, fabric_id=None, process_server_registered=False, policy_found=False,
+        mapping_found=False,
+    )  # fmt: skip
+    assert [gap.what for gap in no_fabric.gaps] == ["InMageRcm fabric"]
+    no_vault = site_recovery_findings(
+        **common, vault_found=False, fabric_id=None, process_server_registered=False, policy_found=False,
+        mapping_found=False,
+    )  # fmt: skip
+    assert [gap.why for gap in no_vault.gaps] == ["it does not exist"]
