@@ -19,6 +19,7 @@ from shared import site_recovery as sr
 from shared.errors import AccessDeniedError, NotFoundError, PermanentError
 from shared.readiness import Gap, GapKind, ReadinessReport, SiteRecoveryFindings, assess, needs_of
 from shared.request import MigrationRequest
+from shared.site_recovery_gaps import FIRST_REPLICATION_FIX
 
 
 class ReadinessInput(BaseModel):
@@ -50,13 +51,14 @@ def _vault_id(vault: sr.VaultRef) -> str:
     )
 
 
-def site_recovery_findings(request: MigrationRequest) -> SiteRecoveryFindings:
+def site_recovery_side(request: MigrationRequest) -> SiteRecoveryFindings:
     """The Site Recovery side's gaps and discovery site.
 
     Integration point: the Site Recovery gateway's own readiness read (vault, fabric, process server health,
-    machines per VM) replaces the topology read below; its rules are ``process_server_gap`` and ``discovery_gap``
-    in :mod:`shared.readiness`. Until then this finds what the topology read can: no paired InMageRcm container
-    with a policy (the portal's first replication was never enabled), or no right to read the vault.
+    machines per VM) replaces the topology read below, through
+    :func:`shared.site_recovery_gaps.site_recovery_findings`. Until then this finds what the topology read can:
+    no paired InMageRcm container with a policy (the portal's first replication was never enabled), or no right
+    to read the vault.
     """
     gaps: list[Gap] = []
     site: str | None = None
@@ -83,10 +85,7 @@ def site_recovery_findings(request: MigrationRequest) -> SiteRecoveryFindings:
                     resource_id=_vault_id(vault),
                     what=what,
                     why=(error.message.splitlines() or ["its replication setup was not found"])[0],
-                    fix=(
-                        "register the appliance, then enable the first replication from the portal: it creates the "
-                        "replication policy and container mapping (docs/deploy.md)"
-                    ),
+                    fix=FIRST_REPLICATION_FIX,
                 )
             )
         else:
@@ -96,7 +95,7 @@ def site_recovery_findings(request: MigrationRequest) -> SiteRecoveryFindings:
 
 def check(spec: ReadinessInput) -> ReadinessReport:
     request = spec.request
-    findings = site_recovery_findings(request)
+    findings = site_recovery_side(request)
     needs = needs_of(request, findings.physical_site_id)
     reader = runtime.current().azure_resources
     if reader is None:
