@@ -20,6 +20,7 @@ from shared.readiness import Gap, GapKind, SiteRecoveryFindings
 
 __all__ = ["HEALTHY_PROCESS_SERVER", "discovery_gap", "process_server_gap", "site_recovery_findings"]
 
+VAULT_FIX = "create the Azure Migrate project's resources (docs/deploy.md 1.1) or correct target.vault"
 FIRST_REPLICATION_FIX = (
     "enable the first replication from the portal: it creates the replication policy, the container mapping and "
     "the cache storage account (docs/deploy.md 1.6)"
@@ -107,7 +108,7 @@ def site_recovery_findings(
                 resource_id=vault_id,
                 what=f"Recovery Services vault {vault_id.rsplit('/', 1)[-1]}",
                 why="it does not exist",
-                fix="create the Azure Migrate project's resources (docs/deploy.md 1.1) or correct target.vault",
+                fix=VAULT_FIX,
             )
         )
         return SiteRecoveryFindings(gaps=tuple(gaps))

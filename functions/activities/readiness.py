@@ -19,7 +19,7 @@ from shared import site_recovery as sr
 from shared.errors import AccessDeniedError, NotFoundError, PermanentError
 from shared.readiness import Gap, GapKind, ReadinessReport, SiteRecoveryFindings, assess, needs_of
 from shared.request import MigrationRequest
-from shared.site_recovery_gaps import FIRST_REPLICATION_FIX
+from shared.site_recovery_gaps import FIRST_REPLICATION_FIX, VAULT_FIX
 
 
 class ReadinessInput(BaseModel):
@@ -78,14 +78,17 @@ def site_recovery_side(request: MigrationRequest) -> SiteRecoveryFindings:
                     fix="assign Site Recovery Contributor on the vault (infra: recoveryVaultName)",
                 )
             )
-        except (NotFoundError, PermanentError) as error:
+        except PermanentError as error:
+            # ARM's own 404 codes (ResourceNotFound, ResourceGroupNotFound...) mean the vault itself is not there;
+            # the gateway's plain NotFound means the vault has no paired InMageRcm container with a policy.
+            vault_missing = isinstance(error, NotFoundError) and error.code != "NotFound"
             gaps.append(
                 Gap(
                     kind=GapKind.SITE_RECOVERY_SETUP,
                     resource_id=_vault_id(vault),
                     what=what,
                     why=(error.message.splitlines() or ["its replication setup was not found"])[0],
-                    fix=FIRST_REPLICATION_FIX,
+                    fix=VAULT_FIX if vault_missing else FIRST_REPLICATION_FIX,
                 )
             )
         else:

@@ -66,7 +66,7 @@ def test_a_vault_site_recovery_cannot_find_is_a_gap_listed_with_the_resource_gap
     kinds = [gap.kind for gap in report.gaps]
     assert kinds == [GapKind.SITE_RECOVERY_SETUP, GapKind.PERMISSION_MISSING]
     assert report.gaps[0].resource_id.endswith("/vaults/no-such-vault")
-    assert "first replication" in report.gaps[0].fix
+    assert "correct target.vault" in report.gaps[0].fix
     assert "listKeys/action" in report.gaps[1].why
 
 
