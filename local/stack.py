@@ -139,7 +139,8 @@ class LocalStack:
         events: EventLog,
         host_options: dict[str, Any] | None = None,
         seeding: Elapsed | None = None,
-        azure_resources: AzureResourcesEmulator | None = None,
+        *,
+        azure_resources: AzureResourcesEmulator,
     ) -> None:
         self.scenario = scenario
         self.state_dir = state_dir
@@ -148,7 +149,7 @@ class LocalStack:
         self.guests = guests
         self.site_recovery = site_recovery
         #: The emulated ARM the readiness check reads (target resources, the identity's role assignments).
-        self.azure_resources = azure_resources or AzureResourcesEmulator(scenario.azure, clock=host.clock)
+        self.azure_resources = azure_resources
         self.invoker = invoker
         self.events = events
         self.clock = host.clock
@@ -269,7 +270,7 @@ class LocalStack:
                 events,
                 host_options,
                 seeding,
-                arm,
+                azure_resources=arm,
             )
             stack.callback(local._close_host)
             local.host.start_server()
