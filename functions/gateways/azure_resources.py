@@ -2,9 +2,12 @@
 
 Plain ARM GETs through an ``ARMPipelineClient`` (azure-mgmt-core, already installed with the Site Recovery SDK)
 with the same azure-identity credential as the Site Recovery gateway, rather than azure-mgmt-network, -storage,
--resource and -authorization: five GETs do not justify four more SDKs (tens of MB, each with its own api-version
-matrix and model classes), the answers are read as plain JSON like the gateway's paged Azure Migrate reads, and one
-client serves every subscription's scopes. The api-versions are pinned here, one per resource provider.
+-resource and -authorization. Why: the check needs five GETs and a handful of fields from each; four more SDK
+packages would each need an exact pin kept in step with azure-core and the Site Recovery SDK, and bring model
+classes for whole providers the pipeline never calls. Reading JSON pages through the pipeline is what the Site
+Recovery gateway already does for the paged reads its SDK lacks, one client serves every subscription's scopes,
+and the emulator is reached through the same in-process transport. The api-versions are pinned here, one per
+resource provider.
 
 Nothing is changed in Azure. Per resource: 404 → ``MISSING``, 403 → ``CANNOT_READ`` (both become gaps);
 401 → :class:`AccessDeniedError` (the credential itself is broken: no check can run); 408/429/5xx and transport
