@@ -142,8 +142,9 @@ class ArmResourceReader:
                 return None, _message(body, status)
             entries += [PermissionEntry.model_validate(item) for item in body.get("value") or []]
             url, params = body.get("nextLink"), None
-            if url and not urlsplit(url).scheme:
-                raise PermanentError(f"unexpected nextLink {url[:120]!r}", resource=scope)
+            if url and urlsplit(url).netloc.lower() != urlsplit(str(self.client._base_url)).netloc.lower():
+                # The bearer token goes wherever the link points: only ever to the ARM endpoint itself.
+                raise PermanentError(f"nextLink outside Azure Resource Manager: {url[:120]!r}", resource=scope)
         return tuple(entries), ""
 
     def read(self, need: Need) -> ResourceFact:

@@ -264,3 +264,18 @@ def test_status_codes_become_the_pipelines_error_types(status: int, error_type: 
     assert type(raised.value).__name__ == error_type
     assert raised.value.code == code and raised.value.resource == CACHE
     assert "\n" not in str(raised.value)
+
+
+def test_a_next_link_leaving_resource_manager_is_refused_before_the_token_follows_it() -> None:
+    class _Elsewhere(_AnswersWith):
+        def handle(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+            self.calls += 1
+            page = {"value": [{"actions": ["*"], "notActions": []}], "nextLink": "https://attacker.example/page2"}
+            return EmulatorResponse(200, {"Content-Type": "application/json"}, json.dumps(page).encode())
+
+    service = _Elsewhere(200)
+    client = build_arm_client(service.base_url, credential=EmulatorCredential(), transport=EmulatorTransport(service))
+    need = Need(kind=ResourceKind.SUBNET, resource_id=f"{NET}/vnet-prod/subnets/apps", role="t", actions=SUBNET_ACTIONS)
+    with pytest.raises(MigrationError, match="nextLink outside Azure Resource Manager"):
+        ArmResourceReader(client).read(need)
+    assert service.calls == 2  # the subnet and the first page; never the foreign link
