@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from functions.settings import FunctionAppSettings
 from shared.ports import EventPublisher, LambdaInvoker
+from shared.readiness import AzureResourceReader
 from shared.site_recovery import SiteRecoveryGateway, VaultRef
 
 
@@ -26,6 +27,8 @@ class Runtime:
     """Returns the Site Recovery gateway for a vault."""
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The time triggers act at: the wall clock in the cloud, the host's (virtual) clock locally."""
+    azure_resources: AzureResourceReader | None = None
+    """ARM reads for the readiness check (target resources, the identity's permissions)."""
 
 
 _lock = threading.Lock()
@@ -49,6 +52,7 @@ def current() -> Runtime:
 
 def _cloud_runtime(settings: FunctionAppSettings) -> Runtime:
     from functions.gateways.aws_lambda import WebIdentityLambdaInvoker  # noqa: PLC0415 - cloud-only imports
+    from functions.gateways.azure_resources import ArmResourceReader  # noqa: PLC0415
     from functions.gateways.events import ServiceBusEventPublisher  # noqa: PLC0415
     from functions.gateways.site_recovery import cloud_site_recovery_gateway  # noqa: PLC0415
 
@@ -57,4 +61,5 @@ def _cloud_runtime(settings: FunctionAppSettings) -> Runtime:
         lambdas=WebIdentityLambdaInvoker(settings),
         events=ServiceBusEventPublisher(settings),
         site_recovery=lambda vault: cloud_site_recovery_gateway(settings, vault),
+        azure_resources=ArmResourceReader(managed_identity_client_id=settings.managed_identity_client_id or None),
     )

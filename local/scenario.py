@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from local.aws.estate import Estate
+from local.azure_resources.estate import AzureEstate
 from local.site_recovery.estate import MachineBehaviour, RequestFault
 from local.site_recovery.estate import Timings as SiteRecoveryTimings
 from shared.errors import InvalidRequestError
@@ -52,6 +53,9 @@ class Scenario(_Model):
     description: str = ""
     estate: Estate
     site_recovery: SiteRecoveryTimings = Field(default_factory=SiteRecoveryTimings)
+    azure: AzureEstate = Field(
+        default_factory=AzureEstate, description="the emulated ARM (seeded from the request) and faults planted in it"
+    )
     timings: Timings = Field(default_factory=Timings)
     health_schedule: str = "0 */15 * * * *"
     request: dict[str, Any]

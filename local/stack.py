@@ -23,6 +23,7 @@ from typing import Any
 
 from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
 from functions import runtime
+from functions.gateways.azure_resources import ArmResourceReader
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
@@ -30,6 +31,7 @@ from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, see
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
 from local.aws.identity import bios_id_for
+from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
@@ -145,6 +147,8 @@ class LocalStack:
         events: EventLog,
         host_options: dict[str, Any] | None = None,
         seeding: Elapsed | None = None,
+        *,
+        azure_resources: AzureResourcesEmulator,
     ) -> None:
         self.scenario = scenario
         self.state_dir = state_dir
@@ -152,6 +156,8 @@ class LocalStack:
         self.seeded = seeded
         self.guests = guests
         self.site_recovery = site_recovery
+        #: The emulated ARM the readiness check reads (target resources, the identity's role assignments).
+        self.azure_resources = azure_resources
         self.invoker = invoker
         self.events = events
         self.clock = host.clock
@@ -221,6 +227,8 @@ class LocalStack:
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(seeded, emulator)
+            arm = AzureResourcesEmulator(scenario.azure, clock=clock)
+            seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
                 LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
             )
@@ -244,6 +252,7 @@ class LocalStack:
                     events=events,
                     site_recovery=lambda vault: gateway,
                     now=clock.now,
+                    azure_resources=ArmResourceReader(build_emulated_arm_client(arm)),
                 )
             )
             stack.callback(runtime.install, None)
@@ -270,6 +279,7 @@ class LocalStack:
                 events,
                 host_options,
                 seeding,
+                azure_resources=arm,
             )
             stack.callback(local._close_host)
             local.host.start_server()
@@ -391,6 +401,12 @@ def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate
             )
         ],
     )
+
+
+def _migrate_site_id(emulator: SiteRecoveryEmulator) -> str | None:
+    """The Azure Migrate discovery site of the emulated InMageRcm fabric (the readiness check reads its machines)."""
+    fabrics = emulator.estate.fabrics
+    return emulator.physical_site_id(fabrics[0]) if fabrics else None
 
 
 def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> None:

@@ -1,6 +1,7 @@
 """``migrate_wave`` and ``migrate_batch``: a whole request, fanned out and fanned in.
 
-The wave preflights every VM in one batched activity, resolves each vault's replication topology once, then
+The wave first checks Azure is ready (``check_readiness``: a gap ends the wave before anything changes), then
+preflights every VM in one batched activity, resolves each vault's replication topology once, then
 runs the VMs in batches (``migrate_batch`` sub-orchestrations, each fanning out to ``migrate_vm``) with at most
 ``max_parallel`` VMs in flight. Batches keep every orchestrator's history bounded however large the wave.
 """
@@ -11,12 +12,13 @@ from collections.abc import Generator
 from typing import Any
 
 from functions import retry
-from functions.activities import events, preflight, site_recovery
+from functions.activities import events, preflight, readiness, site_recovery
 from functions.activities.preflight import PreflightReport
 from shared import site_recovery as sr
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
 from shared.pipeline import BatchInput, EventType, MigrationEvent, VmInput, VmResult, WaveInput, WaveSummary
+from shared.readiness import ReadinessReport, not_ready_results
 from shared.request import MigrationRequest, vm_instance_id
 
 Flow = Generator[Any, Any, Any]
@@ -32,15 +34,22 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
     request = wave.request
     started = context.current_utc_datetime
     announce = _Announcer(context, request.request_id)
-    context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
+    context.set_custom_status({"stage": "readiness", "vms": len(request.vms)})
     try:
-        report: PreflightReport = yield from _call(
+        ready: ReadinessReport = yield from _call(
             context,
-            preflight.preflight_wave,
-            request,
-            PreflightReport,
-            retry.PREFLIGHT,
-            events=[announce(EventType.WAVE_STARTED, "preflight", vms=len(request.vms))],
+            readiness.check_readiness,
+            readiness.ReadinessInput(request=request),
+            ReadinessReport,
+            retry.READINESS,
+            events=[announce(EventType.WAVE_STARTED, "readiness", vms=len(request.vms))],
+        )
+        if not ready.ready:  # a gap in Azure: nothing starts, every VM fails with the gaps that stop it
+            failed = not_ready_results(request, ready, context.current_utc_datetime)
+            return (yield from _summarise(context, announce, request, failed, started))
+        context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
+        report: PreflightReport = yield from _call(
+            context, preflight.preflight_wave, request, PreflightReport, retry.PREFLIGHT
         )
         accepted = {o.instance_id for o in report.outcomes if o.verdict.accepted}
         topologies: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -14,6 +14,14 @@ param logRetentionDays = 30
 param recoveryVaultName = 'ec2mig-dev-vault'
 param recoveryVaultResourceGroup = 'ec2mig-dev-migrate'
 param migrationTargetResourceGroups = ['ec2mig-dev-target']
+param cacheStorageAccounts = [
+  { resourceGroup: 'ec2mig-dev-migrate', name: 'ec2migdevcache' }
+]
+param replicationVirtualNetworks = [
+  { resourceGroup: 'ec2mig-dev-network', name: 'ec2mig-dev-vnet' }
+  { resourceGroup: 'ec2mig-dev-network', name: 'ec2mig-dev-test-vnet' }
+]
+param migrateProjectResourceGroup = 'ec2mig-dev-migrate'
 param awsRegion = 'eu-west-1'
 param awsInvokerRoleArn = readEnvironmentVariable('AWS_INVOKER_ROLE_ARN', 'arn:aws:iam::000000000000:role/ec2mig-dev-azure-invoker')
 param awsFederationAudience = 'api://ec2mig-aws-federation-dev'

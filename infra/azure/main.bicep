@@ -73,6 +73,15 @@ param recoveryVaultResourceGroup string
 @description('Resource groups (this subscription) where migrated VMs land; the identity gets Virtual Machine Contributor there.')
 param migrationTargetResourceGroups array = []
 
+@description('Cache storage accounts ({resourceGroup, name}, this subscription) that the first portal replication created; the identity gets read and list keys on each.')
+param cacheStorageAccounts array = []
+
+@description('Target and test virtual networks ({resourceGroup, name}, this subscription); the identity gets subnet join on each.')
+param replicationVirtualNetworks array = []
+
+@description('Resource group of the Azure Migrate project (its discovery sites); the identity gets Reader there. Empty: none.')
+param migrateProjectResourceGroup string = ''
+
 @description('Entra ID group of operators: may send to migration-requests and read its dead-letter queue. Empty: none.')
 param operatorsGroupObjectId string = ''
 
@@ -207,6 +216,37 @@ module targetRoles 'modules/target-rg-role.bicep' = [
     }
   }
 ]
+
+// What enabling replication needs beyond the vault (checked by the wave's readiness step before anything changes).
+module cacheAccountRoles 'modules/cache-account-role.bicep' = [
+  for account in cacheStorageAccounts: {
+    name: '${namePrefix}-cache-${uniqueString(account.resourceGroup, account.name)}'
+    scope: resourceGroup(account.resourceGroup)
+    params: {
+      principalId: identity.outputs.principalId
+      storageAccountName: account.name
+    }
+  }
+]
+
+module networkRoles 'modules/vnet-join-role.bicep' = [
+  for network in replicationVirtualNetworks: {
+    name: '${namePrefix}-vnet-${uniqueString(network.resourceGroup, network.name)}'
+    scope: resourceGroup(network.resourceGroup)
+    params: {
+      principalId: identity.outputs.principalId
+      virtualNetworkName: network.name
+    }
+  }
+]
+
+module migrateReader 'modules/migrate-reader-role.bicep' = if (!empty(migrateProjectResourceGroup)) {
+  name: '${namePrefix}-migrate-reader'
+  scope: resourceGroup(empty(migrateProjectResourceGroup) ? resourceGroup().name : migrateProjectResourceGroup)
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
 
 module functionApp 'modules/functionapp.bicep' = {
   name: '${namePrefix}-functionapp'

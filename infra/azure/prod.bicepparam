@@ -18,6 +18,14 @@ param logRetentionDays = 365
 param recoveryVaultName = 'ec2mig-prod-vault'
 param recoveryVaultResourceGroup = 'ec2mig-prod-migrate'
 param migrationTargetResourceGroups = ['ec2mig-prod-target']
+param cacheStorageAccounts = [
+  { resourceGroup: 'ec2mig-prod-migrate', name: 'ec2migprodcache' }
+]
+param replicationVirtualNetworks = [
+  { resourceGroup: 'ec2mig-prod-network', name: 'ec2mig-prod-vnet' }
+  { resourceGroup: 'ec2mig-prod-network', name: 'ec2mig-prod-test-vnet' }
+]
+param migrateProjectResourceGroup = 'ec2mig-prod-migrate'
 param awsRegion = 'eu-west-1'
 param awsInvokerRoleArn = readEnvironmentVariable('AWS_INVOKER_ROLE_ARN', 'arn:aws:iam::000000000000:role/ec2mig-prod-azure-invoker')
 param awsFederationAudience = 'api://ec2mig-aws-federation-prod'

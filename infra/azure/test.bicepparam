@@ -14,6 +14,14 @@ param logRetentionDays = 60
 param recoveryVaultName = 'ec2mig-test-vault'
 param recoveryVaultResourceGroup = 'ec2mig-test-migrate'
 param migrationTargetResourceGroups = ['ec2mig-test-target']
+param cacheStorageAccounts = [
+  { resourceGroup: 'ec2mig-test-migrate', name: 'ec2migtestcache' }
+]
+param replicationVirtualNetworks = [
+  { resourceGroup: 'ec2mig-test-network', name: 'ec2mig-test-vnet' }
+  { resourceGroup: 'ec2mig-test-network', name: 'ec2mig-test-test-vnet' }
+]
+param migrateProjectResourceGroup = 'ec2mig-test-migrate'
 param awsRegion = 'eu-west-1'
 param awsInvokerRoleArn = readEnvironmentVariable('AWS_INVOKER_ROLE_ARN', 'arn:aws:iam::000000000000:role/ec2mig-test-azure-invoker')
 param awsFederationAudience = 'api://ec2mig-aws-federation-test'

@@ -1,7 +1,8 @@
-"""Plug the emulator into azure-core: a transport with no sockets whose ``sleep()`` moves the emulator's clock.
+"""Plug an emulator into azure-core: a transport with no sockets whose ``sleep()`` moves the emulator's clock.
 
 ``build_emulated_client(emulator)`` returns a real ``SiteRecoveryManagementClient`` (real serialization, real
-retry policy, real LRO header handling) that talks to the emulator.
+retry policy, real LRO header handling) that talks to the emulator. Any in-process service with the same
+``handle()`` and ``clock`` (:class:`InProcessService`, e.g. the ARM resources emulator) rides the same transport.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ServiceResponseTimeoutError
@@ -19,7 +20,17 @@ from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
-from local.site_recovery.emulator import EmulatorTimeoutError, SiteRecoveryEmulator
+from local.clock import Clock
+from local.site_recovery.emulator import EmulatorResponse, EmulatorTimeoutError, SiteRecoveryEmulator
+
+
+class InProcessService(Protocol):
+    """What the transport needs of an emulator: answer one request, and a clock to sleep on."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def handle(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> EmulatorResponse: ...
 
 
 class EmulatorCredential:
@@ -52,6 +63,7 @@ _REASONS = {
     204: "No Content",
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
     429: "Too Many Requests",
@@ -60,9 +72,9 @@ _REASONS = {
 
 
 class EmulatorTransport(HttpTransport):  # type: ignore[type-arg]
-    """An azure-core transport answering from :class:`SiteRecoveryEmulator` in-process."""
+    """An azure-core transport answering from an emulator (:class:`InProcessService`) in-process."""
 
-    def __init__(self, emulator: SiteRecoveryEmulator) -> None:
+    def __init__(self, emulator: InProcessService) -> None:
         self.emulator = emulator
 
     def send(self, request: Any, **kwargs: Any) -> HttpResponse:
