@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
+from aws_lambdas.runtime import logger as powertools_logger
 from functions import runtime
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
@@ -411,7 +411,7 @@ def _agent_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
 @contextmanager
 def _lambda_logs_to(path: Path) -> Iterator[None]:
     """Send the Lambdas' structured logs (Powertools, stdout in AWS) and moto's request log to a file."""
-    lambda_logger = logging.getLogger(LAMBDA_SERVICE)
+    lambda_logger = logging.getLogger(powertools_logger.name)  # named after the service Powertools was given
     moto_logger = logging.getLogger("werkzeug")
     saved = (list(lambda_logger.handlers), moto_logger.level)
     with path.open("a", encoding="utf-8") as stream:
