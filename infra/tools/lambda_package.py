@@ -86,7 +86,7 @@ def split_handler(handler: str) -> tuple[str, str]:
 
 
 def link_requirements(requirements: Sequence[str], target: Path) -> list[str]:
-    """Link into ``target`` the installed files of each pinned distribution and of everything it depends on
+    """Link into ``target`` what each pinned distribution installed, and what everything it depends on installed
     (markers evaluated for this interpreter). Returns ``name==version`` of every linked distribution."""
     from importlib import metadata  # noqa: PLC0415
 
@@ -112,13 +112,12 @@ def link_requirements(requirements: Sequence[str], target: Path) -> list[str]:
         if name in linked and not extras:
             continue
         linked[name] = distribution.version
-        for file in distribution.files or ():
-            source = Path(str(distribution.locate_file(file)))
-            destination = target / file
-            if ".." in file.parts or not source.is_file() or destination.exists():
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.symlink_to(source)
+        # Link each top-level module, package directory and metadata directory the distribution installed.
+        for top in sorted({f.parts[0] for f in distribution.files or () if ".." not in f.parts} - {"__pycache__"}):
+            source = Path(str(distribution.locate_file(top)))
+            destination = target / top
+            if source.exists() and not destination.exists():
+                destination.symlink_to(source, target_is_directory=source.is_dir())
         pending.extend((Requirement(dep), extras) for dep in distribution.requires or ())
     return sorted(f"{name}=={version}" for name, version in linked.items())
 
@@ -181,7 +180,7 @@ def check(
         # -I: no PYTHON* variables, no user site, script dir not on the path; -S: no site-packages at all.
         bootstrap = f"import sys; sys.path[:0] = {[str(package.resolve()), deps]!r}; exec({_PROBE!r})"
         result = subprocess.run(
-            [python, "-I", "-S", "-c", bootstrap, json.dumps(handlers)],
+            [python, "-I", "-S", "-B", "-c", bootstrap, json.dumps(handlers)],
             cwd=elsewhere,
             capture_output=True,
             text=True,
