@@ -109,7 +109,8 @@ def test_the_package_deploy_sh_used_to_build_fails_the_check(
     staged = _copy(package, tmp_path)
     shutil.rmtree(staged / "aws_lambdas" / "guest_scripts")
     found = lambda_package.check(staged, handlers.values())
-    broken = sorted(problem.split(":")[0] for problem in found if "No module named 'aws_lambdas.guest_scripts'" in problem)
+    missing_module = "No module named 'aws_lambdas.guest_scripts'"
+    broken = sorted(problem.split(":")[0] for problem in found if missing_module in problem)
     assert broken == [
         "aws_lambdas/install_agent/handler.lambda_handler",
         "aws_lambdas/prepare_guest/handler.lambda_handler",
@@ -147,7 +148,9 @@ _METRICS_PROBE = """
 import json, sys
 from aws_lambdas.inventory.handler import lambda_handler
 class Context:
-    function_name = "probe"; memory_limit_in_mb = 256; invoked_function_arn = "arn:aws:lambda:eu-west-1:1:function:probe"
+    function_name = "probe"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:1:function:probe"
     aws_request_id = "req-1"
 try:
     lambda_handler({"not": "an inventory event"}, Context())
@@ -195,7 +198,8 @@ def test_hard_coded_powertools_names_fail_the_check(package: Path, tmp_path: Pat
     runtime = staged / "aws_lambdas" / "runtime.py"
     text = runtime.read_text()
     assert "metrics = Metrics()\n" in text
-    runtime.write_text(text.replace("metrics = Metrics()\n", 'metrics = Metrics(namespace="Ec2ToAzure", service="x")\n'))
+    hard_coded = 'metrics = Metrics(namespace="Ec2ToAzure", service="ec2-to-azure")\n'
+    runtime.write_text(text.replace("metrics = Metrics()\n", hard_coded))
     environment = {"POWERTOOLS_SERVICE_NAME": "inventory", "POWERTOOLS_METRICS_NAMESPACE": "ec2mig-test"}
     assert _emitted_metrics(staged, environment) != ("ec2mig-test", "inventory")
 
