@@ -40,6 +40,7 @@ from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
+from functions.settings import ENV_VAULT_SUBSCRIPTION_ID
 from shared.errors import (
     AccessDeniedError,
     InvalidRequestError,
@@ -83,7 +84,7 @@ _ERROR_MAP: dict[int, type[HttpResponseError]] = {
     409: ResourceExistsError,
 }
 
-ENV_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
+ENV_SUBSCRIPTION_ID = ENV_VAULT_SUBSCRIPTION_ID
 #: ``$filter`` of the protectable-item listing: machines discovered but not replicating yet.
 UNPROTECTED_FILTER = "state eq 'Unprotected'"
 ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
