@@ -69,6 +69,22 @@ def test_the_deployment_settings_are_read_where_the_trigger_decides() -> None:
     assert "settings.refusals(request)" in (REPO_ROOT / "functions" / "triggers" / "queue.py").read_text()
 
 
+def _trigger_role_problems(roles: str) -> list[str]:
+    """What is wrong with the trigger identity's Service Bus grant in roles.bicep (empty when right)."""
+    if "resource queueTrigger " not in roles:
+        return ["no queueTrigger role assignment"]
+    block = roles[roles.index("resource queueTrigger ") :]
+    block = block[: block.index("\n}\n")]
+    problems = []
+    if "scope: requestsQueue" not in block:
+        problems.append("the trigger's grant is not scoped to the requests queue")
+    if "principalId: principalId" not in block:
+        problems.append("the trigger's grant is not for the Function App's identity")
+    if "roleIds.serviceBusDataOwner" not in block or f"serviceBusDataOwner: '{SERVICE_BUS_DATA_OWNER}'" not in roles:
+        problems.append("the trigger's role is not Azure Service Bus Data Owner")
+    return problems
+
+
 def test_the_trigger_identity_may_read_the_queue_length_on_the_requests_queue_only() -> None:
     """Role table for identity-based Service Bus triggers (MicrosoftDocs/azure-docs
     ``includes/functions-service-bus-permissions.md``, ``articles/azure-functions/functions-reference.md``):
@@ -76,11 +92,15 @@ def test_the_trigger_identity_may_read_the_queue_length_on_the_requests_queue_on
     Listen rights "the queue length can't be used to inform scaling decisions" — Manage is needed, which among the
     built-in data roles only Data Owner carries. Plans that scale to zero (Flex Consumption) rely on that."""
     roles = ROLES_BICEP.read_text(encoding="utf-8")
-    block = roles[roles.index("resource queueTrigger ") :]
-    block = block[: block.index("\n}\n")]
-    assert "scope: requestsQueue" in block
-    assert "principalId: principalId" in block
-    assert "roleIds.serviceBusDataOwner" in block
-    assert f"serviceBusDataOwner: '{SERVICE_BUS_DATA_OWNER}'" in roles
-    # The namespace is never in scope of the identity's Data Owner grant.
+    assert _trigger_role_problems(roles) == []
+    # The identity's Data Owner grant never covers the namespace.
     assert not re.search(r"scope: namespace\s+properties: \{\s+principalId: principalId", roles)
+
+
+def test_the_receiver_only_grant_that_was_there_fails_the_check() -> None:
+    roles = ROLES_BICEP.read_text(encoding="utf-8")
+    block_start = roles.index("resource queueTrigger ")
+    block_end = roles.index("\n}\n", block_start)
+    block = roles[block_start:block_end].replace("roleIds.serviceBusDataOwner", "roleIds.serviceBusDataReceiver")
+    planted = roles[:block_start] + block + roles[block_end:]
+    assert _trigger_role_problems(planted) == ["the trigger's role is not Azure Service Bus Data Owner"]

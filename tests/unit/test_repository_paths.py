@@ -1,9 +1,9 @@
 """Nothing in the repository depends on a path outside it: a clone in a directory of any name, on any machine,
 has everything its tests, tools and documents refer to.
 
-Every tracked file is searched for references that leave the checkout: the sibling folder ``../shared`` (where a
-design document or fixtures lived beside a working copy), absolute paths of the machine it was written on
-(``/work/…``, home directories), and code that climbs above the repository root from ``__file__``.
+Every tracked file is searched for references that leave the checkout: the sibling folder named ``shared`` beside a
+working copy (where a design document and fixtures once lived), absolute paths of the machine it was written on
+(its work directory, home directories), and code that climbs above the repository root from ``__file__``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_each_kind_of_outside_reference_is_caught(tmp_path: Path) -> None:
         'FIXTURES = Path("/' + 'work/shared/fixtures")\n'
         'CONFIG = "/' + 'home/alice/.config/x"\n'
         "ROOT = Path(__file__).resolve().parents[2]\n"
-        "ABOVE = Path(__file__).resolve().parents[3]\n"
+        "ABOVE = Path(__file__).resolve().parents[" + "3]\n"
     )
     assert outside_references(readme, tmp_path) == [f"docs{'/'}readme.md:1: " + readme.read_text().splitlines()[0]]
     assert [ref.split(":")[1] for ref in outside_references(fixtures, tmp_path)] == ["1", "2", "4"]
