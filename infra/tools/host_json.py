@@ -7,8 +7,7 @@ worker, as Microsoft documents it. Every rule names its source (MicrosoftDocs/az
   apply to ".NET isolated worker and Java apps" only.
 * ``articles/azure-functions/durable/durable-functions-perf-and-scale.md``: instance caching with the Azure
   Storage provider is "Supported (.NET in-process worker only)" and "Extended sessions are supported only in the
-  .NET in-process worker" — ``extendedSessionsEnabled`` (and its idle timeout, used only with it). Recent
-  extension versions refuse to start a non-.NET app that sets it.
+  .NET in-process worker" — ``extendedSessionsEnabled`` (and its idle timeout, used only with it).
 * ``articles/azure-functions/durable/durable-functions-overview.md`` (supported languages): Python with the V2
   programming model needs extension bundles 3.15 or later; the bundle id is
   ``Microsoft.Azure.Functions.ExtensionBundle`` and its version is an interval such as ``[4.*, 5.0.0)``.
