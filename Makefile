@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: venv infra-venv browser test test-fast test-slow lint typecheck demo bench clean
+.PHONY: venv infra-venv browser test test-fast test-slow lint typecheck demo bench clean lambda-package deploy-plan
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -45,6 +45,16 @@ demo: venv
 
 bench: venv
 	$(PY) -m bench
+
+# The Lambdas' deployment package (the template's CodeUri): aws_lambdas/ (guest scripts included), shared/ and
+# the Lambdas' pinned requirements, which `sam build` installs. infra/deploy.sh builds it the same way.
+lambda-package:
+	python3 infra/tools/lambda_package.py build
+
+# Everything a deployment does except calling the clouds, for one environment: `make deploy-plan ENV=dev`.
+ENV ?= dev
+deploy-plan: venv infra-venv
+	infra/deploy.sh $(ENV) --dry-run
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .state reports .pytest_cache .mypy_cache .ruff_cache

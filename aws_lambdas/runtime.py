@@ -35,12 +35,25 @@ from aws_lambdas.wiring import WIRING, Gateways
 from shared.aws_contracts import LambdaEvent
 from shared.errors import InvalidRequestError, MigrationError, TransientError
 
-SERVICE = "ec2-to-azure"
-METRICS_NAMESPACE = "Ec2ToAzure"
+#: Where the names come from: the function's environment, as the SAM template sets it (service per function,
+#: metrics namespace per environment). Powertools reads both when these objects are built, at cold start.
+ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+#: Prefix of the idempotency records' keys (one table per environment already separates environments).
+IDEMPOTENCY_KEY_PREFIX = "ec2-to-azure"
 
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def use_names(*, service: str, namespace: str) -> None:
+    """Give the metrics the names a cold start reads from ``POWERTOOLS_SERVICE_NAME`` and
+    ``POWERTOOLS_METRICS_NAMESPACE``: for a host that runs several functions in one process (the local runtime).
+    The Logger's ``service`` key follows ``metrics.service`` at each invocation."""
+    metrics.service = service
+    metrics.namespace = namespace
+
 
 E = TypeVar("E", bound=LambdaEvent)
 R = TypeVar("R", bound=BaseModel)
@@ -81,7 +94,7 @@ def lambda_function(
             except ValidationError as exc:
                 raise InvalidRequestError(f"invalid {name} event: {_validation_message(exc)}", resource=name) from exc
             logger.set_correlation_id(parsed.migration_id)
-            logger.append_keys(handler=name)
+            logger.append_keys(handler=name, service=metrics.service or logger.service)
             tracer.put_annotation(key="migration_id", value=parsed.migration_id)
             try:
                 settings = WIRING.settings()
@@ -104,7 +117,7 @@ def lambda_function(
                     function_payload=parsed.model_dump(mode="json"),
                     config=config,
                     persistence_store=WIRING.persistence(name),
-                    key_prefix=f"{SERVICE}.{name}",
+                    key_prefix=f"{IDEMPOTENCY_KEY_PREFIX}.{name}",
                     function_args=(),
                     function_kwargs={"event": parsed.model_dump(mode="json")},
                 ).handle()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.errors import InvalidRequestError
 from shared.health import HealthThresholds
 from shared.pipeline import Timings
+from shared.request import Environment, MigrationRequest
 
 ENV_LAMBDA_PREFIX = "AWS_LAMBDA_FUNCTION_PREFIX"
 ENV_AWS_REGION = "AWS_REGION"
@@ -26,12 +27,40 @@ ENV_EVENTS_TOPIC = "MIGRATION_EVENTS_TOPIC"
 ENV_TIMINGS = "EC2AZ_TIMINGS"
 ENV_HEALTH_THRESHOLDS = "EC2AZ_HEALTH_THRESHOLDS"
 ENV_BATCH_SIZE = "EC2AZ_BATCH_SIZE"
+#: The deployment: its environment and the one Recovery Services vault its identity may use (infra sets them).
+ENV_ENVIRONMENT = "MIGRATION_ENVIRONMENT"
+ENV_VAULT_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
+ENV_VAULT_RESOURCE_GROUP = "SITE_RECOVERY_RESOURCE_GROUP"
+ENV_VAULT_NAME = "SITE_RECOVERY_VAULT_NAME"
 
 #: Names bound in the trigger decorators (the platform resolves ``%NAME%`` from app settings; infra sets them).
 REQUESTS_QUEUE = "migration-requests"
 SERVICEBUS_CONNECTION = "ServiceBusConnection"
 HEALTH_SCHEDULE_SETTING = "REPLICATION_HEALTH_SCHEDULE"
 DEFAULT_HEALTH_SCHEDULE = "0 */15 * * * *"
+
+
+class DeploymentVault(BaseModel):
+    """The Recovery Services vault this deployment's identity has Site Recovery rights on (infra grants them on
+    this vault only). Azure resource names compare case-insensitively."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resource_group: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    subscription_id: str = ""
+    """Empty: any subscription (the check then compares resource group and name only)."""
+
+    def admits(self, subscription_id: str, resource_group: str, name: str) -> bool:
+        return (
+            (not self.subscription_id or self.subscription_id.lower() == subscription_id.lower())
+            and self.resource_group.lower() == resource_group.lower()
+            and self.name.lower() == name.lower()
+        )
+
+    def __str__(self) -> str:
+        where = f"subscription {self.subscription_id}, " if self.subscription_id else ""
+        return f"vault {self.name} ({where}resource group {self.resource_group})"
 
 
 class FunctionAppSettings(BaseModel):
@@ -49,6 +78,32 @@ class FunctionAppSettings(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     health_thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
     batch_size: int = Field(default=50, ge=1, le=500)
+    environment: Environment | None = None
+    """The deployment's environment; ``from_env`` requires it. None only for settings built in-process without
+    a deployment (unit tests): nothing is then refused on that ground."""
+    vault: DeploymentVault | None = None
+    """The deployment's vault; ``from_env`` requires it. None as for ``environment``."""
+
+    def refusals(self, request: MigrationRequest) -> list[str]:
+        """Why this deployment must not run ``request`` (empty when it may): another environment's request, or a
+        target vault its identity may not use. Checked before anything starts."""
+        found = []
+        if self.environment is not None and request.environment is not self.environment:
+            found.append(
+                f"environment: the request is for {request.environment.value}, "
+                f"this deployment is {self.environment.value}"
+            )
+        if self.vault is not None:
+            for index, vm in enumerate(request.vms):
+                target = request.target_for(vm)
+                if not self.vault.admits(target.subscription_id, target.vault.resource_group, target.vault.name):
+                    where = f"vms[{index}].target.vault" if vm.target and vm.target.vault else "target.vault"
+                    found.append(
+                        f"{where}: vault {target.vault.name} (subscription {target.subscription_id}, resource group "
+                        f"{target.vault.resource_group}) is not this deployment's {self.vault}"
+                    )
+                    break
+        return found
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FunctionAppSettings:
@@ -74,10 +129,24 @@ class FunctionAppSettings(BaseModel):
                     values[field] = json.loads(env[name])
                 except json.JSONDecodeError as error:
                     raise InvalidRequestError(f"{name}: expected a JSON object: {error.msg}") from None
+        missing = [name for name in (ENV_ENVIRONMENT, ENV_VAULT_RESOURCE_GROUP, ENV_VAULT_NAME) if not env.get(name)]
+        if missing:
+            raise InvalidRequestError(
+                f"invalid function app settings: {', '.join(missing)} not set (infra sets the deployment's "
+                "environment and Site Recovery vault)",
+                issues=tuple(f"{name}: not set" for name in missing),
+            )
+        values["environment"] = env[ENV_ENVIRONMENT]
+        values["vault"] = {
+            "subscription_id": env.get(ENV_VAULT_SUBSCRIPTION_ID, ""),
+            "resource_group": env[ENV_VAULT_RESOURCE_GROUP],
+            "name": env[ENV_VAULT_NAME],
+        }
         try:
             return cls.model_validate(values)
         except ValidationError as error:
             names = {**plain, "timings": ENV_TIMINGS, "health_thresholds": ENV_HEALTH_THRESHOLDS}
+            names |= {"environment": ENV_ENVIRONMENT, "vault": f"{ENV_VAULT_RESOURCE_GROUP}/{ENV_VAULT_NAME}"}
             issues = tuple(
                 f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors(include_url=False)
             )

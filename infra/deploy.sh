@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Deploy one environment end to end: Azure (Bicep), AWS (SAM), then the Function App code.
 #
-#   infra/deploy.sh dev|test|prod
+#   infra/deploy.sh dev|test|prod             deploy (the deploy plan runs first and stops it on any problem)
+#   infra/deploy.sh dev|test|prod --dry-run   only the deploy plan: everything but the cloud calls
+#                                             (same as `make deploy-plan ENV=...`)
+#
+# The plan (infra/tools/deploy_plan.py) builds the SSM documents and the Lambda package, imports every handler
+# from the package, transforms the SAM template, resolves the environment's samconfig.toml section and
+# .bicepparam, and prints what would be deployed. It needs .venv and .venv-infra (`make venv infra-venv`).
 #
 # Needs: az (logged in, subscription selected), sam + AWS credentials, python3, zip; func (Azure Functions Core
 # Tools) is used for Flex Consumption publishing when present. Settings come from the environment:
@@ -20,7 +26,7 @@ die() { echo "deploy.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
 usage() {
-  echo "usage: $0 dev|test|prod" >&2
+  echo "usage: $0 dev|test|prod [--dry-run]" >&2
   exit 2
 }
 
@@ -31,14 +37,30 @@ require() {
   done
 }
 
-[[ $# -eq 1 ]] || usage
+[[ $# -eq 1 || ($# -eq 2 && "$2" == "--dry-run") ]] || usage
 readonly ENV_NAME="$1"
+DRY_RUN=0
+[[ $# -eq 2 ]] && DRY_RUN=1
+readonly DRY_RUN
 case "${ENV_NAME}" in
   dev | test | prod) ;;
   *) die "unknown environment '${ENV_NAME}': expected dev, test or prod" ;;
 esac
 
+# The plan: everything except the cloud calls. A dry run stops after it; a deployment goes on only if it passed.
+plan() {
+  local infra_python="${REPO_ROOT}/.venv-infra/bin/python" runtime_python="${REPO_ROOT}/.venv/bin/python"
+  [[ -x "${infra_python}" && -x "${runtime_python}" ]] || die "the deploy plan needs .venv and .venv-infra: run make venv infra-venv"
+  "${infra_python}" "${SCRIPT_DIR}/tools/deploy_plan.py" "${ENV_NAME}" --runtime-python "${runtime_python}"
+}
+if [[ "${DRY_RUN}" == "1" ]]; then
+  plan
+  exit 0
+fi
+
 require az sam aws python3 zip
+log "plan for ${ENV_NAME} (no cloud calls)"
+plan >&2
 readonly RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-${PROJECT_PREFIX}-${ENV_NAME}}"
 readonly LOCATION="${AZURE_LOCATION:-westeurope}"
 readonly OWNER_TAG="${OWNER:-platform-team}"
@@ -87,14 +109,10 @@ readonly FEDERATION_AUDIENCE
 log "AWS: SSM documents from the guest scripts"
 python3 "${SCRIPT_DIR}/aws/build_ssm_documents.py"
 
-log "AWS: staging the Lambda source"
-readonly LAMBDA_SRC="${BUILD_DIR}/lambda_src"
-rm -rf "${LAMBDA_SRC}"
-mkdir -p "${LAMBDA_SRC}"
-cp -R "${REPO_ROOT}/aws_lambdas" "${REPO_ROOT}/shared" "${LAMBDA_SRC}/"
-rm -rf "${LAMBDA_SRC}/aws_lambdas/guest_scripts"
-# The Lambdas need only these pins (boto3 is pinned too, not taken from the runtime).
-grep -E '^(aws-lambda-powertools|boto3|botocore|pydantic|PyYAML)' "${REPO_ROOT}/requirements.txt" >"${LAMBDA_SRC}/requirements.txt"
+# The package the plan checked (make lambda-package): aws_lambdas/ with its guest scripts, shared/, and the
+# Lambdas' pinned requirements.txt that `sam build` installs. The template's CodeUri points at it.
+log "AWS: building the Lambda package (build/lambda_src)"
+python3 "${SCRIPT_DIR}/tools/lambda_package.py" build --output "${BUILD_DIR}/lambda_src" >/dev/null
 
 # sam replaces parameter_overrides from samconfig.toml when given on the command line: merge them.
 SAM_OVERRIDES="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))[sys.argv[2]]["deploy"]["parameters"]["parameter_overrides"])' "${SCRIPT_DIR}/aws/samconfig.toml" "${ENV_NAME}")"

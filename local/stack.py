@@ -21,11 +21,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
+from aws_lambdas.runtime import logger as powertools_logger
 from functions import runtime
 from functions.gateways.azure_resources import ArmResourceReader
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
-from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
+from functions.settings import (
+    ENV_AWS_REGION,
+    ENV_ENVIRONMENT,
+    ENV_VAULT_NAME,
+    ENV_VAULT_RESOURCE_GROUP,
+    ENV_VAULT_SUBSCRIPTION_ID,
+    HEALTH_SCHEDULE_SETTING,
+    REQUESTS_QUEUE,
+    FunctionAppSettings,
+)
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
@@ -48,7 +57,7 @@ from local.site_recovery import (
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
 from shared.pipeline import WaveSummary
-from shared.request import parse_request, wave_instance_id
+from shared.request import Environment, parse_request, wave_instance_id
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
@@ -245,9 +254,12 @@ class LocalStack:
             )
             events = EventLog(state_dir / "events.jsonl")
             gateway = AzureSiteRecoveryGateway(client=build_emulated_client(emulator))
+            deployment = _deployment_app_settings(scenario, emulator.estate)
             runtime.install(
                 runtime.Runtime(
-                    settings=FunctionAppSettings(aws_region=scenario.estate.region, timings=scenario.timings),
+                    settings=FunctionAppSettings.from_env(
+                        {**deployment, ENV_AWS_REGION: scenario.estate.region}
+                    ).model_copy(update={"timings": scenario.timings}),
                     lambdas=invoker,
                     events=events,
                     site_recovery=lambda vault: gateway,
@@ -258,6 +270,7 @@ class LocalStack:
             stack.callback(runtime.install, None)
             settings = {
                 **DEFAULT_APP_SETTINGS,
+                **deployment,
                 HEALTH_SCHEDULE_SETTING: scenario.health_schedule,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; the EMF lines would flood the terminal
             }
@@ -376,6 +389,17 @@ class LocalStack:
         )
 
 
+def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:
+    """The app settings infra gives a deployment (functionapp.bicep), for the local one: the environment of the
+    scenario's request and the vault the Site Recovery emulator serves, the only one this deployment may use."""
+    return {
+        ENV_ENVIRONMENT: str(scenario.request.get("environment") or Environment.DEV.value),
+        ENV_VAULT_SUBSCRIPTION_ID: vault.subscription_id,
+        ENV_VAULT_RESOURCE_GROUP: vault.resource_group,
+        ENV_VAULT_NAME: vault.vault_name,
+    }
+
+
 def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate:
     """The vault of the scenario's request, with the estate's appliance as the InMageRcm fabric's process server."""
     target = scenario.request.get("target") or {}
@@ -449,7 +473,7 @@ def _discovered_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
 @contextmanager
 def _lambda_logs_to(path: Path) -> Iterator[None]:
     """Send the Lambdas' structured logs (Powertools, stdout in AWS) and moto's request log to a file."""
-    lambda_logger = logging.getLogger(LAMBDA_SERVICE)
+    lambda_logger = logging.getLogger(powertools_logger.name)  # named after the service Powertools was given
     moto_logger = logging.getLogger("werkzeug")
     saved = (list(lambda_logger.handlers), moto_logger.level)
     with path.open("a", encoding="utf-8") as stream:

@@ -26,6 +26,7 @@ from azure.core.exceptions import (
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
+from functions.settings import ENV_VAULT_SUBSCRIPTION_ID
 from shared.errors import (
     AccessDeniedError,
     InvalidRequestError,
@@ -36,7 +37,7 @@ from shared.errors import (
     TransientError,
 )
 
-ENV_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
+ENV_SUBSCRIPTION_ID = ENV_VAULT_SUBSCRIPTION_ID
 ENV_MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 ENV_RESOURCE_MANAGER_URL = "EC2AZ_RESOURCE_MANAGER_URL"
 

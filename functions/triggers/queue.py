@@ -27,7 +27,8 @@ _ACTIVE = {"Running", "Pending", "ContinuedAsNew"}
 async def migration_requested(message: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
     """Validate the request and start ``migrate_wave`` as ``wave-{request_id}``, unless it already exists.
 
-    A bad message is dead-lettered with the reason (``DeadLetterError``) and starts nothing. In Azure, without
+    A bad message is dead-lettered with the reason (``DeadLetterError``) and starts nothing; so is a request this
+    deployment must not run (another environment's, or a target vault its identity may not use). In Azure, without
     the SDK-type Service Bus binding, the platform retries it up to the queue's max delivery count before
     dead-lettering; the reason is also published as a ``request.rejected`` event keyed by the message id.
     """
@@ -35,6 +36,9 @@ async def migration_requested(message: func.ServiceBusMessage, client: df.Durabl
         request = parse_request(message.get_body())
     except InvalidRequestError as error:
         _reject(message, "InvalidRequest", "; ".join(error.issues))
+    refusals = runtime.current().settings.refusals(request)
+    if refusals:
+        _reject(message, "NotThisDeployment", "; ".join(refusals))
     existing = await client.get_status(request.wave_instance_id)
     if existing:
         logger.info("request %s already has wave %s: nothing new started", request.request_id, existing.instance_id)

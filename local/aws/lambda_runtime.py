@@ -27,6 +27,7 @@ from aws_lambdas.gateways.ec2 import Boto3Ec2Gateway
 from aws_lambdas.gateways.ports import SsmPort
 from aws_lambdas.gateways.secrets import Boto3SecretsGateway
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
+from aws_lambdas.runtime import ENV_METRICS_NAMESPACE, use_names
 from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
@@ -86,6 +87,9 @@ class LocalLambdaRuntime:
         ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``)."""
         self.endpoint_url = endpoint_url
         self.settings = Settings.from_env(environment)
+        # As the SAM template sets them: POWERTOOLS_SERVICE_NAME is the function's name, POWERTOOLS_METRICS_NAMESPACE
+        # is "<prefix>-<environment>", the same value as the SSM document prefix (both derive from the stack's names).
+        self.metrics_namespace = environment.get(ENV_METRICS_NAMESPACE) or self.settings.ssm_document_prefix
         self.emulator = emulator
         self._lock = threading.Lock()
         WIRING.configure(settings=self.settings, gateway_factory=self._gateways, persistence_factory=self._persistence)
@@ -127,6 +131,7 @@ class LocalLambdaRuntime:
         handler = importlib.import_module(f"aws_lambdas.{function_name}.handler").lambda_handler
         context = FakeLambdaContext(function_name=function_name, region=self.settings.region)
         with self._lock:
+            use_names(service=function_name, namespace=self.metrics_namespace)
             try:
                 result: dict[str, Any] = handler(dict(event), context)
             except Exception as exc:

@@ -149,8 +149,14 @@ def test_a_retryable_service_bus_error_is_transient():
 
 
 def test_settings_come_from_app_settings_and_name_a_bad_one():
+    deployment = {
+        "MIGRATION_ENVIRONMENT": "prod",
+        "SITE_RECOVERY_RESOURCE_GROUP": "rg-migration",
+        "SITE_RECOVERY_VAULT_NAME": "mig-vault",
+    }
     settings = FunctionAppSettings.from_env(
         {
+            **deployment,
             "AWS_LAMBDA_FUNCTION_PREFIX": "ec2-to-azure-prod-",
             "AWS_ROLE_ARN": "arn:aws:iam::1:role/r",
             "EC2AZ_TIMINGS": '{"job_first_poll": 30}',
@@ -160,9 +166,9 @@ def test_settings_come_from_app_settings_and_name_a_bad_one():
     from shared.errors import InvalidRequestError
 
     with pytest.raises(InvalidRequestError, match="EC2AZ_BATCH_SIZE"):
-        FunctionAppSettings.from_env({"EC2AZ_BATCH_SIZE": "0"})
+        FunctionAppSettings.from_env({**deployment, "EC2AZ_BATCH_SIZE": "0"})
     with pytest.raises(InvalidRequestError, match="EC2AZ_TIMINGS: expected a JSON object"):
-        FunctionAppSettings.from_env({"EC2AZ_TIMINGS": "{"})
+        FunctionAppSettings.from_env({**deployment, "EC2AZ_TIMINGS": "{"})
 
 
 def test_retry_policies_serialise_backoff_for_the_durable_extension():

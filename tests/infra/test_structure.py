@@ -329,7 +329,7 @@ def test_lambdas_run_python311_on_arm64_with_their_handlers(sam_template: dict[s
         "start_source",
         "revert_changes",
     ]
-    assert handlers == {f"aws_lambdas/{name}/handler.handler" for name in names}
+    assert handlers == {f"aws_lambdas/{name}/handler.lambda_handler" for name in names}
 
 
 # ------------------------------------------------------------------------------------------- Azure specifics

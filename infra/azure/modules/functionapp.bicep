@@ -15,7 +15,6 @@ param storageAccountName string
 param storageBlobEndpoint string
 param deploymentContainerName string
 param serviceBusFullyQualifiedNamespace string
-param requestsQueueName string
 param eventsTopicName string
 param appInsightsConnectionString string
 param keyVaultName string
@@ -49,7 +48,6 @@ var commonSettings = [
   { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions', value: string(durableConcurrency) }
   { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions', value: string(durableConcurrency) }
   { name: 'MIGRATION_ENVIRONMENT', value: environment }
-  { name: 'MIGRATION_REQUESTS_QUEUE', value: requestsQueueName }
   { name: 'MIGRATION_EVENTS_TOPIC', value: eventsTopicName }
   { name: 'REPLICATION_HEALTH_SCHEDULE', value: replicationHealthSchedule }
   { name: 'SITE_RECOVERY_SUBSCRIPTION_ID', value: subscription().subscriptionId }

@@ -12,6 +12,7 @@ var roleIds = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -62,14 +63,19 @@ resource storageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 ]
 
-// The trigger receives (and completes / dead-letters) requests; it never sends to the queue.
-resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(requestsQueue.id, principalId, roleIds.serviceBusDataReceiver)
+// The Service Bus trigger, on the requests queue only. Functions' role table for identity-based connections
+// (MicrosoftDocs/azure-docs includes/functions-service-bus-permissions.md, functions-reference.md) lists for a
+// trigger "Azure Service Bus Data Receiver, Azure Service Bus Data Owner"; event-driven-scaling.md adds: "use Manage
+// rights on resources for the most efficient scaling. With Listen rights, scaling isn't as accurate because the
+// queue length can't be used to inform scaling decisions." On a plan that scales to zero the scale controller must
+// read the queue length, which needs Manage: Data Owner (Manage + Send + Listen), scoped to this one queue.
+resource queueTrigger 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(requestsQueue.id, principalId, roleIds.serviceBusDataOwner)
   scope: requestsQueue
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataReceiver)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataOwner)
   }
 }
 
