@@ -278,6 +278,10 @@ class LocalHost:
         self._listeners.append(listener)
 
     def _recover(self) -> None:
+        latest = self._store.latest_time()
+        if latest is not None and isinstance(self.clock, VirtualClock):
+            # A reopened state directory continues its own timeline: never stamp new work before stored work.
+            self.clock.advance_to(parse_timestamp(latest))
         self.queue.release_locks()
         with self._store.reading() as db:
             for (instance_id,) in db.execute("SELECT DISTINCT instance_id FROM inbox ORDER BY seq"):
