@@ -25,13 +25,13 @@ from aws_lambdas.runtime import SERVICE as LAMBDA_SERVICE
 from functions import runtime
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE, FunctionAppSettings
-from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
+from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
-from local.host import LocalHost, QueueOptions
+from local.host import LocalHost
 from local.host.loop import run_on_loop
 from local.scenario import OperatorAction, Scenario, resolve_request
 from local.site_recovery import EmulatorEstate, SiteRecoveryEmulator, build_emulated_client
@@ -41,8 +41,6 @@ from shared.pipeline import WaveSummary
 from shared.request import parse_request, wave_instance_id
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
-REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ _ACTIVE = {"Running", "Pending", "ContinuedAsNew"}
 async def migration_requested(message: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
     """Validate the request and start ``migrate_wave`` as ``wave-{request_id}``, unless it already exists.
 
-    A bad message is dead-lettered with the reason (``DeadLetterError``) and starts nothing. In Azure, without
-    the SDK-type Service Bus binding, the platform retries it up to the queue's max delivery count before
-    dead-lettering; the reason is also published as a ``request.rejected`` event keyed by the message id.
+    A bad message starts nothing: its reason is published as a ``request.rejected`` event keyed by the message id,
+    and the trigger raises ``DeadLetterError``, so the platform redelivers it up to the queue's max delivery count
+    and dead-letters it with ``MaxDeliveryCountExceeded`` (the SDK-type binding that could settle with our own
+    reason is a beta we do not use: ``docs/dead-lettering.md``). ``cli dlq list`` joins the two.
     """
     try:
         request = parse_request(message.get_body())
