@@ -25,14 +25,20 @@ def _vm_state(status: Any) -> str:
     return str(custom.get("state", "")) if isinstance(custom, dict) else ""
 
 
-def wave_vm_ids(wave: Any) -> list[str]:
-    """The EC2 instance ids a wave was asked to migrate, read from its input (a ``WaveInput``)."""
-    data = wave.input_ if wave else None
+def input_of(status: Any) -> Any:
+    """An orchestration's input from its status (None if unknown; a JSON text is parsed)."""
+    data = status.input_ if status else None
     if isinstance(data, str):
         try:
-            data = json.loads(data)
+            return json.loads(data)
         except ValueError:
-            return []
+            return None
+    return data
+
+
+def wave_vm_ids(wave: Any) -> list[str]:
+    """The EC2 instance ids a wave was asked to migrate, read from its input (a ``WaveInput``)."""
+    data = input_of(wave)
     request = data.get("request") if isinstance(data, dict) else None
     vms = request.get("vms") if isinstance(request, dict) else None
     return [str(vm["instance_id"]) for vm in vms or [] if isinstance(vm, dict) and vm.get("instance_id")]

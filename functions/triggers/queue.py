@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -107,14 +106,7 @@ async def _instances_in_other_waves(
 
 
 def _claimed_by(status: Any) -> str:
-    if not status:
-        return ""
-    data = status.input_
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return ""
+    data = operations.input_of(status)
     return str(data.get("request_id") or "") if isinstance(data, dict) else ""
 
 

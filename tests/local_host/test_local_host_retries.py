@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 
 from functions.retry import AWS_CALL
-from local.host.engine import COMPLETED
+from local.host.engine import COMPLETED, FAILED
 from local.host.history import EventType, parse_timestamp
 from local.host.retry import RetrySpec, RetryTimeoutExpiredError, next_retry_delay
 
@@ -45,6 +45,18 @@ def test_a_capped_policy_stops_growing_at_its_max_retry_interval(host, app_modul
     gaps, final = _gaps(status.history)
     assert gaps == [5, 10, 12, 12]
     assert final == 12
+
+
+def test_past_the_retry_timeout_the_instance_fails_saying_why(host, app_module):
+    """Attempts at 0, 5 and 15 s; the third failure is past 12 s, where DTFx creates no timer and gives up."""
+    instance_id = host.start("retry_timeout", "t1")
+
+    host.run_until_idle()
+
+    status = host.status(instance_id)
+    assert status.runtime_status == FAILED
+    assert "retry timeout of 12s" in status.output and "would hang in Azure" in status.output
+    assert len(app_module.RECORD["always_fails:t1"]) == 3
 
 
 def test_the_policy_serialises_what_the_extension_reads():

@@ -147,6 +147,22 @@ def retry_backoff(context: df.DurableOrchestrationContext):
     return "succeeded"
 
 
+class _TimeoutRetry(df.RetryOptions):
+    """5 s, then doubling, for at most 12 s from the first attempt (``retryTimeoutInMilliseconds``)."""
+
+    def __init__(self) -> None:
+        super().__init__(5_000, 10)
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "backoffCoefficient": 2, "retryTimeoutInMilliseconds": 12_000}
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_timeout(context: df.DurableOrchestrationContext):
+    yield context.call_activity_with_retry(always_fails, _TimeoutRetry(), context.get_input())
+    return "succeeded"
+
+
 @app.orchestration_trigger(context_name="context")
 def retry_then_success(context: df.DurableOrchestrationContext):
     retry = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=5)
