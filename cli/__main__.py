@@ -299,44 +299,52 @@ def cmd_dlq_list(args: argparse.Namespace, console: Console) -> int:
         console.print_json(json.dumps(rows, default=str))
         return EXIT_OK
     table = Table(title=f"{len(rows)} dead-lettered request(s)")
-    for column in ("message id", "enqueued", "reason", "description"):
+    for column in ("message id", "enqueued", "reason", "description", "cause"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["message_id"], str(row["enqueued"]), row["reason"], row["description"][:300])
+        table.add_row(
+            row["message_id"], str(row["enqueued"]), row["reason"], row["description"][:300], row["cause"][:300]
+        )
     console.print(table)
     return EXIT_OK
 
 
 def _local_dead_letters(state: Path | None) -> list[dict[str, Any]]:
-    from cli.local_run import last_state_dir  # noqa: PLC0415
+    from cli import dlq  # noqa: PLC0415
+    from cli.local_run import last_state_dir, read_events  # noqa: PLC0415
     from functions.settings import REQUESTS_QUEUE  # noqa: PLC0415
     from local.app import open_stored_host  # noqa: PLC0415
 
-    with open_stored_host(last_state_dir(state)) as host:
-        return [
+    state_dir = last_state_dir(state)
+    with open_stored_host(state_dir) as host:
+        found = [
             {
                 "message_id": message.message_id,
                 "enqueued": message.enqueued_time,
-                "reason": message.dead_letter_reason,
-                "description": message.dead_letter_description,
+                "reason": message.dead_letter_reason or "",
+                "description": message.dead_letter_description or "",
             }
             for message in host.dead_letters(REQUESTS_QUEUE)
         ]
+    return dlq.rows(found, dlq.rejection_causes(read_events(state_dir).read()))
 
 
 def cmd_dlq_replay(args: argparse.Namespace, console: Console) -> int:
-    from cli import cloud  # noqa: PLC0415
+    from cli import cloud, dlq  # noqa: PLC0415
 
     if cloud.configured():
-        cloud.replay_dead_letter(args.message_id)
+        replay = cloud.replay_dead_letter(args.message_id)
     else:
         from cli.local_run import last_state_dir  # noqa: PLC0415
         from functions.settings import REQUESTS_QUEUE  # noqa: PLC0415
         from local.app import open_stored_host  # noqa: PLC0415
 
         with open_stored_host(last_state_dir(args.state)) as host:
-            host.replay_dead_letter(REQUESTS_QUEUE, message_id=args.message_id)
-    console.print(f"replayed {args.message_id}")
+            replay = dlq.replay_local(host, REQUESTS_QUEUE, args.message_id)
+    console.print(
+        f"replayed {replay.dead_letter_message_id} as message {replay.new_message_id} "
+        f"(replay {replay.replay_count} of {replay.original_message_id}); the queue accepted it"
+    )
     return EXIT_OK
 
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
-from functions.settings import ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE
+from cli import dlq
+from functions.settings import ENV_EVENTS_TOPIC, ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE, FunctionAppSettings
 from shared.errors import InvalidRequestError, PermanentError, TransientError
+from shared.pipeline import EventType, MigrationEvent
 from shared.request import MigrationRequest
 
 ENV_API_URL = "EC2AZ_API_URL"
@@ -80,25 +82,61 @@ def submit(request: MigrationRequest) -> str:
     return request.request_id
 
 
+#: The events topic's subscription that keeps every event (``infra/azure/modules/servicebus.bicep``).
+AUDIT_SUBSCRIPTION = "audit"
+#: How many dead letters `dlq list` shows, and how many audit events it peeks to find their causes.
+MAX_DEAD_LETTERS = 100
+MAX_AUDIT_EVENTS = 5000
+#: How many dead letters `dlq replay` looks through (holding their locks) for the one to replay.
+MAX_REPLAY_SCAN = 1000
+
+
 def dead_letters() -> list[dict[str, Any]]:
+    """The requests queue's dead letters (peeked, not received) with the trigger's cause from the audit events."""
     from azure.servicebus import ServiceBusSubQueue  # noqa: PLC0415
 
-    with (
-        _servicebus() as client,
-        client.get_queue_receiver(REQUESTS_QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver,
-    ):
-        return [
-            {
-                "message_id": message.message_id,
-                "enqueued": message.enqueued_time_utc,
-                "reason": message.dead_letter_reason or "",
-                "description": message.dead_letter_error_description or "",
-            }
-            for message in receiver.peek_messages(max_message_count=100)
-        ]
+    with _servicebus() as client:
+        with client.get_queue_receiver(REQUESTS_QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+            found = [
+                {
+                    "message_id": message.message_id,
+                    "enqueued": message.enqueued_time_utc,
+                    "reason": message.dead_letter_reason or "",
+                    "description": message.dead_letter_error_description or "",
+                }
+                for message in receiver.peek_messages(max_message_count=MAX_DEAD_LETTERS)
+            ]
+        wanted = {f"rejected:{row['message_id']}" for row in found}
+        causes = dlq.rejection_causes(_audit_events(client, wanted)) if wanted else {}
+    return dlq.rows(found, causes)
 
 
-def replay_dead_letter(message_id: str) -> None:
+def _audit_events(client: Any, wanted: set[str]) -> list[MigrationEvent]:
+    """``request.rejected`` events with the given ids, peeked from the audit subscription (nothing consumed)."""
+    topic = os.environ.get(ENV_EVENTS_TOPIC) or FunctionAppSettings().events_topic
+    events: list[MigrationEvent] = []
+    seen = 0
+    with client.get_subscription_receiver(topic, AUDIT_SUBSCRIPTION) as receiver:
+        next_sequence = None
+        while seen < MAX_AUDIT_EVENTS and wanted:
+            page = receiver.peek_messages(max_message_count=250, sequence_number=next_sequence or 0)
+            if not page:
+                break
+            seen += len(page)
+            next_sequence = page[-1].sequence_number + 1
+            for message in page:
+                if message.message_id in wanted and message.subject == EventType.REQUEST_REJECTED.value:
+                    events.append(MigrationEvent.model_validate_json(b"".join(message.body)))
+                    wanted.discard(message.message_id)
+    return events
+
+
+def replay_dead_letter(message_id: str) -> dlq.Replay:
+    """Send a dead-lettered request again under a new message id; complete the dead letter only after the send.
+
+    Returns only once the broker accepted the send (``send_messages`` raises otherwise) and the dead letter was
+    completed. Messages received while looking for it are abandoned (their locks released) at the end.
+    """
     from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue  # noqa: PLC0415
 
     with (
@@ -108,13 +146,44 @@ def replay_dead_letter(message_id: str) -> None:
         ) as receiver,
         client.get_queue_sender(REQUESTS_QUEUE) as sender,
     ):
-        for message in receiver.receive_messages(max_message_count=100):
-            if message.message_id == message_id:
-                sender.send_messages(ServiceBusMessage(b"".join(message.body), message_id=message_id))
-                receiver.complete_message(message)
-                return
-            receiver.abandon_message(message)
-    raise PermanentError(f"no dead-lettered message {message_id}", code="NotFound", resource=message_id)
+        held: list[Any] = []
+        target = None
+        try:
+            while target is None and len(held) < MAX_REPLAY_SCAN:
+                batch = receiver.receive_messages(max_message_count=50, max_wait_time=5)
+                if not batch:
+                    break
+                for message in batch:
+                    if target is None and message.message_id == message_id:
+                        target = message
+                    else:
+                        held.append(message)
+            if target is None:
+                raise PermanentError(
+                    f"no dead-lettered message {message_id} in {REQUESTS_QUEUE} "
+                    f"(looked at {len(held)} of its dead letters)",
+                    code="NotFound",
+                    resource=message_id,
+                )
+            replay, properties = dlq.plan_replay(message_id, target.application_properties)
+            copy = ServiceBusMessage(
+                b"".join(target.body),
+                message_id=replay.new_message_id,
+                application_properties=properties,
+                content_type=target.content_type,
+                correlation_id=target.correlation_id,
+                subject=target.subject,
+            )
+            try:
+                sender.send_messages(copy)
+            except Exception:
+                held.append(target)  # not sent: the dead letter stays where it is
+                raise
+            receiver.complete_message(target)
+            return replay
+        finally:
+            for message in held:
+                receiver.abandon_message(message)
 
 
 def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:

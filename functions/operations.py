@@ -5,6 +5,7 @@ Used by the HTTP triggers in the cloud and by the CLI on the local host, so both
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared.lifecycle import TERMINAL, VmState
@@ -24,20 +25,48 @@ def _vm_state(status: Any) -> str:
     return str(custom.get("state", "")) if isinstance(custom, dict) else ""
 
 
-async def vm_statuses(client: Any, request_id: str) -> list[Any]:
-    """The status of every VM orchestration of a wave."""
-    prefix = f"vm-{request_id}-i-"
-    return [status for status in await client.get_status_all() if (status.instance_id or "").startswith(prefix)]
+def input_of(status: Any) -> Any:
+    """An orchestration's input from its status (None if unknown; a JSON text is parsed)."""
+    data = status.input_ if status else None
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+    return data
+
+
+def wave_vm_ids(wave: Any) -> list[str]:
+    """The EC2 instance ids a wave was asked to migrate, read from its input (a ``WaveInput``)."""
+    data = input_of(wave)
+    request = data.get("request") if isinstance(data, dict) else None
+    vms = request.get("vms") if isinstance(request, dict) else None
+    return [str(vm["instance_id"]) for vm in vms or [] if isinstance(vm, dict) and vm.get("instance_id")]
+
+
+async def vm_statuses(client: Any, request_id: str, wave: Any = None) -> list[Any]:
+    """The status of every VM orchestration of a wave: one lookup for the wave, one per VM it names.
+
+    The VM orchestration ids are derived (``vm-{request_id}-{instance_id}``) from the wave's input, so the cost
+    is O(VMs in the wave), not O(every instance the task hub ever ran). VMs not started yet are left out.
+    """
+    wave = wave or await client.get_status(wave_instance_id(request_id), show_input=True)
+    statuses = []
+    for instance_id in wave_vm_ids(wave):
+        status = await client.get_status(vm_instance_id(request_id, instance_id))
+        if status:
+            statuses.append(status)
+    return statuses
 
 
 async def wave_status(client: Any, request_id: str) -> dict[str, Any] | None:
     """The wave's own status with every VM's progress record, or None if no such wave."""
-    wave = await client.get_status(wave_instance_id(request_id))
+    wave = await client.get_status(wave_instance_id(request_id), show_input=True)
     if not wave:
         return None
     vms = [
         {"orchestration_id": s.instance_id, "runtime_status": runtime_status_of(s), **(s.custom_status or {})}
-        for s in await vm_statuses(client, request_id)
+        for s in await vm_statuses(client, request_id, wave)
     ]
     vms.sort(key=lambda vm: str(vm.get("instance_id", "")))
     return {

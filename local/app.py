@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
-from functions.settings import DEFAULT_HEALTH_SCHEDULE, HEALTH_SCHEDULE_SETTING
-from local.host import LocalHost
+from functions.settings import DEFAULT_HEALTH_SCHEDULE, HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE
+from local.host import LocalHost, QueueOptions
 
 APP_PATH = Path(__file__).resolve().parents[1] / "function_app.py"
 
 #: App settings that binding expressions (``%NAME%``) resolve on the local host, as infra sets them in Azure.
 DEFAULT_APP_SETTINGS: dict[str, str] = {HEALTH_SCHEDULE_SETTING: DEFAULT_HEALTH_SCHEDULE}
+
+#: The requests queue as infra deploys it (``infra/azure/*.bicepparam``; tests/local_host/test_queue_contract.py
+#: keeps them equal): max delivery count 5, and the longest duplicate-detection window of any environment (prod's
+#: P1D), so a resend with the same message id is dropped locally whenever a deployed queue would drop it.
+REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5, duplicate_detection_window=timedelta(days=1))
 
 
 @contextmanager
@@ -37,5 +43,6 @@ def open_stored_host(state_dir: Path) -> Iterator[LocalHost]:
     if not (state_dir / "host").exists():
         raise FileNotFoundError(f"no local host state in {state_dir}")
     settings = {name: os.environ.get(name, default) for name, default in DEFAULT_APP_SETTINGS.items()}
-    with app_settings(settings), LocalHost.open(APP_PATH, state_dir / "host") as host:
+    queues = {REQUESTS_QUEUE: REQUEST_QUEUE_OPTIONS}
+    with app_settings(settings), LocalHost.open(APP_PATH, state_dir / "host", queues=queues) as host:
         yield host

@@ -35,7 +35,7 @@ from functions.settings import (
     REQUESTS_QUEUE,
     FunctionAppSettings,
 )
-from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
+from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
@@ -43,7 +43,7 @@ from local.aws.identity import bios_id_for
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
-from local.host import LocalHost, QueueOptions
+from local.host import LocalHost
 from local.host.loop import run_on_loop
 from local.scenario import OperatorAction, Scenario, resolve_request
 from local.site_recovery import (
@@ -60,8 +60,6 @@ from shared.pipeline import WaveSummary
 from shared.request import Environment, parse_request, wave_instance_id
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Queue settings as infra deploys them (max delivery count 5: a poison message is dead-lettered quickly).
-REQUEST_QUEUE_OPTIONS = QueueOptions(max_delivery_count=5)
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,9 @@ def error_from_dict(data: dict[str, Any]) -> MigrationError:
 class DeadLetterError(PermanentError):
     """Raised by a queue trigger for a message that can never be processed.
 
-    The host dead-letters the message at once with ``reason`` and ``description`` (the local host does so by
-    this class's name; in the cloud the trigger's message actions do), instead of retrying it up to the max
-    delivery count.
+    Raising it abandons the message like any exception: the broker redelivers it up to the max delivery count and
+    then dead-letters it with its own reason (``docs/dead-lettering.md``), so the trigger publishes ``reason`` and
+    ``description`` itself before raising.
     """
 
     def __init__(self, reason: str, description: str) -> None:

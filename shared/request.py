@@ -378,6 +378,18 @@ def vm_instance_id(request_id: str, instance_id: str) -> str:
     return f"vm-{request_id}-{instance_id}"
 
 
+def claim_instance_id(instance_id: str) -> str:
+    """Orchestration id of the record saying which request last claimed an EC2 instance (one per instance)."""
+    return f"claim-{instance_id}"
+
+
+class InstanceClaim(_Strict):
+    """The input (and output) of an EC2 instance's claim record: the request that took it into a wave."""
+
+    request_id: str
+    instance_id: str
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -40,6 +40,7 @@ from .history import (
     format_timestamp,
     parse_timestamp,
 )
+from .retry import RetrySpec, RetryTimeoutExpiredError, next_retry_delay
 
 OUT_OF_PROC_LABEL = "$OutOfProcData$:"
 UPPER_SCHEMA_VERSION = 2  # ReplaySchema.V3
@@ -285,7 +286,18 @@ class OrchestrationEngine:
             return outcome
 
         outcome.status = RUNNING
-        self._schedule_retries(instance, events, engine, outcome, now)
+        try:
+            self._schedule_retries(instance, events, engine, outcome, now)
+        except RetryTimeoutExpiredError as exc:
+            # DTFx fails the task without a timer; the Python SDK (RetryAbleTask) waits for one after every
+            # failure, so in Azure this orchestration would wait forever. Fail it here, saying why.
+            return self._fail(
+                instance,
+                outcome,
+                now,
+                f"Orchestrator function '{instance.name}' failed: {exc}; the Durable Task Framework creates no "
+                "retry timer then, and the Python SDK waits for one (the orchestration would hang in Azure)",
+            )
         try:
             self._schedule_new(instance, new_leaves, engine, outcome, now)
         except NonDeterminismError as exc:
@@ -402,9 +414,10 @@ class OrchestrationEngine:
             if kind in _FAILURE_TYPES and str(item["TaskScheduledId"]) in engine.retries:
                 attempt_key = str(item["TaskScheduledId"])
                 retry = engine.retries[attempt_key]
+                delay = next_retry_delay(_retry_spec(retry), retry["attempts"], _first_attempt(retry, now), now)
                 timer_id = engine.next_id
                 engine.next_id += 1
-                fire_at = now + timedelta(milliseconds=retry["interval_ms"])
+                fire_at = now + delay
                 outcome.appended.append(event(EventType.TIMER_CREATED, now, timer_id, FireAt=format_timestamp(fire_at)))
                 outcome.timers.append((timer_id, fire_at))
                 engine.open_ids.add(timer_id)
@@ -450,8 +463,8 @@ class OrchestrationEngine:
                 engine.retries[str(task_id)] = {
                     "action": action,
                     "attempts": 1,
-                    "max": int(options.get("maxNumberOfAttempts", 1)),
-                    "interval_ms": int(options.get("firstRetryIntervalInMilliseconds", 1000)),
+                    "max": RetrySpec.from_options(options).max_attempts,
+                    "first_attempt": format_timestamp(now),
                 }
 
     @staticmethod
@@ -577,3 +590,13 @@ def install_timestamp_cache(maxsize: int = 262_144) -> None:
     if getattr(original, "cache_info", None) is not None:
         return
     module.dt_parse = functools.lru_cache(maxsize=maxsize)(original)
+
+
+def _retry_spec(retry: dict[str, Any]) -> RetrySpec:
+    return RetrySpec.from_options(retry["action"].get("retryOptions") or {})
+
+
+def _first_attempt(retry: dict[str, Any], now: datetime) -> datetime:
+    """When the retried task was first issued (state written before this field existed counts from now)."""
+    first = retry.get("first_attempt")
+    return parse_timestamp(first) if first else now

@@ -37,7 +37,6 @@ from .history import EventType, event, execution_started, format_timestamp, pars
 from .index import ACTIVITY, HTTP, ORCHESTRATION, SERVICE_BUS, TIMER, FunctionIndex, load_function_index
 from .invoke import (
     call_function,
-    dead_letter_request,
     decode_activity_input,
     encode_activity_output,
     failure_details,
@@ -278,6 +277,10 @@ class LocalHost:
         self._listeners.append(listener)
 
     def _recover(self) -> None:
+        latest = self._store.latest_time()
+        if latest is not None and isinstance(self.clock, VirtualClock):
+            # A reopened state directory continues its own timeline: never stamp new work before stored work.
+            self.clock.advance_to(parse_timestamp(latest))
         self.queue.release_locks()
         with self._store.reading() as db:
             for (instance_id,) in db.execute("SELECT DISTINCT instance_id FROM inbox ORDER BY seq"):
@@ -444,10 +447,9 @@ class LocalHost:
     def dead_letters(self, queue: str) -> list[QueueMessage]:
         return self.queue.dead_letters(queue)
 
-    def replay_dead_letter(
-        self, queue: str, *, sequence_number: int | None = None, message_id: str | None = None
-    ) -> list[QueueMessage]:
-        return self.queue.replay_dead_letter(queue, sequence_number=sequence_number, message_id=message_id)
+    def complete_dead_letter(self, queue: str, sequence_number: int) -> None:
+        """Remove a dead-lettered message (replaying one is a new send, then this: see ``cli.dlq``)."""
+        self.queue.complete_dead_letter(queue, sequence_number)
 
     # -- HTTP triggers --------------------------------------------------------------------------------------
 
@@ -922,12 +924,11 @@ class LocalHost:
                 try:
                     call_function(function, service_bus_message(message), self._client_json)
                 except Exception as exc:
+                    # As the Functions host does for a Python trigger without the SDK-type binding's message
+                    # actions: abandon, so the broker redelivers up to the max delivery count and then
+                    # dead-letters with its generic reason. Whatever the exception says stays in the logs.
                     self.stats.trigger_errors += 1
-                    request = dead_letter_request(exc)
-                    if request is not None:
-                        self.queue.dead_letter(message, *request)
-                        self.stats.messages_dead_lettered += 1
-                    elif self.queue.abandon(message, f"{type(exc).__name__}: {exc}"):
+                    if self.queue.abandon(message):
                         self.stats.messages_dead_lettered += 1
                     logger.info(
                         "service bus trigger %s failed on message %s: %s", function.name, message.message_id, exc

@@ -22,8 +22,6 @@ from .index import IndexedFunction
 from .loop import run_on_loop
 from .queue import QueueMessage
 
-DEAD_LETTER_ERROR_NAME = "DeadLetterError"
-
 
 @dataclass(frozen=True)
 class InvocationContext:
@@ -101,17 +99,6 @@ def service_bus_message(message: QueueMessage) -> func.ServiceBusMessage:
     decoded = ServiceBusMessageInConverter.decode(Datum(message.body, "bytes"), trigger_metadata=metadata)
     assert isinstance(decoded, func.ServiceBusMessage)
     return decoded
-
-
-def dead_letter_request(exc: BaseException) -> tuple[str, str] | None:
-    """(reason, description) if the trigger asked to dead-letter: an exception class named ``DeadLetterError``."""
-    for cls in type(exc).__mro__:
-        if cls.__name__ == DEAD_LETTER_ERROR_NAME:
-            reason = getattr(exc, "reason", None)
-            description = getattr(exc, "description", None)
-            if isinstance(reason, str) and reason:
-                return reason, str(description or "")
-    return None
 
 
 # -- timers ---------------------------------------------------------------------------------------------------

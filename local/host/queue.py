@@ -1,8 +1,15 @@
 """An embedded queue with Azure Service Bus semantics, stored in the host's SQLite database.
 
 Peek-lock receive, complete, abandon, dead-letter with reason and description, max delivery count (then
-``MaxDeliveryCountExceeded``), duplicate detection on message id within a window, scheduled enqueue time,
-per-queue dead-letter listing and replay.
+``MaxDeliveryCountExceeded`` with the platform's generic description), duplicate detection on message id within
+a window, scheduled enqueue time, per-queue dead-letter listing, and completing a dead-lettered message.
+
+Anchors (Microsoft's Service Bus docs, ``articles/service-bus-messaging``): ``duplicate-detection.md`` — a message
+whose id was logged within the window is reported as accepted and dropped; scheduled messages count; the window
+is 20 s .. 7 days (default 10 min). ``service-bus-dead-letter-queues.md`` — past the max delivery count the broker
+sets reason ``MaxDeliveryCountExceeded`` and its own description (not the consumer's exception); a message leaves
+the dead-letter queue only when a receiver completes it there, and can reach the queue again only as a new send
+(which duplicate detection sees like any other).
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from .history import format_timestamp, parse_timestamp
 from .store import Store
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+#: The broker's description for it, as ``service-bus-dead-letter-queues.md`` gives it (the trigger's exception
+#: never reaches the message: the Functions host only abandons it).
+MAX_DELIVERY_COUNT_EXCEEDED_DESCRIPTION = "Message couldn't be consumed after maximum delivery attempts."
 ACTIVE = "active"
 LOCKED = "locked"
 DEAD = "dead"
@@ -39,6 +49,11 @@ class QueueOptions:
     def __post_init__(self) -> None:
         if self.max_delivery_count < 1:
             raise ValueError("max_delivery_count must be at least 1")
+        if not timedelta(seconds=20) <= self.duplicate_detection_window <= timedelta(days=7):
+            raise ValueError(
+                f"duplicate_detection_window must be between 20 seconds and 7 days (Service Bus), "
+                f"not {self.duplicate_detection_window}"
+            )
 
 
 @dataclass(frozen=True)
@@ -236,13 +251,15 @@ class EmbeddedQueue:
             self._check_lock(db, message)
             db.execute("DELETE FROM sb_messages WHERE seq = ?", (message.sequence_number,))
 
-    def abandon(self, message: QueueMessage, description: str = "") -> bool:
+    def abandon(self, message: QueueMessage) -> bool:
         """Release the lock; past the max delivery count the message is dead-lettered. True if dead-lettered."""
         options = self.options(message.queue)
         with self._store.transaction() as db:
             current = self._check_lock(db, message)
             if current.delivery_count >= options.max_delivery_count:
-                self._dead_letter(db, message.sequence_number, MAX_DELIVERY_COUNT_EXCEEDED, description)
+                self._dead_letter(
+                    db, message.sequence_number, MAX_DELIVERY_COUNT_EXCEEDED, MAX_DELIVERY_COUNT_EXCEEDED_DESCRIPTION
+                )
                 return True
             db.execute(
                 "UPDATE sb_messages SET state = ?, lock_token = NULL, visible_at = ? WHERE seq = ?",
@@ -283,33 +300,15 @@ class EmbeddedQueue:
             ).fetchall()
         return [_row_to_message(r) for r in rows]
 
-    def replay_dead_letter(
-        self, queue: str, *, sequence_number: int | None = None, message_id: str | None = None
-    ) -> list[QueueMessage]:
-        """Move dead-lettered messages (one by number or id, or all) back to the queue with a fresh count."""
+    def complete_dead_letter(self, queue: str, sequence_number: int) -> None:
+        """Remove a message from the dead-letter sub-queue (a DLQ receiver completing it)."""
         self.options(queue)
-        where = "queue = ? AND state = ?"
-        args_any: list[Any] = [queue, DEAD]
-        if sequence_number is not None:
-            where += " AND seq = ?"
-            args_any.append(sequence_number)
-        if message_id is not None:
-            where += " AND message_id = ?"
-            args_any.append(message_id)
-        now = format_timestamp(self._clock.now())
         with self._store.transaction() as db:
-            seqs = [r[0] for r in db.execute(f"SELECT seq FROM sb_messages WHERE {where}", args_any)]  # noqa: S608
-            if (sequence_number is not None or message_id is not None) and not seqs:
-                wanted = sequence_number if sequence_number is not None else message_id
-                raise QueueError(f"no dead-lettered message {wanted!r} in queue {queue!r}")
-            for seq in seqs:
-                db.execute(
-                    "UPDATE sb_messages SET state = ?, delivery_count = 0, visible_at = ?, lock_token = NULL, "
-                    "dead_letter_reason = NULL, dead_letter_description = NULL, dead_lettered_at = NULL "
-                    "WHERE seq = ?",
-                    (ACTIVE, now, seq),
-                )
-            return [self._load(db, seq) for seq in seqs]
+            deleted = db.execute(
+                "DELETE FROM sb_messages WHERE queue = ? AND state = ? AND seq = ?", (queue, DEAD, sequence_number)
+            ).rowcount
+        if not deleted:
+            raise QueueError(f"no dead-lettered message with sequence number {sequence_number} in queue {queue!r}")
 
     def next_visible_time(self, queues: list[str], after: datetime) -> datetime | None:
         """When the earliest message of ``queues`` not receivable at ``after`` (scheduled or locked) becomes so."""

@@ -121,6 +121,21 @@ class Store:
         with self.lock:
             yield self._conn
 
+    def latest_time(self) -> str | None:
+        """The latest "now" the host has written (instances, queue messages, cron), as stored; None if empty.
+
+        Timers, locks and duplicate-detection expiry are future times and do not count.
+        """
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT MAX(t) FROM ("
+                "SELECT MAX(updated_at) AS t FROM instances UNION ALL SELECT MAX(created_at) FROM instances "
+                "UNION ALL SELECT MAX(enqueued_at) FROM sb_messages "
+                "UNION ALL SELECT MAX(dead_lettered_at) FROM sb_messages "
+                "UNION ALL SELECT MAX(last_due) FROM cron)"
+            ).fetchone()
+        return row[0] if row and row[0] else None
+
     def close(self) -> None:
         with self.lock:
             self._conn.close()

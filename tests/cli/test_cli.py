@@ -2,11 +2,16 @@
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from cli.__main__ import main
+from cli.local_run import LAST_RUN, read_events
+from functions.settings import REQUESTS_QUEUE
+from local.app import REQUEST_QUEUE_OPTIONS, open_stored_host
+from shared.pipeline import EventType, MigrationEvent
 
 HERE = Path(__file__).parent
 
@@ -79,3 +84,44 @@ def test_schema_prints_the_request_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "EC2 to Azure migration request" and "vms" in schema["properties"]
+
+
+def test_dlq_list_shows_the_cause_and_replay_resends_under_a_new_id(simulated, workdir, capsys):
+    """A refused request as the platform leaves it: abandoned to the max delivery count, its cause an event."""
+    state = Path((workdir / LAST_RUN).read_text().strip())
+    state = state if state.is_absolute() else workdir / state
+    with open_stored_host(state) as host:
+        assert host.send(REQUESTS_QUEUE, b"{not json", message_id="junk-1").accepted
+        for _ in range(REQUEST_QUEUE_OPTIONS.max_delivery_count):
+            host.queue.abandon(host.queue.receive(REQUESTS_QUEUE))
+    read_events(state).publish(
+        [
+            MigrationEvent(
+                event_id="rejected:junk-1",
+                type=EventType.REQUEST_REJECTED,
+                request_id="",
+                orchestration_id="",
+                state="InvalidRequest",
+                detail="body: not valid JSON",
+                at=datetime(2026, 1, 5, tzinfo=UTC),
+            )
+        ]
+    )
+
+    code, out = run(workdir, capsys, "dlq", "list", "--json")
+    [row] = json.loads(out)
+    assert code == 0
+    assert (row["message_id"], row["reason"]) == ("junk-1", "MaxDeliveryCountExceeded")
+    assert row["cause"] == "InvalidRequest: body: not valid JSON"
+
+    code, out = run(workdir, capsys, "dlq", "replay", "junk-1")
+    assert code == 0 and "as message junk-1-replay-1" in out
+    code, out = run(workdir, capsys, "dlq", "list", "--json")
+    assert json.loads(out) == []
+    with open_stored_host(state) as host:
+        [queued] = host.queue.active(REQUESTS_QUEUE)
+    assert (queued.message_id, queued.user_properties["original-message-id"]) == ("junk-1-replay-1", "junk-1")
+
+    code, out = run(workdir, capsys, "dlq", "replay", "junk-1")
+    assert code != 0 and "junk-1" in out  # nothing left to replay: one clear line, no traceback
+    assert "Traceback" not in out

@@ -1,5 +1,6 @@
-"""What arrives on the queue: duplicates start one wave, bad messages are dead-lettered at once, busy instances
-are refused."""
+"""What arrives on the queue: duplicates start one wave, bad messages are dead-lettered as Azure does it (retried to
+the max delivery count, then the broker's generic reason; the trigger's cause in a ``request.rejected`` event),
+busy instances are refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from cli.dlq import rejection_causes
 from functions.settings import REQUESTS_QUEUE
-from local.host import QueueMessage
+from local.app import REQUEST_QUEUE_OPTIONS
+from local.host import MAX_DELIVERY_COUNT_EXCEEDED, QueueMessage
 from local.scenario import OperatorAction
 from local.stack import LocalStack
 from shared.lifecycle import VmState
@@ -27,6 +30,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 def _dead_letters(stack: LocalStack, message_id: str) -> list[QueueMessage]:
     return [m for m in stack.host.dead_letters(REQUESTS_QUEUE) if m.message_id == message_id]
+
+
+def _cause(stack: LocalStack, message_id: str) -> str:
+    return rejection_causes(stack.events.read()).get(message_id, "")
 
 
 def test_the_same_request_twice_starts_one_wave_and_a_resubmission_starts_nothing(stack: LocalStack) -> None:
@@ -67,7 +74,7 @@ def test_the_same_request_twice_starts_one_wave_and_a_resubmission_starts_nothin
         ("unknown-field", "colour", "colour"),
     ],
 )
-def test_a_malformed_message_is_dead_lettered_at_once_naming_the_problem(
+def test_a_malformed_message_is_dead_lettered_after_the_max_delivery_count_and_its_cause_published(
     stack: LocalStack, message_id: str, body: bytes | str, field: str
 ) -> None:
     before = len(stack.host.instances())
@@ -78,9 +85,10 @@ def test_a_malformed_message_is_dead_lettered_at_once_naming_the_problem(
     stack.host.send(REQUESTS_QUEUE, body, message_id=message_id, content_type="application/json")
     stack.host.run_until_idle(advance_clock=False)
     [dead] = _dead_letters(stack, message_id)
-    assert dead.dead_letter_reason == "InvalidRequest"
-    assert field in (dead.dead_letter_description or ""), dead.dead_letter_description
-    assert dead.delivery_count == 1
+    assert dead.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
+    assert dead.delivery_count == REQUEST_QUEUE_OPTIONS.max_delivery_count
+    assert _cause(stack, message_id).startswith("InvalidRequest: ")
+    assert field in _cause(stack, message_id)
     assert len(stack.host.instances()) == before
 
 
@@ -92,9 +100,11 @@ def test_an_instance_already_in_a_running_wave_is_refused(stack: LocalStack) -> 
     stack.host.send(REQUESTS_QUEUE, json.dumps(busy).encode(), message_id="busy-b", content_type="application/json")
     stack.host.run_until_idle(advance_clock=False)
     [dead] = _dead_letters(stack, "busy-b")
-    assert dead.dead_letter_reason == "InstanceInAnotherWave"
-    assert stack.seeded.instance_id("rcm-lin") in (dead.dead_letter_description or "")
-    assert "vm-e2e-busy-a-" in (dead.dead_letter_description or "")
+    assert dead.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
+    cause = _cause(stack, "busy-b")
+    assert cause.startswith("InstanceInAnotherWave: ")
+    assert stack.seeded.instance_id("rcm-lin") in cause
+    assert "e2e-busy-a" in cause
     assert stack.host.status(wave_instance_id("e2e-busy-b")) is None
     # The first wave is unaffected; the operator cancels it to finish.
     outcome = stack.run(operator=[OperatorAction(at_hours=0, action="cancel")])

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from cli.dlq import ORIGINAL_MESSAGE_ID, REPLAY_COUNT, plan_replay, replay_local
 from local.host import COMPLETED, MAX_DELIVERY_COUNT_EXCEEDED, RUNNING, TERMINATED
+from local.host.queue import MAX_DELIVERY_COUNT_EXCEEDED_DESCRIPTION
+from shared.errors import PermanentError
 
 
 def test_service_bus_starter_uses_the_durable_client_and_sees_message_metadata(host, app_module):
@@ -82,7 +87,8 @@ def test_poison_message_is_dead_lettered_after_max_delivery_count(host, app_modu
     [dead] = host.dead_letters("poison")
     assert dead.message_id == "p1"
     assert dead.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
-    assert dead.dead_letter_description == "ValueError: cannot handle bad payload"
+    # The broker's own description: the Functions host only abandons, the exception never reaches the message.
+    assert dead.dead_letter_description == MAX_DELIVERY_COUNT_EXCEEDED_DESCRIPTION
     assert dead.delivery_count == 10
 
 
@@ -96,28 +102,62 @@ def test_exception_abandons_and_the_message_is_redelivered(host, app_module):
     assert host.queue.active("flaky") == []
 
 
-def test_dead_letter_error_dead_letters_at_once_with_its_reason(host, app_module):
+def test_a_dead_letter_error_is_retried_like_any_exception_as_in_azure(host, app_module):
+    """Without the SDK-type binding's message actions a trigger cannot pick its own reason (docs/dead-lettering.md)."""
     host.send("strict", b"not json", message_id="s1")
     host.send("strict", b"{}", message_id="s2")
 
     host.run_until_idle()
 
-    assert app_module.RECORD["strict"] == ["s1", "s2"]
+    assert sorted(app_module.RECORD["strict"]) == ["s1"] * 10 + ["s2"]
     [dead] = host.dead_letters("strict")
-    assert (dead.message_id, dead.dead_letter_reason, dead.delivery_count) == ("s1", "InvalidJson", 1)
-    assert dead.dead_letter_description.startswith("body is not JSON")
+    assert (dead.message_id, dead.dead_letter_reason, dead.delivery_count) == ("s1", MAX_DELIVERY_COUNT_EXCEEDED, 10)
 
 
-def test_dead_letter_replay_redelivers(host, app_module):
-    host.send("strict", b"still not json", message_id="r1")
+def test_a_replay_is_a_new_message_that_is_delivered(host, app_module):
+    host.send("strict", b"still not json", message_id="r1", user_properties={"by": "ops"})
     host.run_until_idle()
+    [dead] = host.dead_letters("strict")
 
-    replayed = host.replay_dead_letter("strict", message_id="r1")
-    assert [m.delivery_count for m in replayed] == [0]
+    replay = replay_local(host, "strict", "r1")
+
+    assert (replay.new_message_id, replay.original_message_id, replay.replay_count) == ("r1-replay-1", "r1", 1)
+    assert host.dead_letters("strict") == []
+    [queued] = host.queue.active("strict")
+    assert queued.user_properties == {"by": "ops", ORIGINAL_MESSAGE_ID: "r1", REPLAY_COUNT: 1}
+    assert (queued.body, queued.delivery_count) == (dead.body, 0)
     host.run_until_idle()
+    assert app_module.RECORD["strict"][10] == "r1-replay-1"  # delivered again, under its new id
+    [again] = host.dead_letters("strict")
+    second = replay_local(host, "strict", again.message_id)
+    assert (second.new_message_id, second.original_message_id, second.replay_count) == ("r1-replay-2", "r1", 2)
 
-    assert app_module.RECORD["strict"] == ["r1", "r1"]
+
+def test_a_resend_with_the_same_id_inside_the_window_is_dropped_as_azure_does(host, app_module):
+    """``duplicate-detection.md``: reported as accepted, dropped; even after the first was consumed."""
+    host.send("strict", b"not json", message_id="d9")
+    host.run_until_idle()
     assert len(host.dead_letters("strict")) == 1
+
+    resent = host.send("strict", b"{}", message_id="d9")  # the old replay: the same id again
+    host.run_until_idle(advance_clock=False)
+
+    assert not resent.accepted
+    assert host.queue.active("strict") == []
+    assert app_module.RECORD["strict"].count("d9") == 10  # nothing delivered after the resend
+
+
+def test_replaying_the_same_dead_letter_twice_is_refused_not_doubled(host, app_module):
+    """A crash between the send and the completion leaves the dead letter: a second replay is a duplicate."""
+    host.send("strict", b"nope", message_id="c1")
+    host.run_until_idle()
+    [dead] = host.dead_letters("strict")
+    replay, properties = plan_replay(dead.message_id, dead.user_properties)
+    assert host.send("strict", dead.body, message_id=replay.new_message_id, user_properties=properties).accepted
+
+    with pytest.raises(PermanentError, match="dropped by the queue's duplicate detection"):
+        replay_local(host, "strict", "c1")
+    assert [m.message_id for m in host.dead_letters("strict")] == ["c1"]
 
 
 def test_scheduled_message_waits_for_its_time_on_the_virtual_clock(host, app_module):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.retry import AWS_CALL, RetryPolicy
 from shared.errors import DeadLetterError
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -129,6 +130,37 @@ def retry_exhausted(context: df.DurableOrchestrationContext):
     except Exception as exc:
         return {"failed": True, "error": str(exc).splitlines()[0]}
     return {"failed": False}
+
+
+#: Grows 5, 10, then stops at 12 s.
+CAPPED_RETRY = RetryPolicy("capped", first_retry_seconds=5, attempts=5, backoff=2.0, max_seconds=12)
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_backoff(context: df.DurableOrchestrationContext):
+    """Always fails under the project's AWS policy (input ``aws:<key>``) or a capped one (``capped:<key>``)."""
+    policy = AWS_CALL if str(context.get_input()).startswith("aws:") else CAPPED_RETRY
+    try:
+        yield context.call_activity_with_retry(always_fails, policy, context.get_input())
+    except Exception:
+        return "gave up"
+    return "succeeded"
+
+
+class _TimeoutRetry(df.RetryOptions):
+    """5 s, then doubling, for at most 12 s from the first attempt (``retryTimeoutInMilliseconds``)."""
+
+    def __init__(self) -> None:
+        super().__init__(5_000, 10)
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "backoffCoefficient": 2, "retryTimeoutInMilliseconds": 12_000}
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_timeout(context: df.DurableOrchestrationContext):
+    yield context.call_activity_with_retry(always_fails, _TimeoutRetry(), context.get_input())
+    return "succeeded"
 
 
 @app.orchestration_trigger(context_name="context")
