@@ -130,7 +130,7 @@ class GuestEmulator:
         self._behaviours = dict(behaviours or {})
         self._invocations: dict[tuple[str, str], _Pending] = {}
         self._deliveries: dict[tuple[str, str], int] = {}
-        self._registered: dict[str, str] = {}
+        self._registered: dict[str, bool] = {}
         self._prepared: dict[str, bool] = {}
         self._lock = threading.Lock()
         #: Called with (instance id, when) once an install-agent command succeeds: locally, the appliance then
@@ -302,13 +302,14 @@ class GuestEmulator:
                 }
                 self._prepared[instance_id] = True
             elif purpose == "install-agent":
-                wanted = f"{parameters.get('Provider')}:{parameters.get('ApplianceIp', '')}"
-                already = self._registered.get(instance_id) == wanted
-                self._registered[instance_id] = wanted
+                already = self._registered.get(instance_id, False)
+                self._registered[instance_id] = True
                 result = {
                     "script": manifest.name,
-                    "provider": parameters.get("Provider", ""),
+                    "cs_type": "CSPrime",
                     "status": "already_registered" if already else "registered",
+                    "installed_now": not already,
+                    "registered_now": not already,
                 }
             elif parameters.get("Scope") == "access":
                 access_changed = self._prepared.get(instance_id, False) and parameters.get("Discovery") != "false"

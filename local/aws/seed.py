@@ -18,13 +18,12 @@ from local.aws.documents import ssm_document_json
 from local.aws.estate import Estate, InstanceSpec
 from local.aws.installer import fake_linux_installer
 from local.aws.server import FAKE_CREDENTIALS
-from shared.aws_contracts import Provider
 from shared.facts import Platform
+from shared.provider import Provider
 
 DEFAULT_DOCUMENT_PREFIX = "ec2-to-azure"
 DEFAULT_TABLE = "ec2-to-azure-idempotency"
-PASSPHRASE_SECRET_NAME = "ec2-to-azure/classic-passphrase"  # noqa: S105 (a name, not a value)
-AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105
+AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105 (a name, not a value)
 
 # OS name → AMI name pattern (moto's AMIs are named like the real ones).
 _OS_HINTS = {
@@ -66,9 +65,7 @@ class SeededEstate(BaseModel):
     documents: list[str]
     installer_bucket: str
     idempotency_table: str
-    passphrase_secret_id: str
     agent_config_secret_id: str
-    passphrase: SecretStr
     agent_config: SecretStr
 
     def instance_id(self, name: str) -> str:
@@ -83,7 +80,6 @@ class SeededEstate(BaseModel):
             lambda_settings.ENV_REGION: self.region,
             lambda_settings.ENV_SSM_DOCUMENT_PREFIX: self.document_prefix,
             lambda_settings.ENV_INSTALLER_BUCKET: self.installer_bucket,
-            lambda_settings.ENV_PASSPHRASE_SECRET_ID: self.passphrase_secret_id,
             lambda_settings.ENV_AGENT_CONFIG_SECRET_ID: self.agent_config_secret_id,
             lambda_settings.ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
         }
@@ -154,7 +150,6 @@ def seed_estate(
     *,
     document_prefix: str = DEFAULT_DOCUMENT_PREFIX,
     idempotency_table: str = DEFAULT_TABLE,
-    passphrase: str | None = None,
     agent_config: str | None = None,
 ) -> SeededEstate:
     """Create the estate. ``endpoint_url=None`` seeds in-process moto (inside ``mock_aws``)."""
@@ -233,10 +228,8 @@ def seed_estate(
             Bucket=bucket, Key=layout.installer_key(provider, Platform.WINDOWS), Body=b"MZ stand-in Windows installer"
         )
 
-    passphrase_value = passphrase or secrets.token_urlsafe(24)
     config_value = agent_config or json.dumps({"ApplianceFqdn": "appliance.local", "Key": secrets.token_urlsafe(24)})
     sm = aws_client("secretsmanager", region, endpoint_url)
-    passphrase_arn = sm.create_secret(Name=PASSPHRASE_SECRET_NAME, SecretString=passphrase_value)["ARN"]
     config_arn = sm.create_secret(Name=AGENT_CONFIG_SECRET_NAME, SecretString=config_value)["ARN"]
 
     dynamodb = aws_client("dynamodb", region, endpoint_url)
@@ -258,8 +251,6 @@ def seed_estate(
         documents=documents,
         installer_bucket=bucket,
         idempotency_table=idempotency_table,
-        passphrase_secret_id=passphrase_arn,
         agent_config_secret_id=config_arn,
-        passphrase=SecretStr(passphrase_value),
         agent_config=SecretStr(config_value),
     )
