@@ -16,6 +16,7 @@ from aws_lambdas import settings as lambda_settings
 from aws_lambdas.guest_scripts import load_manifests
 from local.aws.documents import ssm_document_json
 from local.aws.estate import Estate, InstanceSpec
+from local.aws.images import choose_image
 from local.aws.installer import fake_linux_installer
 from local.aws.server import FAKE_CREDENTIALS
 from shared.facts import Platform
@@ -24,19 +25,6 @@ from shared.provider import Provider
 DEFAULT_DOCUMENT_PREFIX = "ec2-to-azure"
 DEFAULT_TABLE = "ec2-to-azure-idempotency"
 AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105 (a name, not a value)
-
-# OS name → AMI name pattern (moto's AMIs are named like the real ones).
-_OS_HINTS = {
-    "ubuntu": "*ubuntu*",
-    "red hat": "RHEL*",
-    "rhel": "RHEL*",
-    "suse": "*suse*",
-    "sles": "*suse*",
-    "amazon": "amzn*",
-    "centos": "*CentOS*",
-    "debian": "*debian*",
-    "windows": "Windows_Server*",
-}
 
 
 class SeededInstance(BaseModel):
@@ -96,36 +84,6 @@ def aws_client(service: str, region: str, endpoint_url: str | None, *, max_attem
     return boto3.session.Session().client(service, **kwargs)
 
 
-def _choose_image(ec2: Any, spec: InstanceSpec, cache: dict[tuple[str, ...], dict[str, Any]]) -> dict[str, Any]:
-    """An AMI of moto's catalogue with the spec's platform, virtualization type and architecture, named like
-    its OS when one is (filtered server-side: listing all of moto's AMIs takes seconds)."""
-    windows = spec.platform is Platform.WINDOWS
-    hint = next((h for key, h in _OS_HINTS.items() if key in spec.os_name.lower()), "")
-    key = (spec.platform.value, spec.virtualization_type, spec.architecture, hint)
-    if key in cache:
-        return cache[key]
-    filters = [
-        {"Name": "virtualization-type", "Values": [spec.virtualization_type]},
-        {"Name": "architecture", "Values": [spec.architecture]},
-        *([{"Name": "platform", "Values": ["windows"]}] if windows else []),
-    ]
-    candidates: list[dict[str, Any]] = []
-    for name_filter in ([{"Name": "name", "Values": [hint]}] if hint else [], []):
-        found = ec2.describe_images(Filters=filters + name_filter)["Images"]
-        candidates = [
-            i for i in found if (i.get("Platform") == "windows") == windows and i.get("RootDeviceType", "ebs") == "ebs"
-        ]
-        if candidates:
-            break
-    if not candidates:
-        raise ValueError(
-            f"instance {spec.name}: moto has no {spec.platform.value} AMI with virtualization "
-            f"{spec.virtualization_type} and architecture {spec.architecture}"
-        )
-    cache[key] = sorted(candidates, key=lambda i: str(i["ImageId"]))[0]
-    return cache[key]
-
-
 def _free_ips(subnet_cidr: str, taken: set[str]) -> Iterator[str]:
     for address in list(ipaddress.IPv4Network(subnet_cidr).hosts())[9:]:
         if str(address) not in taken:
@@ -163,7 +121,7 @@ def seed_estate(
         return str(ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc_id)["GroupId"])
 
     def launch(spec: InstanceSpec, private_ip: str, group_id: str) -> SeededInstance:
-        image = _choose_image(ec2, spec, images)
+        image = choose_image(ec2, spec, region, images)
         tags = {"Name": spec.name, **spec.tags}
         devices = _block_devices(spec, str(image.get("RootDeviceName", "/dev/xvda")))
         raw = ec2.run_instances(
