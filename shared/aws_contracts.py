@@ -258,6 +258,38 @@ class InvocationStatus(_Model):
     result: dict[str, Any] | None = Field(default=None, description="the script's final JSON line, when parseable")
 
 
+class GuestIdentityError(PermanentError):
+    """A prepare-guest command did not report the guest's identity (failed, still running, or an old script)."""
+
+
+def guest_identity_of(invocation: InvocationStatus) -> GuestIdentity:
+    """The :class:`GuestIdentity` a finished prepare-guest command printed under ``"identity"`` in its final JSON
+    line; :class:`GuestIdentityError` naming the instance and what is wrong when there is none."""
+    where = invocation.instance_id
+    if invocation.state is not CommandState.SUCCEEDED:
+        raise GuestIdentityError(
+            f"guest preparation on {where} is {invocation.state.value}, so it reported no identity",
+            code="GuestIdentityMissing",
+            resource=where,
+        )
+    raw = (invocation.result or {}).get("identity")
+    if not isinstance(raw, dict):
+        raise GuestIdentityError(
+            f"guest preparation on {where} succeeded but printed no identity (is the prepare-guest document current?)",
+            code="GuestIdentityMissing",
+            resource=where,
+        )
+    try:
+        return GuestIdentity.model_validate(raw)
+    except ValueError as exc:
+        first = str(exc).splitlines()[1:3]
+        raise GuestIdentityError(
+            f"guest preparation on {where} printed a malformed identity: {' '.join(line.strip() for line in first)}",
+            code="GuestIdentityMalformed",
+            resource=where,
+        ) from None
+
+
 class CommandStatusResult(_Model):
     command_id: str
     invocations: list[InvocationStatus]

@@ -6,11 +6,11 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from aws_lambdas import settings as lambda_settings
 from aws_lambdas.guest_scripts import load_manifests
@@ -19,7 +19,7 @@ from local.aws.estate import Estate, InstanceSpec
 from local.aws.images import choose_image
 from local.aws.installer import fake_linux_installer
 from local.aws.server import FAKE_CREDENTIALS
-from shared.facts import Platform
+from shared.facts import Platform, Volume
 from shared.provider import Provider
 
 DEFAULT_DOCUMENT_PREFIX = "ec2-to-azure"
@@ -36,6 +36,9 @@ class SeededInstance(BaseModel):
     security_group_id: str
     platform: Platform
     image_id: str
+    instance_type: str = ""
+    hypervisor: Literal["nitro", "xen", ""] = Field(default="", description="DescribeInstanceTypes' Hypervisor")
+    volumes: tuple[Volume, ...] = Field(default=(), description="EBS volumes in attachment order, root first")
 
 
 class SeededEstate(BaseModel):
@@ -102,6 +105,44 @@ def _block_devices(spec: InstanceSpec, root_device: str) -> list[dict[str, Any]]
     return mappings
 
 
+def _with_hardware(
+    ec2: Any, appliance: SeededInstance, seeded: dict[str, SeededInstance]
+) -> tuple[SeededInstance, dict[str, SeededInstance]]:
+    """Add what the guest sees of its hardware: the EBS volumes as attached (DescribeInstances + DescribeVolumes)
+    and the hypervisor of the instance type (DescribeInstanceTypes), in three calls for the whole estate."""
+    everyone = [appliance, *seeded.values()]
+    reservations = ec2.describe_instances(InstanceIds=[i.instance_id for i in everyone])["Reservations"]
+    raw = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+    volume_ids = [m["Ebs"]["VolumeId"] for i in raw.values() for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+    sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
+    types = sorted({i.instance_type for i in everyone if i.instance_type})
+    hypervisors = {
+        t["InstanceType"]: str(t.get("Hypervisor", ""))
+        for t in ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    }
+
+    def complete(item: SeededInstance) -> SeededInstance:
+        instance = raw[item.instance_id]
+        root = str(instance.get("RootDeviceName", ""))
+        mappings = [m for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
+        mappings.sort(key=lambda m: (m["DeviceName"] != root, m["DeviceName"]))
+        volumes = tuple(
+            Volume(
+                device_name=m["DeviceName"],
+                volume_id=m["Ebs"]["VolumeId"],
+                size_gib=sizes[m["Ebs"]["VolumeId"]],
+                is_root=m["DeviceName"] == root,
+            )
+            for m in mappings
+        )
+        hypervisor = hypervisors.get(item.instance_type, "")
+        return item.model_copy(
+            update={"volumes": volumes, "hypervisor": hypervisor if hypervisor in {"nitro", "xen"} else ""}
+        )
+
+    return complete(appliance), {name: complete(item) for name, item in seeded.items()}
+
+
 def seed_estate(
     estate: Estate,
     endpoint_url: str | None,
@@ -142,6 +183,7 @@ def seed_estate(
             security_group_id=group_id,
             platform=spec.platform,
             image_id=image["ImageId"],
+            instance_type=spec.instance_type,
         )
 
     appliance_spec = InstanceSpec(
@@ -160,6 +202,7 @@ def seed_estate(
     for spec in estate.instances:
         group = security_group(f"{spec.name}-sg", f"source {spec.name}")
         seeded[spec.name] = launch(spec, spec.private_ip or next(free), group)
+    appliance, seeded = _with_hardware(ec2, appliance, seeded)
     stopped = [seeded[s.name].instance_id for s in estate.instances if s.state == "stopped"]
     if stopped:
         ec2.stop_instances(InstanceIds=stopped)
