@@ -51,12 +51,8 @@ def xen_device_name(ec2_device_name: str) -> str:
     return f"/dev/{name}"
 
 
-def map_volumes_to_disks(volumes: Sequence[Volume], disks: Sequence[GuestDisk]) -> dict[str, GuestDisk]:
-    """Volume id → the guest disk that is that volume (rules in the module docstring).
-
-    Volumes no disk matches are left out (the caller decides whether a data disk may be missing); the OS disk
-    never is: :class:`DiskMappingError` when the root volume or the guest's OS disk cannot be paired.
-    """
+def match_volumes_to_disks(volumes: Sequence[Volume], disks: Sequence[GuestDisk]) -> dict[str, GuestDisk]:
+    """Volume id → guest disk for every volume the rules pair (no checks: see :func:`map_volumes_to_disks`)."""
     by_serial = {vid: disk for disk in disks if (vid := volume_id_from_serial(disk.serial))}
     by_device = {xen_device_name(disk.device): disk for disk in disks if not volume_id_from_serial(disk.serial)}
     mapping: dict[str, GuestDisk] = {}
@@ -64,6 +60,16 @@ def map_volumes_to_disks(volumes: Sequence[Volume], disks: Sequence[GuestDisk]) 
         disk = by_serial.get(volume.volume_id.lower()) or by_device.get(xen_device_name(volume.device_name))
         if disk is not None:
             mapping[volume.volume_id] = disk
+    return mapping
+
+
+def map_volumes_to_disks(volumes: Sequence[Volume], disks: Sequence[GuestDisk]) -> dict[str, GuestDisk]:
+    """Volume id → the guest disk that is that volume (rules in the module docstring).
+
+    Volumes no disk matches are left out (the caller decides whether a data disk may be missing); the OS disk
+    never is: :class:`DiskMappingError` when the root volume or the guest's OS disk cannot be paired.
+    """
+    mapping = match_volumes_to_disks(volumes, disks)
     problems = []
     taken: dict[str, str] = {}
     for volume_id, disk in mapping.items():
@@ -73,15 +79,15 @@ def map_volumes_to_disks(volumes: Sequence[Volume], disks: Sequence[GuestDisk]) 
     roots = [v for v in volumes if v.is_root]
     os_disks = [d for d in disks if d.is_os_disk]
     for root in roots:
-        disk = mapping.get(root.volume_id)
-        if disk is None:
+        root_disk = mapping.get(root.volume_id)
+        if root_disk is None:
             problems.append(
                 f"the root volume {root.volume_id} ({root.device_name}) matches no disk the guest reports "
                 f"({_describe(disks)}): its OS disk cannot be identified"
             )
-        elif os_disks and not disk.is_os_disk:
+        elif os_disks and not root_disk.is_os_disk:
             problems.append(
-                f"the root volume {root.volume_id} matches guest disk {disk.device}, but the guest's OS disk is "
+                f"the root volume {root.volume_id} matches guest disk {root_disk.device}, but the guest's OS disk is "
                 f"{os_disks[0].device}"
             )
     mapped_devices = {d.device for d in mapping.values()}

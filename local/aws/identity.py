@@ -42,7 +42,9 @@ def guest_disks_for(volumes: Sequence[Volume], platform: Platform, hypervisor: s
     """The disks the guest OS sees for these EBS volumes (root first, then attachment order).
 
     Nitro: NVMe devices (``/dev/nvme<N>n1`` on Linux) whose serial is :func:`nvme_serial_for` the volume;
-    Windows names them ``PhysicalDrive<N>`` with the same serial. Xen: ``/dev/xvd…`` named after the EC2 device
+    Windows shows them as ``PHYSICALDRIVE<N>`` (the Win32 path, as Azure Migrate reports a disk's path, the rule
+    of ``guest_device`` in ``local.site_recovery``) with the same serial. Xen: ``/dev/xvd…`` named after the EC2
+    device
     (:func:`shared.guest_disks.xen_device_name`) and no serial.
     """
     ordered = sorted(volumes, key=lambda v: not v.is_root)
@@ -50,7 +52,7 @@ def guest_disks_for(volumes: Sequence[Volume], platform: Platform, hypervisor: s
     for index, volume in enumerate(ordered):
         nitro = hypervisor != "xen"
         if platform is Platform.WINDOWS:
-            device = f"PhysicalDrive{index}"
+            device = f"\\\\.\\PHYSICALDRIVE{index}"
         elif nitro:
             device = f"/dev/nvme{index}n1"
         else:

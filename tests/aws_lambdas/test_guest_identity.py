@@ -101,7 +101,7 @@ def test_a_windows_guest_reports_its_disks_by_serial(world: AwsWorld) -> None:
     sent = world.invoke("prepare_guest", instance_ids=[win])["commands"][0]
     status = world.invoke("command_status", command_id=sent["command_id"], instance_ids=[win])["invocations"][0]
     identity = guest_identity_of(InvocationStatus.model_validate(status))
-    assert identity.hostname.startswith("EC2AMAZ-") and identity.disks[0].device == "PhysicalDrive0"
+    assert identity.hostname.startswith("EC2AMAZ-") and identity.disks[0].device == "\\\\.\\PHYSICALDRIVE0"
     assert map_volumes_to_disks(world.seeded.instances["win-1"].volumes, identity.disks)
 
 

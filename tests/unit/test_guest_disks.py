@@ -54,15 +54,15 @@ def test_nitro_linux_disks_map_by_serial_whatever_their_order() -> None:
 
 def test_windows_disks_map_by_serial_number_with_suffix() -> None:
     disks = [
-        disk("PhysicalDrive0", "vol0123456789abcdef0_00000001.", 30, os_disk=True),
-        disk("PhysicalDrive1", "vol0fedcba9876543210_00000001.", 100),
-        disk("PhysicalDrive2", "vol1a2b3c4d", 10),
+        disk(r"\\.\PHYSICALDRIVE0", "vol0123456789abcdef0_00000001.", 30, os_disk=True),
+        disk(r"\\.\PHYSICALDRIVE1", "vol0fedcba9876543210_00000001.", 100),
+        disk(r"\\.\PHYSICALDRIVE2", "vol1a2b3c4d", 10),
     ]
     mapping = map_volumes_to_disks([ROOT, DATA, OLD_STYLE], disks)
     assert [mapping[v.volume_id].device for v in (ROOT, DATA, OLD_STYLE)] == [
-        "PhysicalDrive0",
-        "PhysicalDrive1",
-        "PhysicalDrive2",
+        r"\\.\PHYSICALDRIVE0",
+        r"\\.\PHYSICALDRIVE1",
+        r"\\.\PHYSICALDRIVE2",
     ]
 
 

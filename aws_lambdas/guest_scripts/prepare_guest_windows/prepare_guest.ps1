@@ -70,7 +70,7 @@ $addresses = @(Get-NetIPAddress -AddressFamily IPv4 -ErrorAction SilentlyContinu
     ForEach-Object { $_.IPAddress } | Sort-Object -Unique)
 $disks = @(Get-Disk | Sort-Object -Property Number | ForEach-Object {
     [ordered]@{
-        device     = "PhysicalDrive$($_.Number)"
+        device     = "\\.\PHYSICALDRIVE$($_.Number)"
         serial     = "$($_.SerialNumber)".Trim()
         size_bytes = [int64]$_.Size
         is_os_disk = [bool]($_.IsBoot -or $_.IsSystem)
