@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from aws_lambdas import settings as lambda_settings
@@ -105,6 +106,22 @@ def _block_devices(spec: InstanceSpec, root_device: str) -> list[dict[str, Any]]
     return mappings
 
 
+def _hypervisors(ec2: Any, types: list[str]) -> dict[str, str]:
+    """Instance type → ``Hypervisor`` (nitro | xen) from DescribeInstanceTypes; types EC2 does not know (moto
+    launches them anyway) are left out, one at a time."""
+    if not types:
+        return {}
+    try:
+        found = ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "InvalidInstanceType":
+            raise
+        if len(types) == 1:
+            return {}
+        return {k: v for t in types for k, v in _hypervisors(ec2, [t]).items()}
+    return {t["InstanceType"]: str(t.get("Hypervisor", "")) for t in found}
+
+
 def _with_hardware(
     ec2: Any, appliance: SeededInstance, seeded: dict[str, SeededInstance]
 ) -> tuple[SeededInstance, dict[str, SeededInstance]]:
@@ -115,11 +132,7 @@ def _with_hardware(
     raw = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
     volume_ids = [m["Ebs"]["VolumeId"] for i in raw.values() for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
     sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
-    types = sorted({i.instance_type for i in everyone if i.instance_type})
-    hypervisors = {
-        t["InstanceType"]: str(t.get("Hypervisor", ""))
-        for t in ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]
-    }
+    hypervisors = _hypervisors(ec2, sorted({i.instance_type for i in everyone if i.instance_type}))
 
     def complete(item: SeededInstance) -> SeededInstance:
         instance = raw[item.instance_id]
