@@ -32,7 +32,7 @@ from aws_lambdas.gateways.ports import Invocation, ManagedInstance
 from aws_lambdas.guest_scripts import ScriptManifest, load_manifests
 from local.aws.estate import Estate, InstanceSpec
 from local.aws.guest_tree import write_identity_tree
-from local.aws.identity import bios_id_for, guest_identity_for
+from local.aws.identity import guest_identity_for
 from local.aws.seed import SeededEstate
 from local.clock import Clock
 from shared.aws_contracts import GuestIdentity
@@ -78,7 +78,7 @@ class GuestBehaviour(BaseModel):
     scripts: dict[str, ScriptOutcome] = Field(default_factory=dict)
     run_linux_scripts: bool = False
     identity: GuestIdentity | None = Field(
-        default=None, description="what prepare-guest reports (local.aws.identity); None: the BIOS id only"
+        default=None, description="what prepare-guest reports (local.aws.identity); None: no identity (old script)"
     )
 
     @classmethod
@@ -308,7 +308,8 @@ class GuestEmulator:
                     "discovery_enabled": parameters.get("Discovery") == "true",
                 }
                 self._prepared[instance_id] = True
-                result["identity"] = self._identity(instance_id, b).model_dump(mode="json")
+                if b.identity is not None:
+                    result["identity"] = b.identity.model_dump(mode="json")
             elif purpose == "install-agent":
                 already = self._registered.get(instance_id, False)
                 self._registered[instance_id] = True
@@ -334,16 +335,13 @@ class GuestEmulator:
                 }
         return json.dumps(result) + "\n"
 
-    @staticmethod
-    def _identity(instance_id: str, b: GuestBehaviour) -> GuestIdentity:
-        return b.identity or GuestIdentity(bios_id=bios_id_for(instance_id), hostname="")
-
     def _run_script(
         self, instance_id: str, b: GuestBehaviour, manifest: ScriptManifest, parameters: dict[str, str]
     ) -> tuple[int, str, str]:
         root = self.guest_root(instance_id)
         prepare_scratch_root(root, b)
-        write_identity_tree(root, self._identity(instance_id, b))
+        if b.identity is not None:
+            write_identity_tree(root, b.identity)
         env = {
             "PATH": f"{root / 'usr/local/bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "GUEST_ROOT": str(root),

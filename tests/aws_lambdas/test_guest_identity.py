@@ -137,15 +137,12 @@ def test_the_identity_round_trips_through_the_command_result() -> None:
     assert guest_identity_of(status) == identity
 
 
-def test_a_guest_without_an_estate_entry_reports_its_bios_id_and_no_disks() -> None:
+def test_a_guest_without_an_identity_reports_none_like_an_old_script() -> None:
+    """A behaviour without ``identity`` (no seeded instance behind it) prints what an old prepare-guest document
+    printed: no ``identity`` at all, so the orchestration's lookup falls back and says so."""
     emulator = GuestEmulator(VirtualClock(), {"i-0abc1234def567890": GuestBehaviour()})
     emulator.dispatch("c-1", "ec2-to-azure-prepare-guest-linux", ["i-0abc1234def567890"], {"MigrationId": "m"})
     result = json.loads(emulator.invocation("c-1", "i-0abc1234def567890").stdout)
-    assert result["identity"] == {
-        "bios_id": bios_id_for("i-0abc1234def567890"),
-        "hostname": "",
-        "ip_addresses": [],
-        "disks": [],
-    }
-    with pytest.raises(Exception, match="its OS disk cannot be identified"):
-        map_volumes_to_disks(VOLUMES, GuestIdentity.model_validate(result["identity"]).disks)
+    assert "identity" not in result and result["script"] == "prepare-guest-linux"
+    with pytest.raises(GuestIdentityError, match="printed no identity"):
+        guest_identity_of(_status(CommandState.SUCCEEDED, result))
