@@ -11,16 +11,15 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.aws_contracts import Provider
 from shared.facts import Platform
+from shared.provider import Provider
 
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_SSM_DOCUMENT_PREFIX = "EC2AZ_SSM_DOCUMENT_PREFIX"
 ENV_INSTALLER_BUCKET = "EC2AZ_INSTALLER_BUCKET"
 ENV_INSTALLER_PREFIX = "EC2AZ_INSTALLER_PREFIX"
-ENV_PASSPHRASE_SECRET_ID = "EC2AZ_PASSPHRASE_SECRET_ID"  # noqa: S105 (a variable name, not a secret)
-ENV_AGENT_CONFIG_SECRET_ID = "EC2AZ_AGENT_CONFIG_SECRET_ID"  # noqa: S105
+ENV_AGENT_CONFIG_SECRET_ID = "EC2AZ_AGENT_CONFIG_SECRET_ID"  # noqa: S105 (a variable name, not a secret)
 ENV_IDEMPOTENCY_TABLE = "EC2AZ_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_EXPIRES_SECONDS = "EC2AZ_IDEMPOTENCY_EXPIRES_SECONDS"
 ENV_AWS_MAX_ATTEMPTS = "EC2AZ_AWS_MAX_ATTEMPTS"
@@ -31,7 +30,6 @@ ALL_ENV_NAMES = (
     ENV_SSM_DOCUMENT_PREFIX,
     ENV_INSTALLER_BUCKET,
     ENV_INSTALLER_PREFIX,
-    ENV_PASSPHRASE_SECRET_ID,
     ENV_AGENT_CONFIG_SECRET_ID,
     ENV_IDEMPOTENCY_TABLE,
     ENV_IDEMPOTENCY_EXPIRES_SECONDS,
@@ -58,7 +56,6 @@ class Settings(BaseModel):
     ssm_document_prefix: str = Field(default="ec2-to-azure", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     installer_bucket: str = ""
     installer_prefix: str = "mobility-agent"
-    passphrase_secret_id: str = ""
     agent_config_secret_id: str = ""
     idempotency_table: str = ""
     idempotency_expires_seconds: int = Field(default=3600, ge=60)
@@ -87,7 +84,6 @@ class Settings(BaseModel):
                 ssm_document_prefix=env.get(ENV_SSM_DOCUMENT_PREFIX) or "ec2-to-azure",
                 installer_bucket=env.get(ENV_INSTALLER_BUCKET, ""),
                 installer_prefix=env.get(ENV_INSTALLER_PREFIX) or "mobility-agent",
-                passphrase_secret_id=env.get(ENV_PASSPHRASE_SECRET_ID, ""),
                 agent_config_secret_id=env.get(ENV_AGENT_CONFIG_SECRET_ID, ""),
                 idempotency_table=env.get(ENV_IDEMPOTENCY_TABLE, ""),
                 idempotency_expires_seconds=integer(ENV_IDEMPOTENCY_EXPIRES_SECONDS, 3600),
@@ -105,15 +101,11 @@ class Settings(BaseModel):
         """S3 key of the Mobility agent installer: ``<prefix>/<provider>/<platform>/<file>``."""
         return f"{self.installer_prefix}/{provider.value}/{platform.value}/{_INSTALLER_FILES[platform]}"
 
-    def registration_secret_id(self, provider: Provider) -> str:
-        """The secret the guest fetches to register: passphrase (classic) or configuration file (modernized)."""
-        if provider is Provider.IN_MAGE_AZURE_V2:
-            value, name = self.passphrase_secret_id, ENV_PASSPHRASE_SECRET_ID
-        else:
-            value, name = self.agent_config_secret_id, ENV_AGENT_CONFIG_SECRET_ID
-        if not value:
-            raise SettingsError(f"{name} is not set: needed to register the agent with provider {provider.value}")
-        return value
+    def registration_secret_id(self) -> str:
+        """The secret the guest fetches to register with the appliance: the Mobility service configuration file."""
+        if not self.agent_config_secret_id:
+            raise SettingsError(f"{ENV_AGENT_CONFIG_SECRET_ID} is not set: needed to register the Mobility agent")
+        return self.agent_config_secret_id
 
     def require_installer_bucket(self) -> str:
         if not self.installer_bucket:

@@ -227,6 +227,7 @@ class LocalStack:
                 document_prefix=seeded.document_prefix,
                 scratch_dir=state_dir / "guests",
                 script_env=_guest_aws_environment(moto.endpoint_url, scenario.estate.region),
+                seeded=seeded,
             )
             emulator = SiteRecoveryEmulator(_emulator_estate(scenario, seeded), clock=clock)
             _discover_estate(scenario, seeded, emulator)

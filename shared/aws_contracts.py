@@ -34,6 +34,8 @@ from shared.errors import (
     error_from_dict,
 )
 from shared.facts import InstanceFacts, Platform
+from shared.provider import Provider as Provider  # noqa: PLC0414 (explicit re-export; defined in shared.provider)
+from shared.provider import ProviderField
 
 # Tag keys the Lambdas write on what they change (security group rules, instances).
 MIGRATION_ID_TAG = "ec2-to-azure:migration-id"
@@ -217,28 +219,17 @@ class PrepareGuestEvent(InstancesEvent):
     )
 
 
-class Provider(StrEnum):
-    IN_MAGE_RCM = "InMageRcm"  # modernized appliance (CSPrime, configuration file)
-    IN_MAGE_AZURE_V2 = "InMageAzureV2"  # classic configuration server (CSLegacy, passphrase)
-
-
 class InstallAgentEvent(InstancesEvent):
-    provider: Provider = Provider.IN_MAGE_RCM
-    appliance_ip: str | None = None
+    """Install the Mobility agent and register it with the modernized appliance (CSPrime + configuration file).
+
+    ``provider`` is InMageRcm, the only provider left (the retired classic one is refused with its reason); it
+    names the installer's S3 folder. The appliance is named by the configuration file, never by an IP here.
+    """
+
+    provider: ProviderField = Provider.INMAGE_RCM
     attempt: int = Field(
         default=0, ge=0, le=9, description="a re-send after SSM could not deliver the command (new idempotency key)"
     )
-
-    @field_validator("appliance_ip")
-    @classmethod
-    def _appliance_ip(cls, value: str | None) -> str | None:
-        return None if value is None else _host_ip(value, "appliance_ip")
-
-    @model_validator(mode="after")
-    def _classic_needs_appliance_ip(self) -> InstallAgentEvent:
-        if self.provider is Provider.IN_MAGE_AZURE_V2 and not self.appliance_ip:
-            raise ValueError("appliance_ip is required for provider InMageAzureV2 (the configuration server)")
-        return self
 
 
 # --- command_status ---------------------------------------------------------------------------------------
@@ -265,6 +256,38 @@ class InvocationStatus(_Model):
     stdout_tail: str = ""
     stderr_tail: str = ""
     result: dict[str, Any] | None = Field(default=None, description="the script's final JSON line, when parseable")
+
+
+class GuestIdentityError(PermanentError):
+    """A prepare-guest command did not report the guest's identity (failed, still running, or an old script)."""
+
+
+def guest_identity_of(invocation: InvocationStatus) -> GuestIdentity:
+    """The :class:`GuestIdentity` a finished prepare-guest command printed under ``"identity"`` in its final JSON
+    line; :class:`GuestIdentityError` naming the instance and what is wrong when there is none."""
+    where = invocation.instance_id
+    if invocation.state is not CommandState.SUCCEEDED:
+        raise GuestIdentityError(
+            f"guest preparation on {where} is {invocation.state.value}, so it reported no identity",
+            code="GuestIdentityMissing",
+            resource=where,
+        )
+    raw = (invocation.result or {}).get("identity")
+    if not isinstance(raw, dict):
+        raise GuestIdentityError(
+            f"guest preparation on {where} succeeded but printed no identity (is the prepare-guest document current?)",
+            code="GuestIdentityMissing",
+            resource=where,
+        )
+    try:
+        return GuestIdentity.model_validate(raw)
+    except ValueError as exc:
+        first = str(exc).splitlines()[1:3]
+        raise GuestIdentityError(
+            f"guest preparation on {where} printed a malformed identity: {' '.join(line.strip() for line in first)}",
+            code="GuestIdentityMalformed",
+            resource=where,
+        ) from None
 
 
 class CommandStatusResult(_Model):

@@ -16,6 +16,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.facts import InstanceFacts, Platform, Volume
+from shared.licensing import linux_license_problem
 from shared.os_support import (
     DISTRO_NAMES,
     MAX_DATA_DISK_GIB,
@@ -495,7 +496,7 @@ def not_found_verdict(instance_id: str, region: str) -> PreflightVerdict:
 
 
 def check_against_request(verdict: PreflightVerdict, facts: InstanceFacts, vm: VmSpec) -> PreflightVerdict:
-    """Add what the request says about the VM but the instance contradicts (OS type, Windows name rules)."""
+    """Add what the request says about the VM but the instance contradicts (OS type, name rules, licence)."""
     findings: list[Finding] = []
     if vm.os_type is not None and vm.os_type.value != facts.platform.value:
         findings.append(
@@ -507,6 +508,8 @@ def check_against_request(verdict: PreflightVerdict, facts: InstanceFacts, vm: V
         )
     if vm.target_vm_name and (problem := vm_name_problem(vm.target_vm_name, OsType(facts.platform.value))):
         findings.append(_error(FindingCode.REQUEST_MISMATCH, f"target_vm_name: {problem}", "choose a valid name"))
+    if problem := linux_license_problem(vm.linux_license, facts.os_name, facts.os_version):
+        findings.append(_error(FindingCode.REQUEST_MISMATCH, problem, "fix linux_license in the request"))
     if not findings:
         return verdict
     reasons = [*findings, *verdict.reasons]

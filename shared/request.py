@@ -26,6 +26,9 @@ from pydantic import (
 )
 
 from shared.errors import InvalidRequestError
+from shared.licensing import LinuxLicense, SqlServerLicense
+from shared.provider import Provider as Provider  # noqa: PLC0414 (explicit re-export; defined in shared.provider)
+from shared.provider import ProviderField
 
 MAX_VMS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -46,13 +49,6 @@ class Mode(StrEnum):
 class ApprovalMode(StrEnum):
     MANUAL = "manual"
     AUTO = "auto"
-
-
-class Provider(StrEnum):
-    """Site Recovery replication provider: the modernized appliance (default) or the tutorial's classic one."""
-
-    INMAGE_RCM = "InMageRcm"
-    INMAGE_AZURE_V2 = "InMageAzureV2"
 
 
 class DiskType(StrEnum):
@@ -218,7 +214,10 @@ class Appliance(_Strict):
     instance_id: InstanceId
     private_ip: IPv4Address
     security_group_id: SecurityGroupId
-    provider: Provider = Provider.INMAGE_RCM
+    provider: ProviderField = Field(
+        default=Provider.INMAGE_RCM,
+        description="Site Recovery provider: InMageRcm only (the classic InMageAzureV2 was retired on 30 Sep 2026)",
+    )
     discovery_ip: IPv4Address | None = Field(
         default=None, description="Azure Migrate discovery appliance IP; set it to open 22/5985 for discovery"
     )
@@ -264,7 +263,10 @@ class TargetSettings(_Strict):
     cache_storage_account_id: StorageAccountId
     availability: Availability = Field(default_factory=Availability)
     disk_encryption: DiskEncryption = Field(default_factory=DiskEncryption)
-    hybrid_benefit: bool = False
+    hybrid_benefit: bool = Field(
+        default=False,
+        description="Azure Hybrid Benefit for Windows Server (licenseType WindowsServer); applies to Windows VMs only",
+    )
     disk_type: DiskType = DiskType.PREMIUM_LRS
     tags: Tags = Field(default_factory=dict)
 
@@ -287,6 +289,17 @@ class VmSpec(_Strict):
     disk_types: Annotated[dict[DeviceName, DiskType], Field(max_length=64)] = Field(default_factory=dict)
     tags: Tags = Field(default_factory=dict)
     target: TargetOverrides | None = None
+    linux_license: LinuxLicense | None = Field(
+        default=None,
+        description=(
+            "Linux: bring your own subscription (RHEL_BYOS for Red Hat, SLES_BYOS for SUSE; Azure Hybrid Benefit "
+            "for Linux) or NoLicenseType (pay as you go); absent: not specified. Checked against the OS at preflight"
+        ),
+    )
+    sql_server_license: SqlServerLicense | None = Field(
+        default=None,
+        description="SQL Server on this VM: AHUB (Azure Hybrid Benefit), PAYG or NoLicenseType; absent: not specified",
+    )
 
     @field_validator("target_vm_name")
     @classmethod
@@ -299,6 +312,23 @@ class VmSpec(_Strict):
     def _disks_consistent(self) -> Self:
         if overlap := sorted(set(self.exclude_disks) & set(self.disk_types)):
             raise ValueError(f"exclude_disks: disks both excluded and given a disk type: {', '.join(overlap)}")
+        return self
+
+    @model_validator(mode="after")
+    def _licences_match_os(self) -> Self:
+        problems = []
+        if self.os_type is OsType.WINDOWS and self.linux_license is not None:
+            problems.append(
+                f"linux_license: {self.linux_license.value} applies to Linux VMs; this VM's os_type is windows "
+                "(Windows Server licences: target.hybrid_benefit)"
+            )
+        if self.os_type is OsType.LINUX and self.target is not None and self.target.hybrid_benefit:
+            problems.append(
+                "target.hybrid_benefit: Azure Hybrid Benefit for Windows Server applies to Windows VMs; this VM's "
+                "os_type is linux (Linux subscriptions: linux_license RHEL_BYOS or SLES_BYOS)"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 

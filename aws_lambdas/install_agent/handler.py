@@ -1,9 +1,9 @@
 """Lambda ``install_agent``: install and register the Mobility agent through SSM Run Command.
 
-The script stages the installer from S3, installs it for the provider (classic ``InMageAzureV2``: CSLegacy +
-appliance IP + passphrase; modernized ``InMageRcm``: CSPrime + configuration file) and registers it. The
-secret is fetched ON THE GUEST into a 0600 temp file that is removed afterwards: the command parameters carry
-only the secret's ARN. An agent already installed and registered with the same appliance is left as it is.
+The script stages the installer from S3, installs it for the modernized appliance (provider ``InMageRcm``:
+CSPrime) and registers it with the Mobility service configuration file. The file is a secret fetched ON THE
+GUEST into a 0600 temp file that is removed afterwards: the command parameters carry only the secret's ARN. An
+agent already installed and registered is left as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from shared.facts import Platform
 def install_agent(event: InstallAgentEvent, invocation: Invocation) -> GuestCommandResult:
     settings = invocation.settings
     try:
-        secret_id = settings.registration_secret_id(event.provider)
+        secret_id = settings.registration_secret_id()
         bucket = settings.require_installer_bucket()
     except SettingsError as exc:
         raise InvalidRequestError(str(exc), code="Settings", resource="install_agent") from exc
@@ -30,8 +30,6 @@ def install_agent(event: InstallAgentEvent, invocation: Invocation) -> GuestComm
 
     def parameters(platform: Platform) -> dict[str, str]:
         return {
-            "Provider": event.provider.value,
-            "ApplianceIp": event.appliance_ip or "",
             "InstallerBucket": bucket,
             "InstallerKey": settings.installer_key(event.provider, platform),
             "SecretId": secret.arn,

@@ -25,6 +25,9 @@ _AMI_OS_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"suse-sles-(\d+(?:-sp\d+)?)", re.I), "SUSE Linux Enterprise Server"),
     (re.compile(r"debian-(\d+)", re.I), "Debian"),
     (re.compile(r"^CentOS[ -]?(?:Linux )?(\d+(?:\.\d+)?)", re.I), "CentOS Linux"),
+    (re.compile(r"^Rocky-\d+-EC2-[A-Za-z]+-(\d+(?:\.\d+)?)", re.I), "Rocky Linux"),
+    (re.compile(r"^AlmaLinux OS (\d+(?:\.\d+)?)", re.I), "AlmaLinux"),
+    (re.compile(r"^OL(\d+(?:\.\d+)?)-", re.I), "Oracle Linux"),
     (re.compile(r"^Windows_Server-(\d{4}(?:-R2)?)", re.I), "Microsoft Windows Server"),
 )
 
@@ -39,7 +42,10 @@ def os_from_image(image: ImageDescription | None) -> tuple[str, str]:
                 version = match.group(1) if match.groups() else ""
                 if os_name == "Amazon Linux" and not version:
                     version = "2023" if text.lower().startswith("al2023") else "2"
-                return os_name, version.replace("-sp", " SP").replace("-R2", " R2")
+                version = version.replace("-sp", " SP").replace("-R2", " R2")
+                if os_name == "Microsoft Windows Server":  # the release is part of the name, as SSM reports it
+                    return f"{os_name} {version}", version
+                return os_name, version
     return "", ""
 
 

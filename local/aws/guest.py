@@ -31,7 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from aws_lambdas.gateways.ports import Invocation, ManagedInstance
 from aws_lambdas.guest_scripts import ScriptManifest, load_manifests
 from local.aws.estate import Estate, InstanceSpec
+from local.aws.guest_tree import write_identity_tree
+from local.aws.identity import guest_identity_for
+from local.aws.seed import SeededEstate
 from local.clock import Clock
+from shared.aws_contracts import GuestIdentity
 from shared.facts import Platform
 
 SCRIPT_PURPOSES = ("prepare-guest", "install-agent", "revert-guest")
@@ -73,6 +77,9 @@ class GuestBehaviour(BaseModel):
     ping_status: Literal["Online", "ConnectionLost", "Inactive"] = "Online"
     scripts: dict[str, ScriptOutcome] = Field(default_factory=dict)
     run_linux_scripts: bool = False
+    identity: GuestIdentity | None = Field(
+        default=None, description="what prepare-guest reports (local.aws.identity); None: no identity (old script)"
+    )
 
     @classmethod
     def for_instance(cls, spec: InstanceSpec, **overrides: Any) -> GuestBehaviour:
@@ -130,7 +137,7 @@ class GuestEmulator:
         self._behaviours = dict(behaviours or {})
         self._invocations: dict[tuple[str, str], _Pending] = {}
         self._deliveries: dict[tuple[str, str], int] = {}
-        self._registered: dict[str, str] = {}
+        self._registered: dict[str, bool] = {}
         self._prepared: dict[str, bool] = {}
         self._lock = threading.Lock()
         #: Called with (instance id, when) once an install-agent command succeeds: locally, the appliance then
@@ -301,14 +308,17 @@ class GuestEmulator:
                     "discovery_enabled": parameters.get("Discovery") == "true",
                 }
                 self._prepared[instance_id] = True
+                if b.identity is not None:
+                    result["identity"] = b.identity.model_dump(mode="json")
             elif purpose == "install-agent":
-                wanted = f"{parameters.get('Provider')}:{parameters.get('ApplianceIp', '')}"
-                already = self._registered.get(instance_id) == wanted
-                self._registered[instance_id] = wanted
+                already = self._registered.get(instance_id, False)
+                self._registered[instance_id] = True
                 result = {
                     "script": manifest.name,
-                    "provider": parameters.get("Provider", ""),
+                    "cs_type": "CSPrime",
                     "status": "already_registered" if already else "registered",
+                    "installed_now": not already,
+                    "registered_now": not already,
                 }
             elif parameters.get("Scope") == "access":
                 access_changed = self._prepared.get(instance_id, False) and parameters.get("Discovery") != "false"
@@ -330,6 +340,8 @@ class GuestEmulator:
     ) -> tuple[int, str, str]:
         root = self.guest_root(instance_id)
         prepare_scratch_root(root, b)
+        if b.identity is not None:
+            write_identity_tree(root, b.identity)
         env = {
             "PATH": f"{root / 'usr/local/bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "GUEST_ROOT": str(root),
@@ -381,15 +393,22 @@ def emulator_for_estate(
     document_prefix: str = "ec2-to-azure",
     scratch_dir: Path | None = None,
     script_env: dict[str, str] | None = None,
+    seeded: SeededEstate | None = None,
 ) -> GuestEmulator:
     """A guest emulator with one guest per estate instance (``instance_ids``: name → id, as seeded).
 
-    ``overrides`` maps an instance name to GuestBehaviour fields (e.g. ``{"scripts": {...}}``).
+    ``overrides`` maps an instance name to GuestBehaviour fields (e.g. ``{"scripts": {...}}``). With ``seeded``
+    each guest reports the identity of its seeded instance (IP, volumes, hypervisor), as the real script would.
     """
-    behaviours = {
-        instance_ids[spec.name]: GuestBehaviour.for_instance(spec, **(overrides or {}).get(spec.name, {}))
-        for spec in estate.instances
-    }
+    behaviours = {}
+    for spec in estate.instances:
+        fields = dict((overrides or {}).get(spec.name, {}))
+        item = seeded.instances.get(spec.name) if seeded is not None else None
+        if item is not None and "identity" not in fields:
+            fields["identity"] = guest_identity_for(
+                item.instance_id, item.private_ip, item.platform, item.hypervisor, item.volumes
+            )
+        behaviours[instance_ids[spec.name]] = GuestBehaviour.for_instance(spec, **fields)
     return GuestEmulator(
         clock, behaviours, document_prefix=document_prefix, scratch_dir=scratch_dir, script_env=script_env
     )

@@ -6,38 +6,26 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
-from pydantic import BaseModel, ConfigDict, SecretStr
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from aws_lambdas import settings as lambda_settings
 from aws_lambdas.guest_scripts import load_manifests
 from local.aws.documents import ssm_document_json
 from local.aws.estate import Estate, InstanceSpec
+from local.aws.images import choose_image
 from local.aws.installer import fake_linux_installer
 from local.aws.server import FAKE_CREDENTIALS
-from shared.aws_contracts import Provider
-from shared.facts import Platform
+from shared.facts import Platform, Volume
+from shared.provider import Provider
 
 DEFAULT_DOCUMENT_PREFIX = "ec2-to-azure"
 DEFAULT_TABLE = "ec2-to-azure-idempotency"
-PASSPHRASE_SECRET_NAME = "ec2-to-azure/classic-passphrase"  # noqa: S105 (a name, not a value)
-AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105
-
-# OS name → AMI name pattern (moto's AMIs are named like the real ones).
-_OS_HINTS = {
-    "ubuntu": "*ubuntu*",
-    "red hat": "RHEL*",
-    "rhel": "RHEL*",
-    "suse": "*suse*",
-    "sles": "*suse*",
-    "amazon": "amzn*",
-    "centos": "*CentOS*",
-    "debian": "*debian*",
-    "windows": "Windows_Server*",
-}
+AGENT_CONFIG_SECRET_NAME = "ec2-to-azure/agent-config"  # noqa: S105 (a name, not a value)
 
 
 class SeededInstance(BaseModel):
@@ -49,6 +37,9 @@ class SeededInstance(BaseModel):
     security_group_id: str
     platform: Platform
     image_id: str
+    instance_type: str = ""
+    hypervisor: Literal["nitro", "xen", ""] = Field(default="", description="DescribeInstanceTypes' Hypervisor")
+    volumes: tuple[Volume, ...] = Field(default=(), description="EBS volumes in attachment order, root first")
 
 
 class SeededEstate(BaseModel):
@@ -66,9 +57,7 @@ class SeededEstate(BaseModel):
     documents: list[str]
     installer_bucket: str
     idempotency_table: str
-    passphrase_secret_id: str
     agent_config_secret_id: str
-    passphrase: SecretStr
     agent_config: SecretStr
 
     def instance_id(self, name: str) -> str:
@@ -83,7 +72,6 @@ class SeededEstate(BaseModel):
             lambda_settings.ENV_REGION: self.region,
             lambda_settings.ENV_SSM_DOCUMENT_PREFIX: self.document_prefix,
             lambda_settings.ENV_INSTALLER_BUCKET: self.installer_bucket,
-            lambda_settings.ENV_PASSPHRASE_SECRET_ID: self.passphrase_secret_id,
             lambda_settings.ENV_AGENT_CONFIG_SECRET_ID: self.agent_config_secret_id,
             lambda_settings.ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
         }
@@ -98,36 +86,6 @@ def aws_client(service: str, region: str, endpoint_url: str | None, *, max_attem
         kwargs["aws_access_key_id"] = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
         kwargs["aws_secret_access_key"] = FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
     return boto3.session.Session().client(service, **kwargs)
-
-
-def _choose_image(ec2: Any, spec: InstanceSpec, cache: dict[tuple[str, ...], dict[str, Any]]) -> dict[str, Any]:
-    """An AMI of moto's catalogue with the spec's platform, virtualization type and architecture, named like
-    its OS when one is (filtered server-side: listing all of moto's AMIs takes seconds)."""
-    windows = spec.platform is Platform.WINDOWS
-    hint = next((h for key, h in _OS_HINTS.items() if key in spec.os_name.lower()), "")
-    key = (spec.platform.value, spec.virtualization_type, spec.architecture, hint)
-    if key in cache:
-        return cache[key]
-    filters = [
-        {"Name": "virtualization-type", "Values": [spec.virtualization_type]},
-        {"Name": "architecture", "Values": [spec.architecture]},
-        *([{"Name": "platform", "Values": ["windows"]}] if windows else []),
-    ]
-    candidates: list[dict[str, Any]] = []
-    for name_filter in ([{"Name": "name", "Values": [hint]}] if hint else [], []):
-        found = ec2.describe_images(Filters=filters + name_filter)["Images"]
-        candidates = [
-            i for i in found if (i.get("Platform") == "windows") == windows and i.get("RootDeviceType", "ebs") == "ebs"
-        ]
-        if candidates:
-            break
-    if not candidates:
-        raise ValueError(
-            f"instance {spec.name}: moto has no {spec.platform.value} AMI with virtualization "
-            f"{spec.virtualization_type} and architecture {spec.architecture}"
-        )
-    cache[key] = sorted(candidates, key=lambda i: str(i["ImageId"]))[0]
-    return cache[key]
 
 
 def _free_ips(subnet_cidr: str, taken: set[str]) -> Iterator[str]:
@@ -148,13 +106,62 @@ def _block_devices(spec: InstanceSpec, root_device: str) -> list[dict[str, Any]]
     return mappings
 
 
+def _hypervisors(ec2: Any, types: list[str]) -> dict[str, str]:
+    """Instance type → ``Hypervisor`` (nitro | xen) from DescribeInstanceTypes; types EC2 does not know (moto
+    launches them anyway) are left out, one at a time."""
+    if not types:
+        return {}
+    try:
+        found = ec2.describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "InvalidInstanceType":
+            raise
+        if len(types) == 1:
+            return {}
+        return {k: v for t in types for k, v in _hypervisors(ec2, [t]).items()}
+    return {t["InstanceType"]: str(t.get("Hypervisor", "")) for t in found}
+
+
+def _with_hardware(
+    ec2: Any, appliance: SeededInstance, seeded: dict[str, SeededInstance]
+) -> tuple[SeededInstance, dict[str, SeededInstance]]:
+    """Add what the guest sees of its hardware: the EBS volumes as attached (DescribeInstances + DescribeVolumes)
+    and the hypervisor of the instance type (DescribeInstanceTypes), in three calls for the whole estate."""
+    everyone = [appliance, *seeded.values()]
+    reservations = ec2.describe_instances(InstanceIds=[i.instance_id for i in everyone])["Reservations"]
+    raw = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+    volume_ids = [m["Ebs"]["VolumeId"] for i in raw.values() for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+    sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
+    hypervisors = _hypervisors(ec2, sorted({i.instance_type for i in everyone if i.instance_type}))
+
+    def complete(item: SeededInstance) -> SeededInstance:
+        instance = raw[item.instance_id]
+        root = str(instance.get("RootDeviceName", ""))
+        mappings = [m for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
+        mappings.sort(key=lambda m: (m["DeviceName"] != root, m["DeviceName"]))
+        volumes = tuple(
+            Volume(
+                device_name=m["DeviceName"],
+                volume_id=m["Ebs"]["VolumeId"],
+                size_gib=sizes[m["Ebs"]["VolumeId"]],
+                is_root=m["DeviceName"] == root,
+            )
+            for m in mappings
+        )
+        hypervisor = hypervisors.get(item.instance_type, "")
+        return item.model_copy(
+            update={"volumes": volumes, "hypervisor": hypervisor if hypervisor in {"nitro", "xen"} else ""}
+        )
+
+    return complete(appliance), {name: complete(item) for name, item in seeded.items()}
+
+
 def seed_estate(
     estate: Estate,
     endpoint_url: str | None,
     *,
     document_prefix: str = DEFAULT_DOCUMENT_PREFIX,
     idempotency_table: str = DEFAULT_TABLE,
-    passphrase: str | None = None,
     agent_config: str | None = None,
 ) -> SeededEstate:
     """Create the estate. ``endpoint_url=None`` seeds in-process moto (inside ``mock_aws``)."""
@@ -168,7 +175,7 @@ def seed_estate(
         return str(ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc_id)["GroupId"])
 
     def launch(spec: InstanceSpec, private_ip: str, group_id: str) -> SeededInstance:
-        image = _choose_image(ec2, spec, images)
+        image = choose_image(ec2, spec, region, images)
         tags = {"Name": spec.name, **spec.tags}
         devices = _block_devices(spec, str(image.get("RootDeviceName", "/dev/xvda")))
         raw = ec2.run_instances(
@@ -189,6 +196,7 @@ def seed_estate(
             security_group_id=group_id,
             platform=spec.platform,
             image_id=image["ImageId"],
+            instance_type=spec.instance_type,
         )
 
     appliance_spec = InstanceSpec(
@@ -207,6 +215,7 @@ def seed_estate(
     for spec in estate.instances:
         group = security_group(f"{spec.name}-sg", f"source {spec.name}")
         seeded[spec.name] = launch(spec, spec.private_ip or next(free), group)
+    appliance, seeded = _with_hardware(ec2, appliance, seeded)
     stopped = [seeded[s.name].instance_id for s in estate.instances if s.state == "stopped"]
     if stopped:
         ec2.stop_instances(InstanceIds=stopped)
@@ -233,10 +242,8 @@ def seed_estate(
             Bucket=bucket, Key=layout.installer_key(provider, Platform.WINDOWS), Body=b"MZ stand-in Windows installer"
         )
 
-    passphrase_value = passphrase or secrets.token_urlsafe(24)
     config_value = agent_config or json.dumps({"ApplianceFqdn": "appliance.local", "Key": secrets.token_urlsafe(24)})
     sm = aws_client("secretsmanager", region, endpoint_url)
-    passphrase_arn = sm.create_secret(Name=PASSPHRASE_SECRET_NAME, SecretString=passphrase_value)["ARN"]
     config_arn = sm.create_secret(Name=AGENT_CONFIG_SECRET_NAME, SecretString=config_value)["ARN"]
 
     dynamodb = aws_client("dynamodb", region, endpoint_url)
@@ -258,8 +265,6 @@ def seed_estate(
         documents=documents,
         installer_bucket=bucket,
         idempotency_table=idempotency_table,
-        passphrase_secret_id=passphrase_arn,
         agent_config_secret_id=config_arn,
-        passphrase=SecretStr(passphrase_value),
         agent_config=SecretStr(config_value),
     )

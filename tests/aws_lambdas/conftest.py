@@ -70,7 +70,8 @@ def world() -> Iterator[AwsWorld]:
     with mock_aws():
         seeded = seed_estate(ESTATE, None)
         clock = VirtualClock()
-        emulator = emulator_for_estate(clock, ESTATE, {n: s.instance_id for n, s in seeded.instances.items()})
+        ids = {n: s.instance_id for n, s in seeded.instances.items()}
+        emulator = emulator_for_estate(clock, ESTATE, ids, seeded=seeded)
         runtime = LocalLambdaRuntime(None, seeded.lambda_environment(), emulator=emulator)
         try:
             yield AwsWorld(ESTATE, seeded, clock, emulator, runtime)

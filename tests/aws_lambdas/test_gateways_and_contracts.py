@@ -82,7 +82,7 @@ def test_events_reject_bad_input_with_the_field_named() -> None:
             instance_ids=["i-0123456789abcdef0"] * 2,
             appliance_security_group_id="sg-0123456789abcdef0",
         )
-    with pytest.raises(ValidationError, match="appliance_ip is required"):
+    with pytest.raises(ValidationError, match=r"retired by Microsoft on 30 September 2026; use InMageRcm"):
         InstallAgentEvent(migration_id="m", instance_ids=["i-0123456789abcdef0"], provider="InMageAzureV2")
     with pytest.raises(ValidationError, match="/32"):
         SecurityGroupRuleChange(

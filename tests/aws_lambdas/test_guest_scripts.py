@@ -188,42 +188,35 @@ INSTALL_PARAMS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("provider", "appliance_ip", "install_args", "configurator_args", "secret_name"),
-    [
-        ("InMageAzureV2", "10.0.1.4", "-r MS -q -v VmWare -c CSLegacy", "-i 10.0.1.4 -P {secret}", "passphrase.txt"),
-        ("InMageRcm", "", "-q -r MS -v VmWare -c CSPrime", "-c CSPrime -S config.json -q", "config.json"),
-    ],
-)
-def test_install_agent_installs_and_registers_per_provider(
-    guest: Path, provider: str, appliance_ip: str, install_args: str, configurator_args: str, secret_name: str
-) -> None:
-    params = {
-        **INSTALL_PARAMS,
-        "SSM_Provider": provider,
-        "SSM_ApplianceIp": appliance_ip,
-        "SSM_InstallerKey": f"mobility-agent/{provider}/linux/installer.tar.gz",
-    }
+# The modernized commands as Microsoft documents them (MicrosoftDocs/azure-docs,
+# articles/site-recovery/vmware-physical-mobility-service-overview.md, "Install the Mobility service using
+# command prompt (Modernized)", Linux machine): install, then register with the configuration file.
+MODERNIZED_INSTALL_ARGS = "-q -r MS -v VmWare -c CSPrime"
+MODERNIZED_CONFIGURATOR_ARGS = "-c CSPrime -S config.json -q"
+
+
+def test_install_agent_installs_and_registers_with_the_modernized_appliance(guest: Path) -> None:
+    params = {**INSTALL_PARAMS, "SSM_InstallerKey": "mobility-agent/InMageRcm/linux/installer.tar.gz"}
     done = run(INSTALL, guest, **params)
     result = last_json(done)
     assert result == {
         "script": "install-agent-linux",
-        "provider": provider,
+        "cs_type": "CSPrime",
         "status": "registered",
         "installed_now": True,
         "registered_now": True,
     }
     logs = guest / "var/log/fake-asr"
-    assert (logs / "install.args").read_text().splitlines() == [install_args]
+    assert (logs / "install.args").read_text().splitlines() == [MODERNIZED_INSTALL_ARGS]
     secret_line = (logs / "configurator.secret").read_text().split()
     mode, path, digest = (field.split("=", 1)[1] for field in secret_line)
     assert mode == "600"
-    assert Path(path).name == secret_name and not Path(path).exists()
+    assert Path(path).name == "config.json" and not Path(path).exists()
     assert digest == hashlib.sha256(SECRET.encode()).hexdigest()  # the secret, without a trailing newline
-    assert (logs / "configurator.args").read_text().splitlines() == [configurator_args.format(secret=path)]
+    assert (logs / "configurator.args").read_text().splitlines() == [MODERNIZED_CONFIGURATOR_ARGS]
     assert list((guest / "tmp").iterdir()) == []  # the private work dir is gone
     calls = (guest.parent / "fake-aws/calls").read_text()
-    assert f"s3://ec2-to-azure-installers/mobility-agent/{provider}/linux/installer.tar.gz" in calls
+    assert "s3://ec2-to-azure-installers/mobility-agent/InMageRcm/linux/installer.tar.gz" in calls
     assert SECRET not in done.stdout + done.stderr + calls
 
     again = last_json(run(INSTALL, guest, **params))
@@ -232,19 +225,51 @@ def test_install_agent_installs_and_registers_per_provider(
     assert len((logs / "configurator.args").read_text().splitlines()) == 1
 
 
-def test_install_agent_reregisters_an_installed_agent_with_a_new_appliance(guest: Path) -> None:
-    params = {**INSTALL_PARAMS, "SSM_Provider": "InMageAzureV2", "SSM_InstallerKey": "k/installer.tar.gz"}
-    last_json(run(INSTALL, guest, **params, SSM_ApplianceIp="10.0.1.4"))
-    result = last_json(run(INSTALL, guest, **params, SSM_ApplianceIp="10.0.1.7"))
-    assert (result["installed_now"], result["registered_now"]) == (False, True)
-    args = (guest / "var/log/fake-asr/configurator.args").read_text().splitlines()
-    assert [a.split()[1] for a in args] == ["10.0.1.4", "10.0.1.7"]
+def test_install_agent_has_no_classic_path_left() -> None:
+    text = (SCRIPTS_DIR / INSTALL).read_text() + (SCRIPTS_DIR / "install_agent_windows/install_agent.ps1").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for classic in ("CSLegacy", "InMageAzureV2", "Passphrase", "passphrase", "CSEndPoint", "ApplianceIp", " -P "):
+        assert classic not in code
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("./install -q -r MS -v VmWare -c CSPrime", "install: -c must be CSPrime"),
+        ("-c CSPrime -S config.json -q)", "UnifiedAgentConfigurator.sh: unknown option -i"),
+    ],
+)
+def test_the_stand_in_installer_refuses_what_the_documented_one_refuses(
+    guest: Path, tmp_path: Path, broken: str, message: str
+) -> None:
+    """Planted defect: a script that calls the installer or configurator the classic way fails against the fake."""
+    copy = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS_DIR, copy)
+    script = copy / INSTALL
+    text = script.read_text()
+    assert broken in text
+    classic = {
+        "./install -q -r MS -v VmWare -c CSPrime": "./install -r MS -q -v VmWare -c CSLegacy",
+        "-c CSPrime -S config.json -q)": "-i 10.0.1.4 -P config.json)",
+    }[broken]
+    script.write_text(text.replace(broken, classic))
+    fake = tmp_path / "fake-aws"
+    env = {
+        "PATH": f"{fake / 'bin'}:/usr/bin:/bin",
+        "GUEST_ROOT": str(guest),
+        "TMPDIR": str(guest / "tmp"),
+        "FAKE_AWS_DIR": str(fake),
+        "LANG": "C.UTF-8",
+        **INSTALL_PARAMS,
+        "SSM_InstallerKey": "k/installer.tar.gz",
+    }
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and message in done.stderr
 
 
 def test_install_agent_removes_the_secret_when_registration_fails(guest: Path) -> None:
     params = {
         **INSTALL_PARAMS,
-        "SSM_Provider": "InMageRcm",
         "SSM_InstallerKey": "k/installer.tar.gz",
         "FAKE_CONFIGURATOR_EXIT": "1",
     }
@@ -253,13 +278,6 @@ def test_install_agent_removes_the_secret_when_registration_fails(guest: Path) -
     assert list((guest / "tmp").iterdir()) == []
     assert not (guest / "var/lib/ec2-to-azure/agent-registration").exists()
     assert SECRET not in done.stdout + done.stderr
-
-
-def test_install_agent_refuses_classic_without_appliance_ip(guest: Path) -> None:
-    params = {**INSTALL_PARAMS, "SSM_Provider": "InMageAzureV2", "SSM_InstallerKey": "k/installer.tar.gz"}
-    done = run(INSTALL, guest, **params)
-    assert done.returncode == 2 and "ApplianceIp is required" in done.stderr
-    assert not (guest.parent / "fake-aws/calls").exists()
 
 
 def test_linux_scripts_are_shellcheck_clean() -> None:

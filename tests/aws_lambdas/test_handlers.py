@@ -307,28 +307,26 @@ def test_undeliverable_the_first_times_then_delivered(world: AwsWorld) -> None:
 
 def test_install_agent_passes_the_secret_arn_never_the_value(world: AwsWorld) -> None:
     result = GuestCommandResult.model_validate(
-        world.invoke(
-            "install_agent",
-            instance_ids=[world.id("web-1"), world.id("win-1")],
-            provider="InMageAzureV2",
-            appliance_ip="10.0.1.4",
-        )
+        world.invoke("install_agent", instance_ids=[world.id("web-1"), world.id("win-1")])
     )
     assert len(result.commands) == 2
     ssm = boto3.client("ssm", region_name=REGION)
     for ref in result.commands:
         params = ssm.list_commands(CommandId=ref.command_id)["Commands"][0]["Parameters"]
-        assert params["SecretId"] == [world.seeded.passphrase_secret_id]
-        assert params["Provider"] == ["InMageAzureV2"] and params["ApplianceIp"] == ["10.0.1.4"]
+        assert set(params) == {"InstallerBucket", "InstallerKey", "SecretId", "Region"}  # nothing classic left
+        assert params["SecretId"] == [world.seeded.agent_config_secret_id]
         assert params["InstallerKey"][0].endswith(
-            f"/InMageAzureV2/{ref.platform}/"
+            f"/InMageRcm/{ref.platform}/"
             + ("installer.tar.gz" if ref.platform == "linux" else "MobilityServiceInstaller.exe")
         )
-        assert world.seeded.passphrase.get_secret_value() not in json.dumps(params)
+        assert world.seeded.agent_config.get_secret_value() not in json.dumps(params)
 
 
-def test_install_agent_classic_needs_the_appliance_ip(world: AwsWorld) -> None:
+def test_install_agent_refuses_the_retired_classic_provider(world: AwsWorld) -> None:
     error = error_of(world.invoke("install_agent", instance_ids=[world.id("web-1")], provider="InMageAzureV2"))
+    assert isinstance(error, InvalidRequestError)
+    assert "InMageAzureV2 (classic) was retired by Microsoft on 30 September 2026; use InMageRcm" in error.message
+    error = error_of(world.invoke("install_agent", instance_ids=[world.id("web-1")], appliance_ip="10.0.1.4"))
     assert isinstance(error, InvalidRequestError) and "appliance_ip" in error.message
 
 

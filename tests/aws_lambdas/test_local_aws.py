@@ -177,12 +177,7 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
 
             installed = runtime.invoke(
                 "install_agent",
-                {
-                    "migration_id": "m-e2e",
-                    "instance_ids": all_ids,
-                    "provider": "InMageAzureV2",
-                    "appliance_ip": "10.0.1.4",
-                },
+                {"migration_id": "m-e2e", "instance_ids": all_ids},
             )
             states = {s["instance_id"]: s for s in finished(installed)}
             assert states[ids["app-2"]]["state"] == "running"
@@ -199,7 +194,7 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
             assert {s["state"] for s in finished(reverted["guest"])} == {"succeeded"}
             assert "PasswordAuthentication yes" not in (root / "etc/ssh/sshd_config").read_text()
             assert stat.S_IMODE((root / "etc/ssh/sshd_config").stat().st_mode) == 0o644
-            assert seeded.passphrase.get_secret_value() not in json.dumps([prepared, installed, reverted])
+            assert seeded.agent_config.get_secret_value() not in json.dumps([prepared, installed, reverted])
         finally:
             runtime.close()
             WIRING.reset()

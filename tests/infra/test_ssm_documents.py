@@ -165,3 +165,41 @@ def test_cli_reports_a_bad_manifest_and_leaves_the_template_alone(tmp_path: Path
     assert builder.main(["--scripts-dir", str(tmp_path / "scripts"), "--template", str(template)]) == 2
     assert "platform 'beos'" in capsys.readouterr().err
     assert template.read_text(encoding="utf-8") == SAM_TEMPLATE.read_text(encoding="utf-8")
+
+
+CLASSIC_MARKERS = ("InMageAzureV2", "CSLegacy", "Passphrase", "CSEndPoint", "ApplianceIp")
+
+
+def _classic_leftovers(resources: dict[str, Any]) -> list[str]:
+    """Parameters or (non-comment) script lines of the install-agent documents that only the retired classic
+    stack (InMageAzureV2: configuration server IP + passphrase) used."""
+    found = []
+    for logical_id in ("SsmDocInstallAgentLinux", "SsmDocInstallAgentWindows"):
+        content = resources[logical_id]["Properties"]["Content"]
+        found += [f"{logical_id} parameter {name}" for name in content["parameters"] if name not in INSTALL_PARAMETERS]
+        for line in content["mainSteps"][0]["inputs"]["runCommand"]:
+            if not line.lstrip().startswith("#") and any(marker in line for marker in CLASSIC_MARKERS):
+                found.append(f"{logical_id}: {line.strip()}")
+    return found
+
+
+INSTALL_PARAMETERS = {"InstallerBucket", "InstallerKey", "SecretId", "Region"}
+
+
+def test_committed_install_agent_documents_have_no_classic_path() -> None:
+    assert _classic_leftovers(load_cfn(SAM_TEMPLATE)["Resources"]) == []
+
+
+def test_the_classic_check_fails_on_a_planted_classic_parameter(tmp_path: Path) -> None:
+    scripts = tmp_path / "guest_scripts"
+    shutil.copytree(builder.DEFAULT_SCRIPTS_DIR, scripts)
+    manifest = scripts / "install_agent_linux" / "manifest.yaml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8")
+        + '  - {name: ApplianceIp, type: String, allowed_pattern: "^.*$", default: "", description: classic CS IP}\n',
+        encoding="utf-8",
+    )
+    template = tmp_path / "template.yaml"
+    shutil.copy(SAM_TEMPLATE, template)
+    template.write_text(builder.build(scripts, template), encoding="utf-8")
+    assert _classic_leftovers(load_cfn(template)["Resources"]) == ["SsmDocInstallAgentLinux parameter ApplianceIp"]

@@ -72,7 +72,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             run.outcome.summary, run.outcome.progress, list(stack.events.read()), environment="local", clock="virtual"
         )
         write_report(report, reports)
-        secrets = [stack.seeded.passphrase.get_secret_value(), stack.seeded.agent_config.get_secret_value()]
+        secrets = [stack.seeded.agent_config.get_secret_value()]
         texts: dict[str, str] = {}
         sys.stdout.flush()
         sys.stderr.flush()

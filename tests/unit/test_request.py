@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from shared.errors import InvalidRequestError
+from shared.licensing import LinuxLicense, SqlServerLicense
 from shared.request import (
     ApprovalMode,
     DiskType,
@@ -213,3 +214,85 @@ def test_json_schema_describes_the_request():
     assert set(schema["required"]) == {"request_id", "region", "appliance", "target", "vms"}
     assert schema["additionalProperties"] is False
     json.dumps(schema)
+
+
+# --- one provider: the classic stack is retired -----------------------------------------------------------------
+
+RETIREMENT = "InMageAzureV2 (classic) was retired by Microsoft on 30 September 2026; use InMageRcm"
+
+
+@pytest.mark.parametrize("named", ["InMageAzureV2", "inmageazurev2", " InMageAzureV2 "])
+def test_the_retired_classic_provider_is_refused_with_its_retirement(named):
+    data = request()
+    data["appliance"]["provider"] = named
+    assert issues_of(data) == (f"appliance.provider: {RETIREMENT}",)
+
+
+def test_an_unknown_provider_is_refused_naming_the_only_one():
+    data = request()
+    data["appliance"]["provider"] = "HyperVReplicaAzure"
+    (issue,) = issues_of(data)
+    assert issue.startswith("appliance.provider: Input should be 'InMageRcm'")
+
+
+def test_there_is_one_provider_enum_with_one_member():
+    import shared.aws_contracts
+    import shared.provider
+    import shared.request
+
+    assert [p.value for p in Provider] == ["InMageRcm"]
+    assert shared.request.Provider is shared.provider.Provider is shared.aws_contracts.Provider
+    schema = request_json_schema()
+    assert schema["$defs"]["Provider"]["enum"] == ["InMageRcm"]
+
+
+# --- licences per OS -----------------------------------------------------------------------------------------------
+
+
+def test_licences_default_to_not_specified_and_parse_per_vm():
+    parsed = parse_request(VALID)
+    assert parsed.vms[0].linux_license is None and parsed.vms[0].sql_server_license is None
+    assert parsed.target.hybrid_benefit is False
+    data = request()
+    data["vms"][0].update(os_type="linux", linux_license="RHEL_BYOS", sql_server_license="PAYG")
+    data["vms"][1].update(sql_server_license="AHUB", target={"hybrid_benefit": True})
+    parsed = parse_request(data)
+    assert parsed.vms[0].linux_license is LinuxLicense.RHEL_BYOS
+    assert parsed.vms[0].sql_server_license is SqlServerLicense.PAYG
+    assert parsed.vms[1].sql_server_license is SqlServerLicense.AHUB
+    assert parsed.target_for(parsed.vms[1]).hybrid_benefit is True
+
+
+def test_a_linux_licence_on_a_windows_vm_is_refused():
+    data = request()
+    data["vms"][1]["linux_license"] = "SLES_BYOS"
+    assert issues_of(data) == (
+        "vms[1].linux_license: SLES_BYOS applies to Linux VMs; this VM's os_type is windows "
+        "(Windows Server licences: target.hybrid_benefit)",
+    )
+
+
+def test_windows_hybrid_benefit_on_a_linux_vm_is_refused():
+    data = request()
+    data["vms"][0].update(os_type="linux", target={"hybrid_benefit": True})
+    (issue,) = issues_of(data)
+    assert issue.startswith("vms[0].target.hybrid_benefit: Azure Hybrid Benefit for Windows Server applies to Windows")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("linux_license", "LinuxServer", "'NoLicenseType', 'RHEL_BYOS' or 'SLES_BYOS'"),
+        ("sql_server_license", "Enterprise", "'NoLicenseType', 'PAYG' or 'AHUB'"),
+    ],
+)
+def test_unknown_licence_values_name_the_accepted_ones(field, value, expected):
+    data = request()
+    data["vms"][0][field] = value
+    (issue,) = issues_of(data)
+    assert issue.startswith(f"vms[0].{field}: Input should be ") and expected in issue
+
+
+def test_json_schema_offers_the_licences():
+    vm = request_json_schema()["$defs"]["VmSpec"]["properties"]
+    assert {"linux_license", "sql_server_license"} <= set(vm)

@@ -1,41 +1,36 @@
-# install-agent (Windows): stage the Mobility agent installer from S3, install it and register it.
-#   classic (InMageAzureV2): MobilityServiceInstaller.exe /q /x:<dir>
-#                            UnifiedAgent.exe /Role "MS" /Platform "VmWare" /Silent /CSType CSLegacy
-#                            UnifiedAgentConfigurator.exe /CSEndPoint <appliance IP> /PassphraseFilePath <file>
-#   modernized (InMageRcm):  MobilityServiceInstaller.exe /q /x:<dir>
-#                            UnifiedAgent.exe /Role "MS" /Platform "VmWare" /Silent /CSType CSPrime
-#                            UnifiedAgentConfigurator.exe /SourceConfigFilePath "config.json" /CSType CSPrime
-# The secret is fetched HERE (Get-SECSecretValue, else the aws CLI) into a file readable only by SYSTEM and
-# Administrators in a private temp dir, removed afterwards. An agent already registered the same way is left
+# install-agent (Windows): stage the Mobility agent installer from S3, install it and register it with the
+# modernized replication appliance (provider InMageRcm; the classic InMageAzureV2 stack is retired). Commands as
+# Microsoft documents them (MicrosoftDocs/azure-docs articles/site-recovery/
+# vmware-physical-mobility-service-overview.md, "Install the Mobility service using command prompt
+# (Modernized)", and upgrade-mobility-service-modernized.md):
+#   Microsoft-ASR_UA*Windows*release.exe /q /x:<dir>
+#   UnifiedAgentInstaller.exe (UnifiedAgent.exe in older packages) /Role "MS" /Platform "VmWare" /Silent
+#       /CSType CSPrime /InstallLocation "C:\Program Files (x86)\Microsoft Azure Site Recovery"
+#   <install dir>\agent\UnifiedAgentConfigurator.exe /SourceConfigFilePath "config.json" /CSType CSPrime
+# The configuration file is fetched HERE (Get-SECSecretValue, else the aws CLI) into a file readable only by
+# SYSTEM and Administrators in a private temp dir, removed afterwards. An agent already registered is left
 # alone. Parameters come from $env:SSM_<Name>. Last stdout line: JSON.
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
-$provider = if ($env:SSM_Provider) { $env:SSM_Provider } else { 'InMageRcm' }
-$applianceIp = "$env:SSM_ApplianceIp"
 $bucket = "$env:SSM_InstallerBucket"
 $key = "$env:SSM_InstallerKey"
 $secretId = "$env:SSM_SecretId"
 $region = "$env:SSM_Region"
-$octet = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
-if ($provider -notmatch '^(InMageRcm|InMageAzureV2)$') { throw 'Provider must be InMageRcm or InMageAzureV2' }
-if ($applianceIp -and $applianceIp -notmatch "^($octet\.){3}$octet$") { throw 'ApplianceIp is not an IPv4 address' }
-if ($provider -eq 'InMageAzureV2' -and -not $applianceIp) { throw 'ApplianceIp is required for InMageAzureV2' }
 if ($bucket -notmatch '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$') { throw 'InstallerBucket is missing or malformed' }
 if ($key -notmatch '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$') { throw 'InstallerKey is missing or malformed' }
 if ($secretId -notmatch '^[A-Za-z0-9/_+=.@:-]{1,2048}$') { throw 'SecretId is missing or malformed' }
 if ($region -notmatch '^[a-z]{2}(-[a-z]+)+-[0-9]$') { throw 'Region is missing or malformed' }
 
-$csType = if ($provider -eq 'InMageAzureV2') { 'CSLegacy' } else { 'CSPrime' }
-$agentDir = Join-Path $env:ProgramFiles 'Microsoft Azure Site Recovery\agent'
-$configurator = Join-Path $agentDir 'UnifiedAgentConfigurator.exe'
+$installLocation = Join-Path ${env:ProgramFiles(x86)} 'Microsoft Azure Site Recovery'
+$configurator = Join-Path $installLocation 'agent\UnifiedAgentConfigurator.exe'
 $stateDir = Join-Path $env:ProgramData 'ec2-to-azure'
 $registration = Join-Path $stateDir 'agent-registration'
-$expected = if ($provider -eq 'InMageAzureV2') { "provider=$provider appliance=$applianceIp" } else { "provider=$provider" }
+$expected = 'provider=InMageRcm'  # the marker earlier versions wrote too: no needless re-registration
 
 function Write-Result([string]$status, [bool]$installedNow, [bool]$registeredNow) {
     [ordered]@{
-        script = 'install-agent-windows'; provider = $provider; status = $status
+        script = 'install-agent-windows'; cs_type = 'CSPrime'; status = $status
         installed_now = $installedNow; registered_now = $registeredNow
     } | ConvertTo-Json -Compress
 }
@@ -81,17 +76,18 @@ try {
             if ($LASTEXITCODE -ne 0) { throw "could not download s3://$bucket/$key" }
         }
         Invoke-Checked $installer @('/q', "/x:`"$extracted`"")
-        Invoke-Checked (Join-Path $extracted 'UnifiedAgent.exe') @('/Role', '"MS"', '/Platform', '"VmWare"', '/Silent', '/CSType', $csType)
+        $setup = @('UnifiedAgentInstaller.exe', 'UnifiedAgent.exe') |
+            ForEach-Object { Join-Path $extracted $_ } | Where-Object { Test-Path $_ } | Select-Object -First 1
+        if (-not $setup) { throw 'the installer package has neither UnifiedAgentInstaller.exe nor UnifiedAgent.exe' }
+        Invoke-Checked $setup @(
+            '/Role', '"MS"', '/Platform', '"VmWare"', '/Silent', '/CSType', 'CSPrime',
+            '/InstallLocation', "`"$installLocation`"")
         if (-not (Test-Path $configurator)) { throw "the installer finished but $configurator is missing" }
         $installedNow = $true
     }
-    $secretFile = if ($provider -eq 'InMageAzureV2') { Join-Path $work 'passphrase.txt' } else { Join-Path $work 'config.json' }
+    $secretFile = Join-Path $work 'config.json'
     [System.IO.File]::WriteAllText($secretFile, (Get-RegistrationSecret))
-    if ($provider -eq 'InMageAzureV2') {
-        Invoke-Checked $configurator @('/CSEndPoint', $applianceIp, '/PassphraseFilePath', "`"$secretFile`"")
-    } else {
-        Invoke-Checked $configurator @('/SourceConfigFilePath', "`"$secretFile`"", '/CSType', 'CSPrime')
-    }
+    Invoke-Checked $configurator @('/SourceConfigFilePath', "`"$secretFile`"", '/CSType', 'CSPrime')
 } finally {
     Remove-Item -Path $work -Recurse -Force -ErrorAction SilentlyContinue
 }

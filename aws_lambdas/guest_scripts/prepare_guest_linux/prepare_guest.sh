@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# prepare-guest (Linux): collect OS facts, disable cloud-init and, when discovery needs it, allow password and
-# root login in sshd. The original sshd_config is saved once, the edit is one marked block at the top (sshd
-# keeps the first value it reads, so the block wins over later lines and Include'd files), the candidate is
-# validated with `sshd -t` before it replaces the live file, and sshd is reloaded. Idempotent: a second run
-# changes nothing. Parameters come from SSM as environment variables (SSM_<Name>); GUEST_ROOT (default empty)
-# lets tests run against a scratch root. The last line on stdout is a JSON object for command_status.
+# prepare-guest (Linux): collect OS facts and the machine's identity (SMBIOS UUID, host name, IPs, disks: what
+# Azure Migrate's discovery reports, so the pipeline can find the discovered machine), disable cloud-init and,
+# when discovery needs it, allow password and root login in sshd. The original sshd_config is saved once, the
+# edit is one marked block at the top (sshd keeps the first value it reads, so the block wins over later lines
+# and Include'd files), the candidate is validated with `sshd -t` before it replaces the live file, and sshd is
+# reloaded. Idempotent: a second run changes nothing. Parameters come from SSM as environment variables
+# (SSM_<Name>); GUEST_ROOT (default empty) lets tests run against a scratch root. The last line on stdout is a
+# JSON object for command_status.
 set -euo pipefail
 
 SCRIPT_NAME=prepare-guest
@@ -33,6 +35,81 @@ sshd_value() {
     /^[[:space:]]*#/ { next }
     tolower($1) == key { print $2; exit }
   ' "$SSHD_CONFIG"
+}
+
+# --- identity: what Azure Migrate's discovery reports for this machine --------------------------------------------
+# Read from the kernel's own files (under ROOT, so tests run it against a scratch tree laid out the same way):
+#   SMBIOS system UUID   /sys/class/dmi/id/product_uuid (root only; dmidecode -s system-uuid as a fallback)
+#   host name            /proc/sys/kernel/hostname
+#   IPv4 addresses       /proc/net/fib_trie ("/32 host LOCAL" entries, loopback left out)
+#   disks                /sys/block/<disk>/size (512-byte sectors), /sys/block/<disk>/device/serial (NVMe: the
+#                        EBS volume id without its hyphen), the OS disk = the disk under the "/" mount of
+#                        /proc/self/mountinfo (its major:minor resolved through /sys/dev/block, partitions and
+#                        device-mapper slaves followed to the disk).
+# Nothing here changes the guest.
+read_first_line() {
+  [[ -r $1 ]] || return 0
+  head -n 1 "$1" | tr -d '\000' | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//'
+}
+
+bios_uuid() {
+  local uuid
+  uuid=$(read_first_line "${ROOT}/sys/class/dmi/id/product_uuid")
+  if [[ -z $uuid && -z $ROOT ]] && command -v dmidecode >/dev/null 2>&1; then
+    uuid=$(dmidecode -s system-uuid 2>/dev/null | head -n 1 || true)
+  fi
+  printf '%s' "$uuid" | tr '[:upper:]' '[:lower:]'
+}
+
+ipv4_addresses() {
+  [[ -r ${ROOT}/proc/net/fib_trie ]] || return 0
+  awk '/\|--/ { ip = $2 } /\/32 host LOCAL/ { if (ip !~ /^127\./) print ip }' "${ROOT}/proc/net/fib_trie" | sort -u
+}
+
+disk_of() {
+  # The disk (name under /sys/block) that holds block device major:minor $1; empty when unknown.
+  local node="${ROOT}/sys/dev/block/$1" path slave
+  [[ -e $node ]] || return 0
+  path=$(cd -P -- "$node" && pwd) || return 0
+  if [[ -d $path/slaves ]]; then
+    for slave in "$path"/slaves/*; do
+      [[ -e $slave ]] || continue
+      path=$(cd -P -- "$slave" && pwd) || return 0
+      break
+    done
+  fi
+  [[ -f $path/partition ]] && path=$(dirname -- "$path")
+  basename -- "$path"
+}
+
+os_disk() {
+  [[ -r ${ROOT}/proc/self/mountinfo ]] || return 0
+  local majmin
+  majmin=$(awk '$5 == "/" { print $3; exit }' "${ROOT}/proc/self/mountinfo")
+  [[ -n $majmin ]] && disk_of "$majmin"
+}
+
+identity_json() {
+  local root_disk ips="" disks="" ip dir name sectors serial is_os
+  root_disk=$(os_disk)
+  while IFS= read -r ip; do
+    [[ -n $ip ]] && ips+="${ips:+,}$(json_str "$ip")"
+  done < <(ipv4_addresses)
+  for dir in "${ROOT}"/sys/block/*; do
+    [[ -e $dir/size ]] || continue
+    name=$(basename -- "$dir")
+    [[ $name =~ ^(loop|ram|zram|dm-|md|sr|fd|nbd) ]] && continue
+    sectors=$(read_first_line "$dir/size")
+    [[ $sectors =~ ^[0-9]+$ && $sectors -gt 0 ]] || continue
+    serial=$(read_first_line "$dir/device/serial")
+    is_os=false
+    [[ $name == "$root_disk" ]] && is_os=true
+    disks+="${disks:+,}{\"device\":$(json_str "/dev/${name}"),\"serial\":$(json_str "$serial"),"
+    disks+="\"size_bytes\":$((sectors * 512)),\"is_os_disk\":${is_os}}"
+  done
+  printf '{"bios_id":%s,"hostname":%s,"ip_addresses":[%s],"disks":[%s]}' \
+    "$(json_str "$(bios_uuid)")" "$(json_str "$(read_first_line "${ROOT}/proc/sys/kernel/hostname")")" \
+    "$ips" "$disks"
 }
 
 DISCOVERY="${SSM_Discovery:-false}"
@@ -115,5 +192,5 @@ printf '"cloud_init":%s,"cloud_init_disabled":%s,"discovery_enabled":%s,' \
   "$cloud_init" "$cloud_init_disabled" "$discovery_enabled"
 printf '"sshd_original":{"PasswordAuthentication":%s,"PermitRootLogin":%s},' \
   "$(json_str "$original_password_auth")" "$(json_str "$original_permit_root")"
-printf '"sshd_validation":%s,"sshd_reloaded":%s,"changed":[%s]}\n' \
-  "$(json_str "$SSHD_VALIDATION")" "$SSHD_RELOADED" "$changed_json"
+printf '"sshd_validation":%s,"sshd_reloaded":%s,"changed":[%s],"identity":%s}\n' \
+  "$(json_str "$SSHD_VALIDATION")" "$SSHD_RELOADED" "$changed_json" "$(identity_json)"

@@ -1,4 +1,5 @@
-# prepare-guest (Windows): collect OS facts and, when discovery needs it, enable WinRM over HTTP on 5985.
+# prepare-guest (Windows): collect OS facts and the machine's identity (SMBIOS UUID, host name, IPs, disks) and,
+# when discovery needs it, enable WinRM over HTTP on 5985.
 # The WinRM state before the change (service start mode and status, whether an HTTP listener existed, the
 # firewall rule state) is recorded once under %ProgramData%\ec2-to-azure so revert-guest can restore it.
 # Idempotent. Parameters come from SSM as environment variables ($env:SSM_<Name>). Last stdout line: JSON.
@@ -60,6 +61,27 @@ if ($discovery -eq 'true') {
     $discoveryEnabled = $true
 }
 
+# Identity: what Azure Migrate's discovery reports for this machine (read only). The SMBIOS system UUID from
+# Win32_ComputerSystemProduct; each disk's SerialNumber from Get-Disk (on Nitro, the EBS volume id without its
+# hyphen, possibly followed by a suffix); the OS disk is the one Windows boots from or keeps its system on.
+$product = Get-CimInstance -ClassName Win32_ComputerSystemProduct
+$addresses = @(Get-NetIPAddress -AddressFamily IPv4 -ErrorAction SilentlyContinue |
+    Where-Object { $_.IPAddress -notlike '127.*' -and $_.IPAddress -notlike '169.254.*' } |
+    ForEach-Object { $_.IPAddress } | Sort-Object -Unique)
+$disks = @(Get-Disk | Sort-Object -Property Number | ForEach-Object {
+    [ordered]@{
+        device     = "\\.\PHYSICALDRIVE$($_.Number)"
+        serial     = "$($_.SerialNumber)".Trim()
+        size_bytes = [int64]$_.Size
+        is_os_disk = [bool]($_.IsBoot -or $_.IsSystem)
+    }
+})
+$facts['identity'] = [ordered]@{
+    bios_id      = "$($product.UUID)".ToLowerInvariant()
+    hostname     = $env:COMPUTERNAME
+    ip_addresses = $addresses
+    disks        = $disks
+}
 $facts['discovery_enabled'] = $discoveryEnabled
 $facts['changed'] = @($changed)
-$facts | ConvertTo-Json -Compress
+$facts | ConvertTo-Json -Compress -Depth 5
