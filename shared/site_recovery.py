@@ -27,6 +27,7 @@ from shared.azure_migrate import (
     ProtectionHealth,
 )
 from shared.errors import JobFailedError
+from shared.provider import Provider
 from shared.request import DiskType, OsType
 
 __all__ = [
@@ -80,12 +81,6 @@ UNKNOWN = "unknown"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Provider(StrEnum):
-    """The one replication provider Azure accepts for new replication (the classic InMageAzureV2 is retired)."""
-
-    INMAGE_RCM = "InMageRcm"
 
 
 class AllowedOperation(StrEnum):

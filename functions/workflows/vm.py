@@ -207,7 +207,7 @@ class VmMigration(ReplicationSteps):
                 migration_id=self.orchestration_id,
                 region=self.spec.region,
                 instance_ids=[self.instance_id],
-                provider=awsc.Provider.IN_MAGE_RCM,
+                provider=awsc.Provider.INMAGE_RCM,
                 attempt=attempt,
             ),
             awsc.GuestCommandResult,

@@ -215,9 +215,9 @@ def _without_replicating(stack: LocalStack, rules: list[dict[str, Any]]) -> list
 
 
 def _secret_values(stack: LocalStack) -> list[str]:
-    values = [stack.seeded.passphrase.get_secret_value(), stack.seeded.agent_config.get_secret_value()]
+    values = [stack.seeded.agent_config.get_secret_value()]
     try:
-        config = json.loads(values[1])
+        config = json.loads(values[0])
     except ValueError:
         config = {}
     values += [str(v) for v in config.values() if isinstance(v, str) and len(v) >= 12]
