@@ -11,6 +11,7 @@ friends), never from the free-text ``protection_state``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Protocol, Self
@@ -27,7 +28,7 @@ from shared.azure_migrate import (
     ProtectionHealth,
 )
 from shared.errors import JobFailedError
-from shared.request import DiskType, OsType
+from shared.request import Appliance, DiskType, MigrationRequest, OsType, VmSpec
 
 __all__ = [
     "AllowedOperation",
@@ -65,6 +66,7 @@ __all__ = [
     "TestFailoverSpec",
     "VaultRef",
     "VmDiscovery",
+    "appliance_identity",
     "can_cleanup_test_failover",
     "can_commit",
     "can_migrate",
@@ -72,6 +74,8 @@ __all__ = [
     "can_test_failover",
     "known_or_unknown",
     "latest_recovery_point_after",
+    "vault_of",
+    "vaults_of",
 ]
 
 #: What an undocumented value is reported as: never as healthy.
@@ -165,6 +169,39 @@ class VaultRef(_Model):
     subscription_id: Annotated[str, Field(min_length=1)]
     resource_group: Annotated[str, Field(min_length=1)]
     vault_name: Annotated[str, Field(min_length=1)]
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault_name}"
+        )
+
+
+def vault_of(request: MigrationRequest, vm: VmSpec) -> VaultRef:
+    """The vault a VM of the request replicates into."""
+    target = request.target_for(vm)
+    return VaultRef(
+        subscription_id=target.subscription_id, resource_group=target.vault.resource_group, vault_name=target.vault.name
+    )
+
+
+def vaults_of(request: MigrationRequest, instance_ids: Collection[str] | None = None) -> list[VaultRef]:
+    """The request's vaults, each once, in the order of its VMs (only those of ``instance_ids`` when given)."""
+    vaults: list[VaultRef] = []
+    for vm in request.vms:
+        if instance_ids is not None and vm.instance_id not in instance_ids:
+            continue
+        vault = vault_of(request, vm)
+        if vault not in vaults:
+            vaults.append(vault)
+    return vaults
+
+
+def appliance_identity(appliance: Appliance) -> ApplianceIdentity:
+    """How the request's appliance is found among the fabric's process servers: by its private IP (the request
+    names the EC2 instance, whose name and BIOS id Azure does not know)."""
+    return ApplianceIdentity(ip_address=str(appliance.private_ip))
 
 
 class DiscoverTopologySpec(_Model):
@@ -440,7 +477,7 @@ def can_stop_replication(status: _ItemHealth) -> bool:
 
 
 class ReadinessSpec(_Model):
-    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity."""
+    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity as known so far."""
 
     vault: VaultRef
     appliance: ApplianceIdentity
@@ -448,34 +485,32 @@ class ReadinessSpec(_Model):
 
 
 class VmDiscovery(_Model):
-    """Whether one VM's machine is discovered: ``found`` none / one / two (or more) candidates, named."""
+    """One VM's lookup among the machines Azure Migrate discovered: the query and what :func:`match_machine`
+    answered (one machine, none, or two or more candidates, named)."""
 
-    instance_id: str
-    found: int = Field(ge=0, le=2, description="0 none, 1 exactly one, 2 two or more candidates")
-    machine_id: str | None = None
-    candidates: tuple[str, ...] = ()
-    agent_registered: bool = False
-    problem: str = ""
+    query: MachineQuery
+    match: MachineMatch
 
 
 class SiteRecoveryReadiness(_Model):
-    """What Site Recovery says about a wave before anything changes. ``gaps`` lists every problem at once."""
+    """What Site Recovery says about a wave before anything changes: facts only, read without changing anything.
+
+    The judgement (which of these is a gap) is :func:`shared.site_recovery_gaps.site_recovery_findings`'s.
+    ``fabric_id`` None: the vault has no InMageRcm fabric; ``physical_site_id`` None with a fabric: the fabric names
+    no Azure Migrate site; ``machines_unreadable``: what the service answered when the site's machines could not be
+    read (empty: read, or not looked up); ``vms``: one lookup per queried VM when the machines were read.
+    """
 
     vault_found: bool
-    fabric_found: bool = False
+    fabric_id: str | None = None
     fabric_name: str | None = None
     physical_site_id: str | None = None
-    process_server: ProcessServer | None = None
-    process_server_problem: str = ""
+    process_servers: tuple[ProcessServer, ...] = ()
     policy_found: bool = False
     policy_id: str | None = None
     container_mapping_found: bool = False
+    machines_unreadable: str = ""
     vms: tuple[VmDiscovery, ...] = ()
-    gaps: tuple[str, ...] = ()
-
-    @property
-    def ready(self) -> bool:
-        return not self.gaps
 
 
 class SiteRecoveryGateway(Protocol):
