@@ -144,7 +144,7 @@ def choose_process_server(servers: Sequence[ProcessServer], appliance: Appliance
         return ProcessServerChoice(
             reason=ProcessServerProblem.NOT_REGISTERED,
             problem=f"the appliance {appliance.describe()} is not registered as a process server "
-            f"(registered: {registered})"
+            f"(registered: {registered})",
         )
     if len(found) > 1:
         names = " and ".join(s.name or s.id for s in found)
@@ -157,7 +157,7 @@ def choose_process_server(servers: Sequence[ProcessServer], appliance: Appliance
         return ProcessServerChoice(
             reason=ProcessServerProblem.UNHEALTHY,
             problem=f"the appliance's process server {server.name or server.id} is not healthy: "
-            f"{server.health_summary()}"
+            f"{server.health_summary()}",
         )
     return ProcessServerChoice(server=server)
 

@@ -59,9 +59,7 @@ def unreadable_vault_gap(vault_id: str, detail: str) -> Gap:
     )
 
 
-def process_server_gap(
-    appliance: ApplianceIdentity, fabric_id: str, readiness: SiteRecoveryReadiness
-) -> Gap | None:
+def process_server_gap(appliance: ApplianceIdentity, fabric_id: str, readiness: SiteRecoveryReadiness) -> Gap | None:
     """The gap, if any, of the request's appliance as a process server of the InMageRcm fabric."""
     choice = choose_process_server(readiness.process_servers, appliance)
     if choice.server is not None or choice.reason is None:
@@ -120,27 +118,27 @@ def site_recovery_findings(
 ) -> SiteRecoveryFindings:
     """Every Site Recovery gap of one vault at once (a missing vault or fabric hides what hangs off it)."""
     if not readiness.vault_found:
-        gap = Gap(
+        missing = Gap(
             kind=GapKind.SITE_RECOVERY_SETUP,
             resource_id=vault_id,
             what=f"Recovery Services vault {vault_id.rsplit('/', 1)[-1]}",
             why="it does not exist",
             fix=VAULT_FIX,
         )
-        return SiteRecoveryFindings(gaps=(gap,))
+        return SiteRecoveryFindings(gaps=(missing,))
     fabric_id = readiness.fabric_id
     if fabric_id is None:
-        gap = Gap(
+        no_fabric = Gap(
             kind=GapKind.SITE_RECOVERY_SETUP,
             resource_id=vault_id,
             what="InMageRcm fabric",
             why="the vault has no InMageRcm fabric: no replication appliance was registered with it",
             fix=REGISTER_FIX,
         )
-        return SiteRecoveryFindings(gaps=(gap,))
+        return SiteRecoveryFindings(gaps=(no_fabric,))
     gaps: list[Gap] = []
-    if gap := process_server_gap(appliance, fabric_id, readiness):
-        gaps.append(gap)
+    if appliance_gap := process_server_gap(appliance, fabric_id, readiness):
+        gaps.append(appliance_gap)
     site = readiness.physical_site_id
     if not site:
         gaps.append(
@@ -177,6 +175,6 @@ def site_recovery_findings(
             )
         )
     for vm in readiness.vms:
-        if gap := discovery_gap(site or fabric_id, vm, discovery_pending=discovery_pending):
-            gaps.append(gap)
+        if machine_gap := discovery_gap(site or fabric_id, vm, discovery_pending=discovery_pending):
+            gaps.append(machine_gap)
     return SiteRecoveryFindings(physical_site_id=site, gaps=tuple(gaps))

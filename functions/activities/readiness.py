@@ -60,9 +60,7 @@ def site_recovery_side(request: MigrationRequest, vms: tuple[sr.MachineQuery, ..
     site: str | None = None
     for vault in sr.vaults_of(request):
         mine = {vm.instance_id for vm in request.vms if sr.vault_of(request, vm) == vault}
-        spec = sr.ReadinessSpec(
-            vault=vault, appliance=appliance, vms=tuple(q for q in vms if q.instance_id in mine)
-        )
+        spec = sr.ReadinessSpec(vault=vault, appliance=appliance, vms=tuple(q for q in vms if q.instance_id in mine))
         try:
             facts = runtime.current().site_recovery(vault).check_readiness(spec)
         except AccessDeniedError as denied:
