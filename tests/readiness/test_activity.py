@@ -37,9 +37,8 @@ def _vault(health: str = "Normal", **faults: Any) -> SiteRecoveryEmulator:
     fabric = estate["fabrics"][0]
     fabric["physical_site_id"] = SITE
     fabric["process_server"].update(ip_address=REQUEST["appliance"]["private_ip"], health=health)
-    fabric["process_server"]["health_errors"] = [{"code": "PsHeartbeatMissing", "message": "no heartbeat"}] * (
-        health == "Critical"
-    )
+    if health == "Critical":
+        fabric["process_server"]["health_errors"] = [{"code": "PsHeartbeatMissing", "message": "no heartbeat"}]
     fabric.update(faults)
     emulator = SiteRecoveryEmulator(EmulatorEstate.model_validate(estate))
     emulator.discover_machine("vm-1", VM_IP, "EC2AAAAA-0000-4000-8000-00000000AAAA", "linux")
