@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Protocol, Self
+from typing import TYPE_CHECKING, Annotated, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +29,9 @@ from shared.azure_migrate import (
 )
 from shared.errors import JobFailedError
 from shared.request import Appliance, DiskType, MigrationRequest, OsType, VmSpec
+
+if TYPE_CHECKING:
+    from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness
 
 __all__ = [
     "AllowedOperation",
@@ -54,18 +57,15 @@ __all__ = [
     "ProtectedItemsPageRequest",
     "ProtectionHealth",
     "Provider",
-    "ReadinessSpec",
     "RecoveryPointInfo",
     "ReplicationStatus",
     "ReplicationTopology",
     "ScenarioInfo",
     "SiteRecoveryGateway",
-    "SiteRecoveryReadiness",
     "SqlServerLicenseType",
     "TargetVmSettings",
     "TestFailoverSpec",
     "VaultRef",
-    "VmDiscovery",
     "appliance_identity",
     "can_cleanup_test_failover",
     "can_commit",
@@ -476,43 +476,6 @@ def can_stop_replication(status: _ItemHealth) -> bool:
     return _allowed(status, AllowedOperation.DISABLE_PROTECTION)
 
 
-class ReadinessSpec(_Model):
-    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity as known so far."""
-
-    vault: VaultRef
-    appliance: ApplianceIdentity
-    vms: tuple[MachineQuery, ...] = ()
-
-
-class VmDiscovery(_Model):
-    """One VM's lookup among the machines Azure Migrate discovered: the query and what :func:`match_machine`
-    answered (one machine, none, or two or more candidates, named)."""
-
-    query: MachineQuery
-    match: MachineMatch
-
-
-class SiteRecoveryReadiness(_Model):
-    """What Site Recovery says about a wave before anything changes: facts only, read without changing anything.
-
-    The judgement (which of these is a gap) is :func:`shared.site_recovery_gaps.site_recovery_findings`'s.
-    ``fabric_id`` None: the vault has no InMageRcm fabric; ``physical_site_id`` None with a fabric: the fabric names
-    no Azure Migrate site; ``machines_unreadable``: what the service answered when the site's machines could not be
-    read (empty: read, or not looked up); ``vms``: one lookup per queried VM when the machines were read.
-    """
-
-    vault_found: bool
-    fabric_id: str | None = None
-    fabric_name: str | None = None
-    physical_site_id: str | None = None
-    process_servers: tuple[ProcessServer, ...] = ()
-    policy_found: bool = False
-    policy_id: str | None = None
-    container_mapping_found: bool = False
-    machines_unreadable: str = ""
-    vms: tuple[VmDiscovery, ...] = ()
-
-
 class SiteRecoveryGateway(Protocol):
     """Everything the pipeline does in Site Recovery. Actions return at once with the job to poll."""
 
@@ -526,7 +489,8 @@ class SiteRecoveryGateway(Protocol):
         ...
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
-        """Read (never change) what a wave needs from Site Recovery; every gap named."""
+        """Read (never change) what a wave needs from Site Recovery: facts, judged by
+        :func:`shared.site_recovery_gaps.site_recovery_findings`."""
         ...
 
     def enable_replication(self, spec: EnableReplicationSpec) -> OperationStarted: ...

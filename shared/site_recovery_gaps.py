@@ -1,6 +1,6 @@
-"""Readiness rules for the Site Recovery side of a wave (pure): the facts the Site Recovery gateway reads
-(:class:`~shared.site_recovery.SiteRecoveryReadiness`) become :class:`~shared.readiness.Gap` s in one
-:class:`~shared.readiness.SiteRecoveryFindings`.
+"""The Site Recovery side of a wave's readiness (pure): the facts the Site Recovery gateway reads
+(:class:`SiteRecoveryReadiness`, the answer of ``SiteRecoveryGateway.check_readiness``) and the rules by which they
+become :class:`~shared.readiness.Gap` s in one :class:`~shared.readiness.SiteRecoveryFindings`.
 
 What must hold before replication can be enabled in the modernized (InMageRcm) flow, as Microsoft documents it
 ("Automate VMware to Azure agent-based migration using Azure Site Recovery REST API", MicrosoftDocs/azure-docs
@@ -18,13 +18,25 @@ own start cannot disagree.
 
 from __future__ import annotations
 
-from shared.azure_migrate import ApplianceIdentity, ProcessServerProblem, choose_process_server
+from pydantic import BaseModel, ConfigDict
+
+from shared.azure_migrate import (
+    ApplianceIdentity,
+    MachineMatch,
+    MachineQuery,
+    ProcessServer,
+    ProcessServerProblem,
+    choose_process_server,
+)
 from shared.readiness import Gap, GapKind, SiteRecoveryFindings
-from shared.site_recovery import SiteRecoveryReadiness, VmDiscovery
+from shared.site_recovery import VaultRef
 
 __all__ = [
     "FIRST_REPLICATION_FIX",
     "VAULT_FIX",
+    "ReadinessSpec",
+    "SiteRecoveryReadiness",
+    "VmDiscovery",
     "discovery_gap",
     "process_server_gap",
     "site_recovery_findings",
@@ -42,6 +54,47 @@ _APPLIANCE_FIX = {
     ProcessServerProblem.AMBIGUOUS: "remove the stale process server registration in the Azure Migrate portal",
     ProcessServerProblem.UNHEALTHY: "resolve the appliance's health errors in the Azure Migrate portal, then resubmit",
 }
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadinessSpec(_Facts):
+    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity as known so far."""
+
+    vault: VaultRef
+    appliance: ApplianceIdentity
+    vms: tuple[MachineQuery, ...] = ()
+
+
+class VmDiscovery(_Facts):
+    """One VM's lookup among the machines Azure Migrate discovered: the query and what :func:`match_machine`
+    answered (one machine, none, or two or more candidates, named)."""
+
+    query: MachineQuery
+    match: MachineMatch
+
+
+class SiteRecoveryReadiness(_Facts):
+    """What Site Recovery says about a wave before anything changes: facts only, read without changing anything.
+
+    The judgement (which of these is a gap) is :func:`shared.site_recovery_gaps.site_recovery_findings`'s.
+    ``fabric_id`` None: the vault has no InMageRcm fabric; ``physical_site_id`` None with a fabric: the fabric names
+    no Azure Migrate site; ``machines_unreadable``: what the service answered when the site's machines could not be
+    read (empty: read, or not looked up); ``vms``: one lookup per queried VM when the machines were read.
+    """
+
+    vault_found: bool
+    fabric_id: str | None = None
+    fabric_name: str | None = None
+    physical_site_id: str | None = None
+    process_servers: tuple[ProcessServer, ...] = ()
+    policy_found: bool = False
+    policy_id: str | None = None
+    container_mapping_found: bool = False
+    machines_unreadable: str = ""
+    vms: tuple[VmDiscovery, ...] = ()
 
 
 def _line(text: str) -> str:

@@ -31,7 +31,7 @@ from shared import site_recovery as sr
 from shared.errors import AccessDeniedError, PermanentError
 from shared.readiness import Gap, ReadinessReport, SiteRecoveryFindings, assess, needs_of
 from shared.request import MigrationRequest
-from shared.site_recovery_gaps import site_recovery_findings, unreadable_vault_gap
+from shared.site_recovery_gaps import ReadinessSpec, site_recovery_findings, unreadable_vault_gap
 
 
 class ReadinessInput(BaseModel):
@@ -60,7 +60,7 @@ def site_recovery_side(request: MigrationRequest, vms: tuple[sr.MachineQuery, ..
     site: str | None = None
     for vault in sr.vaults_of(request):
         mine = {vm.instance_id for vm in request.vms if sr.vault_of(request, vm) == vault}
-        spec = sr.ReadinessSpec(vault=vault, appliance=appliance, vms=tuple(q for q in vms if q.instance_id in mine))
+        spec = ReadinessSpec(vault=vault, appliance=appliance, vms=tuple(q for q in vms if q.instance_id in mine))
         try:
             facts = runtime.current().site_recovery(vault).check_readiness(spec)
         except AccessDeniedError as denied:

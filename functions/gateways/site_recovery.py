@@ -57,20 +57,17 @@ from shared.site_recovery import (
     ProtectedItemsPage,
     ProtectedItemsPageRequest,
     ProtectedItemSummary,
-    ReadinessSpec,
     RecoveryPointInfo,
     ReplicationProgressHealth,
     ReplicationStatus,
     ReplicationTopology,
     ResyncState,
     ScenarioInfo,
-    SiteRecoveryReadiness,
     TestFailoverSpec,
     VaultRef,
-    VmDiscovery,
     known_or_unknown,
 )
-from shared.site_recovery_gaps import site_recovery_findings
+from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, VmDiscovery, site_recovery_findings
 
 if TYPE_CHECKING:
     from functions.settings import FunctionAppSettings

@@ -19,7 +19,8 @@ from local.site_recovery import ApplianceHealth, SiteRecoveryEmulator, build_emu
 from local.stack import LocalStack, _emulator_estate
 from shared.azure_migrate import ApplianceIdentity
 from shared.lifecycle import VmState
-from shared.site_recovery import ReadinessSpec, VaultRef
+from shared.site_recovery import VaultRef
+from shared.site_recovery_gaps import ReadinessSpec
 
 from .helpers import appliance_rules, by_name, open_stack, run_wave, wave
 

@@ -15,8 +15,14 @@ from shared.azure_migrate import (
     match_machine,
 )
 from shared.readiness import GapKind
-from shared.site_recovery import SiteRecoveryReadiness, VmDiscovery
-from shared.site_recovery_gaps import discovery_gap, process_server_gap, site_recovery_findings, unreadable_vault_gap
+from shared.site_recovery_gaps import (
+    SiteRecoveryReadiness,
+    VmDiscovery,
+    discovery_gap,
+    process_server_gap,
+    site_recovery_findings,
+    unreadable_vault_gap,
+)
 
 SUB = "00000000-0000-0000-0000-000000000001"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/rg-migration/providers/Microsoft.RecoveryServices/vaults/mig-vault"

@@ -24,12 +24,10 @@ from shared.site_recovery import (
     MachineQuery,
     ProtectedItemRef,
     ProtectedItemSummary,
-    ReadinessSpec,
-    SiteRecoveryReadiness,
     VaultRef,
 )
 from shared.site_recovery_disks import DiskMappingError, plan_disks
-from shared.site_recovery_gaps import site_recovery_findings
+from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, site_recovery_findings
 from tests.site_recovery.conftest import APPLIANCE, register, run_for
 
 NOW = datetime(2026, 1, 5, 8, tzinfo=UTC)
