@@ -13,7 +13,11 @@ preflight's inventory has described the instance. Preflight only reads (EC2 and 
 ``inventory`` Lambda), so running it first keeps the check before any change and lets it judge discovery by IP in
 the same report as every other gap: one check, every gap at once. What an IP alone cannot settle is left to the
 VM's own lookup with the guest's BIOS id: two machines at one IP (a stale twin) are not a gap here, and a machine
-not yet discovered is not one when the pipeline itself opens the discovery ports (``appliance.discovery_ip``).
+not yet discovered is not one when the pipeline itself opens the discovery ports (``appliance.discovery_ip``, in
+``prepare_network``). Otherwise a machine the appliance has not discovered is a gap: Microsoft lists "machines
+discovered by the appliance" among the prerequisites of enabling replication ("Automate VMware to Azure agent-based
+migration using Azure Site Recovery REST API", MicrosoftDocs/azure-docs
+``articles/migrate/how-to-automate-vmware-to-azure-migration-rest-api.md``, Prerequisites).
 """
 
 from __future__ import annotations
