@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from local.aws.estate import Estate
 from local.azure_resources.estate import AzureEstate
-from local.site_recovery.estate import MachineBehaviour, RequestFault
+from local.site_recovery.estate import ApplianceHealth, MachineBehaviour, RequestFault
 from local.site_recovery.estate import Timings as SiteRecoveryTimings
 from shared.errors import InvalidRequestError
 from shared.lifecycle import TERMINAL, VmState
@@ -53,6 +53,10 @@ class Scenario(_Model):
     description: str = ""
     estate: Estate
     site_recovery: SiteRecoveryTimings = Field(default_factory=SiteRecoveryTimings)
+    appliance_health: ApplianceHealth = Field(
+        default_factory=ApplianceHealth,
+        description="what the InMageRcm fabric reports of the appliance's process server (health, healthErrors)",
+    )
     azure: AzureEstate = Field(
         default_factory=AzureEstate, description="the emulated ARM (seeded from the request) and faults planted in it"
     )

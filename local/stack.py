@@ -400,7 +400,8 @@ def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[
 
 
 def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate:
-    """The vault of the scenario's request, with the estate's appliance as the InMageRcm fabric's process server."""
+    """The vault of the scenario's request, with the estate's appliance as the InMageRcm fabric's process server
+    (its health as the scenario's ``appliance_health`` says)."""
     target = scenario.request.get("target") or {}
     vault = target.get("vault") or {}
     appliance = seeded.appliance
@@ -416,6 +417,7 @@ def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate
                 **{
                     **fabric.model_dump(exclude={"process_server"}),
                     "process_server": ProcessServerConfig(
+                        **scenario.appliance_health.model_dump(),
                         name=scenario.estate.appliance.name,
                         ip_address=appliance.private_ip,
                         bios_id=bios_id_for(appliance.instance_id).upper(),

@@ -34,6 +34,7 @@ __all__ = [
     "MachineQuery",
     "ProcessServer",
     "ProcessServerChoice",
+    "ProcessServerProblem",
     "ProtectionHealth",
     "choose_process_server",
     "match_machine",
@@ -119,10 +120,19 @@ class ProcessServer(_Model):
         return f"health {label}" + (f" ({errors})" if errors else "")
 
 
+class ProcessServerProblem(StrEnum):
+    """Why the appliance has no process server to use."""
+
+    NOT_REGISTERED = "not_registered"
+    AMBIGUOUS = "ambiguous"
+    UNHEALTHY = "unhealthy"
+
+
 class ProcessServerChoice(_Model):
-    """The appliance's process server, or why there is none to use."""
+    """The appliance's process server, or why there is none to use (``reason`` for rules, ``problem`` for people)."""
 
     server: ProcessServer | None = None
+    reason: ProcessServerProblem | None = None
     problem: str = ""
 
 
@@ -132,17 +142,22 @@ def choose_process_server(servers: Sequence[ProcessServer], appliance: Appliance
     registered = ", ".join(s.name or s.id for s in servers) or "none"
     if not found:
         return ProcessServerChoice(
+            reason=ProcessServerProblem.NOT_REGISTERED,
             problem=f"the appliance {appliance.describe()} is not registered as a process server "
-            f"(registered: {registered})"
+            f"(registered: {registered})",
         )
     if len(found) > 1:
         names = " and ".join(s.name or s.id for s in found)
-        return ProcessServerChoice(problem=f"the appliance {appliance.describe()} matches two process servers: {names}")
+        return ProcessServerChoice(
+            reason=ProcessServerProblem.AMBIGUOUS,
+            problem=f"the appliance {appliance.describe()} matches two process servers: {names}",
+        )
     server = found[0]
     if not server.healthy:
         return ProcessServerChoice(
+            reason=ProcessServerProblem.UNHEALTHY,
             problem=f"the appliance's process server {server.name or server.id} is not healthy: "
-            f"{server.health_summary()}"
+            f"{server.health_summary()}",
         )
     return ProcessServerChoice(server=server)
 

@@ -11,9 +11,10 @@ friends), never from the free-text ``protection_state``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Protocol, Self
+from typing import TYPE_CHECKING, Annotated, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,7 +29,10 @@ from shared.azure_migrate import (
 )
 from shared.errors import JobFailedError
 from shared.provider import Provider
-from shared.request import DiskType, OsType
+from shared.request import Appliance, DiskType, MigrationRequest, OsType, VmSpec
+
+if TYPE_CHECKING:
+    from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness
 
 __all__ = [
     "AllowedOperation",
@@ -54,18 +58,16 @@ __all__ = [
     "ProtectedItemsPageRequest",
     "ProtectionHealth",
     "Provider",
-    "ReadinessSpec",
     "RecoveryPointInfo",
     "ReplicationStatus",
     "ReplicationTopology",
     "ScenarioInfo",
     "SiteRecoveryGateway",
-    "SiteRecoveryReadiness",
     "SqlServerLicenseType",
     "TargetVmSettings",
     "TestFailoverSpec",
     "VaultRef",
-    "VmDiscovery",
+    "appliance_identity",
     "can_cleanup_test_failover",
     "can_commit",
     "can_migrate",
@@ -73,6 +75,8 @@ __all__ = [
     "can_test_failover",
     "known_or_unknown",
     "latest_recovery_point_after",
+    "vault_of",
+    "vaults_of",
 ]
 
 #: What an undocumented value is reported as: never as healthy.
@@ -160,6 +164,39 @@ class VaultRef(_Model):
     subscription_id: Annotated[str, Field(min_length=1)]
     resource_group: Annotated[str, Field(min_length=1)]
     vault_name: Annotated[str, Field(min_length=1)]
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault_name}"
+        )
+
+
+def vault_of(request: MigrationRequest, vm: VmSpec) -> VaultRef:
+    """The vault a VM of the request replicates into."""
+    target = request.target_for(vm)
+    return VaultRef(
+        subscription_id=target.subscription_id, resource_group=target.vault.resource_group, vault_name=target.vault.name
+    )
+
+
+def vaults_of(request: MigrationRequest, instance_ids: Collection[str] | None = None) -> list[VaultRef]:
+    """The request's vaults, each once, in the order of its VMs (only those of ``instance_ids`` when given)."""
+    vaults: list[VaultRef] = []
+    for vm in request.vms:
+        if instance_ids is not None and vm.instance_id not in instance_ids:
+            continue
+        vault = vault_of(request, vm)
+        if vault not in vaults:
+            vaults.append(vault)
+    return vaults
+
+
+def appliance_identity(appliance: Appliance) -> ApplianceIdentity:
+    """How the request's appliance is found among the fabric's process servers: by its private IP (the request
+    names the EC2 instance, whose name and BIOS id Azure does not know)."""
+    return ApplianceIdentity(ip_address=str(appliance.private_ip))
 
 
 class DiscoverTopologySpec(_Model):
@@ -434,45 +471,6 @@ def can_stop_replication(status: _ItemHealth) -> bool:
     return _allowed(status, AllowedOperation.DISABLE_PROTECTION)
 
 
-class ReadinessSpec(_Model):
-    """What a wave needs from Site Recovery: its vault, its appliance, and each VM's identity."""
-
-    vault: VaultRef
-    appliance: ApplianceIdentity
-    vms: tuple[MachineQuery, ...] = ()
-
-
-class VmDiscovery(_Model):
-    """Whether one VM's machine is discovered: ``found`` none / one / two (or more) candidates, named."""
-
-    instance_id: str
-    found: int = Field(ge=0, le=2, description="0 none, 1 exactly one, 2 two or more candidates")
-    machine_id: str | None = None
-    candidates: tuple[str, ...] = ()
-    agent_registered: bool = False
-    problem: str = ""
-
-
-class SiteRecoveryReadiness(_Model):
-    """What Site Recovery says about a wave before anything changes. ``gaps`` lists every problem at once."""
-
-    vault_found: bool
-    fabric_found: bool = False
-    fabric_name: str | None = None
-    physical_site_id: str | None = None
-    process_server: ProcessServer | None = None
-    process_server_problem: str = ""
-    policy_found: bool = False
-    policy_id: str | None = None
-    container_mapping_found: bool = False
-    vms: tuple[VmDiscovery, ...] = ()
-    gaps: tuple[str, ...] = ()
-
-    @property
-    def ready(self) -> bool:
-        return not self.gaps
-
-
 class SiteRecoveryGateway(Protocol):
     """Everything the pipeline does in Site Recovery. Actions return at once with the job to poll."""
 
@@ -486,7 +484,8 @@ class SiteRecoveryGateway(Protocol):
         ...
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
-        """Read (never change) what a wave needs from Site Recovery; every gap named."""
+        """Read (never change) what a wave needs from Site Recovery: facts, judged by
+        :func:`shared.site_recovery_gaps.site_recovery_findings`."""
         ...
 
     def enable_replication(self, spec: EnableReplicationSpec) -> OperationStarted: ...

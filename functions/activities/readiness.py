@@ -1,13 +1,28 @@
 """``check_readiness``: the Azure side of a wave, checked before anything changes, every gap named at once.
 
-Reads only. The Site Recovery side (vault, fabric, policy and container mapping, appliance, discovered machines)
-comes from the Site Recovery gateway as :class:`~shared.readiness.SiteRecoveryFindings`; the target resources and
+Reads only. The Site Recovery side (vault, InMageRcm fabric, the appliance's process server, ``physicalSiteId``,
+policy and container mapping, each VM's discovered machine) is read as facts by the Site Recovery gateway's
+``check_readiness`` and judged by :func:`shared.site_recovery_gaps.site_recovery_findings`; the target resources and
 the pipeline identity's permissions on them come from the ARM reader (:mod:`functions.gateways.azure_resources`);
-:func:`shared.readiness.assess` turns both into the report.
+:func:`shared.readiness.assess` lists both sides' gaps in one report.
+
+Where it runs in the wave, and why: after preflight, before the first change. Each VM's machine can only be looked
+up with something Azure Migrate knows it by; the request holds EC2 instance ids only, the guest's BIOS id and
+hostname are read on the guest during preparation (after changes have begun), and the private IP is known once
+preflight's inventory has described the instance. Preflight only reads (EC2 and SSM inventory, through the
+``inventory`` Lambda), so running it first keeps the check before any change and lets it judge discovery by IP in
+the same report as every other gap: one check, every gap at once. What an IP alone cannot settle is left to the
+VM's own lookup with the guest's BIOS id: two machines at one IP (a stale twin) are not a gap here, and a machine
+not yet discovered is not one when the pipeline itself opens the discovery ports (``appliance.discovery_ip``, in
+``prepare_network``). Otherwise a machine the appliance has not discovered is a gap: Microsoft lists "machines
+discovered by the appliance" among the prerequisites of enabling replication ("Automate VMware to Azure agent-based
+migration using Azure Site Recovery REST API", MicrosoftDocs/azure-docs
+``articles/migrate/how-to-automate-vmware-to-azure-migration-rest-api.md``, Prerequisites).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -15,92 +30,60 @@ from pydantic import BaseModel, ConfigDict
 from functions import runtime
 from functions.activities import bp
 from functions.activities._step import run_step
+from functions.activities.preflight import PreflightOutcome
 from shared import site_recovery as sr
-from shared.errors import AccessDeniedError, NotFoundError, PermanentError
-from shared.readiness import Gap, GapKind, ReadinessReport, SiteRecoveryFindings, assess, needs_of
+from shared.errors import AccessDeniedError, PermanentError
+from shared.readiness import Gap, ReadinessReport, SiteRecoveryFindings, assess, needs_of
 from shared.request import MigrationRequest
-from shared.site_recovery_gaps import FIRST_REPLICATION_FIX, VAULT_FIX
+from shared.site_recovery_gaps import ReadinessSpec, site_recovery_findings, unreadable_vault_gap
 
 
 class ReadinessInput(BaseModel):
-    """The one input of ``check_readiness``: the wave's request."""
+    """The one input of ``check_readiness``: the wave's request, and what preflight knows of each accepted VM
+    (instance id and private IP) to look its Azure Migrate machine up by."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     request: MigrationRequest
+    vms: tuple[sr.MachineQuery, ...] = ()
 
 
-def _vaults(request: MigrationRequest) -> list[sr.VaultRef]:
-    vaults: list[sr.VaultRef] = []
-    for vm in request.vms:
-        target = request.target_for(vm)
-        vault = sr.VaultRef(
-            subscription_id=target.subscription_id,
-            resource_group=target.vault.resource_group,
-            vault_name=target.vault.name,
-        )
-        if vault not in vaults:
-            vaults.append(vault)
-    return vaults
-
-
-def _vault_id(vault: sr.VaultRef) -> str:
-    return (
-        f"/subscriptions/{vault.subscription_id}/resourceGroups/{vault.resource_group}"
-        f"/providers/Microsoft.RecoveryServices/vaults/{vault.vault_name}"
+def machine_queries(outcomes: Iterable[PreflightOutcome]) -> tuple[sr.MachineQuery, ...]:
+    """Preflight's accepted VMs with a private IP, as machine lookups."""
+    return tuple(
+        sr.MachineQuery(instance_id=o.instance_id, ip_address=o.facts.private_ip)
+        for o in outcomes
+        if o.verdict.accepted and o.facts is not None and o.facts.private_ip
     )
 
 
-def site_recovery_side(request: MigrationRequest) -> SiteRecoveryFindings:
-    """The Site Recovery side's gaps and discovery site.
-
-    Integration point: the Site Recovery gateway's own readiness read (vault, fabric, process server health,
-    machines per VM) replaces the topology read below, through
-    :func:`shared.site_recovery_gaps.site_recovery_findings`. Until then this finds what the topology read can:
-    no paired InMageRcm container with a policy (the portal's first replication was never enabled), or no right
-    to read the vault.
-    """
+def site_recovery_side(request: MigrationRequest, vms: tuple[sr.MachineQuery, ...]) -> SiteRecoveryFindings:
+    """Every vault's Site Recovery facts, read by the gateway and judged by the shared rules."""
+    appliance = sr.appliance_identity(request.appliance)
     gaps: list[Gap] = []
     site: str | None = None
-    for vault in _vaults(request):
-        gateway = runtime.current().site_recovery(vault)
-        spec = sr.DiscoverTopologySpec(
-            vault=vault, appliance=sr.ApplianceIdentity(ip_address=str(request.appliance.private_ip))
-        )
-        what = f"Recovery Services vault {vault.vault_name}"
+    for vault in sr.vaults_of(request):
+        mine = {vm.instance_id for vm in request.vms if sr.vault_of(request, vm) == vault}
+        spec = ReadinessSpec(vault=vault, appliance=appliance, vms=tuple(q for q in vms if q.instance_id in mine))
         try:
-            topology = gateway.discover_topology(spec)
-        except AccessDeniedError as error:
-            gaps.append(
-                Gap(
-                    kind=GapKind.CANNOT_READ,
-                    resource_id=_vault_id(vault),
-                    what=what,
-                    why=f"the pipeline's identity may not read its replication setup: {error.message.splitlines()[0]}",
-                    fix="assign Site Recovery Contributor on the vault (infra: recoveryVaultName)",
-                )
-            )
-        except PermanentError as error:
-            # ARM's own 404 codes (ResourceNotFound, ResourceGroupNotFound...) mean the vault itself is not there;
-            # the gateway's plain NotFound means the vault has no paired InMageRcm container with a policy.
-            vault_missing = isinstance(error, NotFoundError) and error.code != "NotFound"
-            gaps.append(
-                Gap(
-                    kind=GapKind.SITE_RECOVERY_SETUP,
-                    resource_id=_vault_id(vault),
-                    what=what,
-                    why=(error.message.splitlines() or ["its replication setup was not found"])[0],
-                    fix=VAULT_FIX if vault_missing else FIRST_REPLICATION_FIX,
-                )
-            )
-        else:
-            site = site or topology.physical_site_id
+            facts = runtime.current().site_recovery(vault).check_readiness(spec)
+        except AccessDeniedError as denied:
+            gaps.append(unreadable_vault_gap(vault.arm_id, denied.message))
+            continue
+        findings = site_recovery_findings(
+            facts,
+            vault_id=vault.arm_id,
+            appliance=appliance,
+            discovery_pending=request.appliance.discovery_ip is not None,
+        )
+        gaps += findings.gaps
+        site = site or findings.physical_site_id
     return SiteRecoveryFindings(physical_site_id=site, gaps=tuple(gaps))
 
 
 def check(spec: ReadinessInput) -> ReadinessReport:
     request = spec.request
-    findings = site_recovery_side(request)
+    findings = site_recovery_side(request, spec.vms)
     needs = needs_of(request, findings.physical_site_id)
     reader = runtime.current().azure_resources
     if reader is None:

@@ -107,12 +107,6 @@ def find_machine(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def site_recovery_readiness(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a wave needs from Site Recovery, read without changing anything (for the readiness check)."""
-    return run_step(payload, sr.ReadinessSpec, lambda s: _gateway(s.vault).check_readiness(s))
-
-
-@bp.activity_trigger(input_name="payload")
 def enable_replication(payload: dict[str, Any]) -> dict[str, Any]:
     return run_step(payload, sr.EnableReplicationSpec, _enable)
 

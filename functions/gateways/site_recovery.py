@@ -37,7 +37,7 @@ from functions.gateways.site_recovery_client import (
     _translated,
     build_client,
 )
-from functions.gateways.site_recovery_discovery import DiscoveryReads, health_issues, text
+from functions.gateways.site_recovery_discovery import DiscoveryReads, FabricFacts, health_issues, text
 from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
 from shared.errors import (
     AccessDeniedError,
@@ -57,19 +57,17 @@ from shared.site_recovery import (
     ProtectedItemsPage,
     ProtectedItemsPageRequest,
     ProtectedItemSummary,
-    ReadinessSpec,
     RecoveryPointInfo,
     ReplicationProgressHealth,
     ReplicationStatus,
     ReplicationTopology,
     ResyncState,
     ScenarioInfo,
-    SiteRecoveryReadiness,
     TestFailoverSpec,
     VaultRef,
-    VmDiscovery,
     known_or_unknown,
 )
+from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, VmDiscovery, site_recovery_findings
 
 if TYPE_CHECKING:
     from functions.settings import FunctionAppSettings
@@ -87,6 +85,25 @@ T = TypeVar("T")
 
 def _tags(tags: dict[str, str]) -> list[m.UserCreatedResourceTag]:
     return [m.UserCreatedResourceTag(tag_name=k, tag_value=v) for k, v in sorted(tags.items())]
+
+
+def _readiness_of(
+    facts: FabricFacts, *, unreadable: str = "", vms: tuple[VmDiscovery, ...] = ()
+) -> SiteRecoveryReadiness:
+    """The fabric as read, as the port's facts."""
+    fabric = facts.fabric
+    return SiteRecoveryReadiness(
+        vault_found=facts.vault_found,
+        fabric_id=str(fabric.id) if fabric is not None else None,
+        fabric_name=str(fabric.name) if fabric is not None else None,
+        physical_site_id=facts.physical_site_id,
+        process_servers=tuple(facts.servers),
+        policy_found=facts.policy_exists,
+        policy_id=str(facts.policy.id) if facts.policy is not None else None,
+        container_mapping_found=facts.mapping is not None,
+        machines_unreadable=unreadable,
+        vms=vms,
+    )
 
 
 def _segment(name: str) -> str:
@@ -126,14 +143,16 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
     # --------------------------------------------------------------- discovery
 
     def discover_topology(self, spec: DiscoverTopologySpec) -> ReplicationTopology:
+        """The topology to replicate into; refused, with the readiness rules' gap lines, when it is incomplete."""
         vault = spec.vault
         self._check_vault(vault)
         where = f"vaults/{vault.vault_name}"
         with _translated(where):
             facts = self.read_fabric(vault.resource_group, vault.vault_name, spec.appliance)
-        if facts.gaps:
+        findings = site_recovery_findings(_readiness_of(facts), vault_id=vault.arm_id, appliance=spec.appliance)
+        if findings.gaps:
             cls = NotFoundError if not facts.vault_found else PermanentError
-            raise cls("; ".join(facts.gaps), code="SiteRecoveryNotReady", resource=where)
+            raise cls("; ".join(gap.line() for gap in findings.gaps), code="SiteRecoveryNotReady", resource=where)
         fabric, server = facts.fabric, facts.server
         assert server is not None and facts.physical_site_id  # no gap: both present
         return ReplicationTopology(
@@ -161,46 +180,21 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
         return match_machine(machines, spec.query)
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
+        """The facts only (GETs): the judgement is :func:`shared.site_recovery_gaps.site_recovery_findings`'s."""
         vault = spec.vault
         self._check_vault(vault)
         with _translated(f"vaults/{vault.vault_name}"):
             facts = self.read_fabric(vault.resource_group, vault.vault_name, spec.appliance)
-        gaps = list(facts.gaps)
-        vms: list[VmDiscovery] = []
-        machines = None
-        if facts.physical_site_id and spec.vms:
-            try:
-                with _translated(facts.physical_site_id):
-                    machines = self.discovered_machines(facts.physical_site_id, facts.agents)
-            except (NotFoundError, AccessDeniedError) as unreadable:
-                gaps.append(f"the machines on {facts.physical_site_id} cannot be read: {unreadable.message}")
-        if machines is not None:
-            for query in spec.vms:
-                match = match_machine(machines, query)
-                found = VmDiscovery(
-                    instance_id=query.instance_id,
-                    found=2 if match.ambiguous else (1 if match.machine else 0),
-                    machine_id=match.machine.id if match.machine else None,
-                    candidates=match.candidates,
-                    agent_registered=bool(match.machine and match.machine.agent_registered),
-                    problem=match.problem(query),
-                )
-                vms.append(found)
-                if found.problem:
-                    gaps.append(f"{query.instance_id}: {found.problem}")
-        return SiteRecoveryReadiness(
-            vault_found=facts.vault_found,
-            fabric_found=facts.fabric is not None,
-            fabric_name=facts.fabric.name if facts.fabric is not None else None,
-            physical_site_id=facts.physical_site_id,
-            process_server=facts.server,
-            process_server_problem=facts.server_problem,
-            policy_found=facts.policy_exists,
-            policy_id=facts.policy.id if facts.policy is not None else None,
-            container_mapping_found=facts.mapping is not None,
-            vms=tuple(vms),
-            gaps=tuple(gaps),
-        )
+        site = facts.physical_site_id
+        if not (site and spec.vms):
+            return _readiness_of(facts)
+        try:
+            with _translated(site):
+                machines = self.discovered_machines(site, facts.agents)
+        except (NotFoundError, AccessDeniedError) as unreadable:
+            return _readiness_of(facts, unreadable=unreadable.message or unreadable.code or "not readable")
+        vms = tuple(VmDiscovery(query=query, match=match_machine(machines, query)) for query in spec.vms)
+        return _readiness_of(facts, vms=vms)
 
     # --------------------------------------------------------------- actions
 

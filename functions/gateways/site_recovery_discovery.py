@@ -62,7 +62,8 @@ def health_issues(errors: Any) -> tuple[HealthIssue, ...]:
 
 @dataclass
 class FabricFacts:
-    """The InMageRcm fabric of a vault, as read: absent pieces are None, every problem is in ``gaps``."""
+    """The InMageRcm fabric of a vault, as read: absent pieces are None. Facts only: which of them is a gap is
+    :mod:`shared.site_recovery_gaps`' judgement."""
 
     vault_found: bool = True
     fabric: Any = None
@@ -70,11 +71,10 @@ class FabricFacts:
     mapping: Any = None
     policy: Any = None
     policy_exists: bool = False
+    servers: list[ProcessServer] = field(default_factory=list)
     server: ProcessServer | None = None
-    server_problem: str = ""
     physical_site_id: str | None = None
     agents: list[Any] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
 
 
 def process_servers(details: Any) -> list[ProcessServer]:
@@ -104,41 +104,31 @@ class DiscoveryReads:
     # --- the fabric ---------------------------------------------------------------------------------------------
 
     def read_fabric(self, resource_group: str, vault_name: str, appliance: ApplianceIdentity) -> FabricFacts:
-        """Everything the InMageRcm fabric says; a gap per missing or unhealthy piece (the reads change nothing)."""
+        """Everything the InMageRcm fabric says (the reads change nothing). Of several InMageRcm fabrics, the one
+        whose process servers include the appliance's usable one (``choose_process_server``), else the first."""
         c = self.client
         facts = FabricFacts()
         try:
             listed = list(c.replication_fabrics.list(resource_group, vault_name))
         except ResourceNotFoundError:
             facts.vault_found = False
-            facts.gaps.append(
-                f"the Recovery Services vault {vault_name} (resource group {resource_group}) was not found"
-            )
             return facts
         candidates = [f for f in listed if _get(_get(f.properties, "custom_details"), "instance_type") == RCM]
         if not candidates:
-            facts.gaps.append(
-                f"the vault {vault_name} has no InMageRcm fabric: register the replication appliance with it"
-            )
             return facts
         fabrics = [c.replication_fabrics.get(resource_group, vault_name, f.name) for f in candidates if f.name]
         chosen = None
         for fabric in fabrics:
-            choice = choose_process_server(process_servers(_get(fabric.properties, "custom_details")), appliance)
+            servers = process_servers(_get(fabric.properties, "custom_details"))
+            choice = choose_process_server(servers, appliance)
             if chosen is None or choice.server is not None:
-                chosen, facts.server, facts.server_problem = fabric, choice.server, choice.problem
+                chosen, facts.servers, facts.server = fabric, servers, choice.server
             if choice.server is not None:
                 break
         facts.fabric = chosen
         details = _get(_get(chosen, "properties"), "custom_details")
         facts.physical_site_id = _get(details, "physical_site_id") or None
         facts.agents = list(_get(details, "agent_details") or [])
-        if facts.server_problem:
-            facts.gaps.append(facts.server_problem)
-        if not facts.physical_site_id:
-            facts.gaps.append(
-                f"the InMageRcm fabric {_get(chosen, 'name')} names no physicalSiteId (Azure Migrate site)"
-            )
         self._read_policy(resource_group, vault_name, facts)
         return facts
 
@@ -151,11 +141,6 @@ class DiscoveryReads:
             if _get(_get(p.properties, "provider_specific_details"), "instance_type") == RCM
         }
         facts.policy_exists = bool(policies)
-        if not policies:
-            facts.gaps.append(
-                "no InMageRcm replication policy: enable the first replication in the portal (it creates the "
-                "policy, the container mapping and the cache storage account)"
-            )
         for container in c.replication_protection_containers.list_by_replication_fabrics(
             resource_group, vault_name, fabric_name
         ):
@@ -167,11 +152,6 @@ class DiscoveryReads:
                 if policy is not None and _get(props, "state") == "Paired":
                     facts.container, facts.mapping, facts.policy = container, mapping, policy
                     return
-        if policies:
-            facts.gaps.append(
-                f"no paired container mapping to an InMageRcm policy on fabric {fabric_name}: enable the first "
-                "replication in the portal"
-            )
 
     # --- Azure Migrate's machines -------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """``migrate_wave`` and ``migrate_batch``: a whole request, fanned out and fanned in.
 
-The wave first checks Azure is ready (``check_readiness``: a gap ends the wave before anything changes), then
-preflights every VM in one batched activity, resolves each vault's replication topology once, then
+The wave first preflights every VM in one batched activity (it only reads), then checks Azure is ready for the VMs
+preflight accepted (``check_readiness``: a gap ends the wave before anything changes; see that module for why in
+this order), resolves each vault's replication topology once, then
 runs the VMs in batches (``migrate_batch`` sub-orchestrations, each fanning out to ``migrate_vm``) with at most
 ``max_parallel`` VMs in flight. Batches keep every orchestrator's history bounded however large the wave.
 """
@@ -34,27 +35,31 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
     request = wave.request
     started = context.current_utc_datetime
     announce = _Announcer(context, request.request_id)
-    context.set_custom_status({"stage": "readiness", "vms": len(request.vms)})
+    context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
     try:
+        report: PreflightReport = yield from _call(
+            context,
+            preflight.preflight_wave,
+            request,
+            PreflightReport,
+            retry.PREFLIGHT,
+            events=[announce(EventType.WAVE_STARTED, "preflight", vms=len(request.vms))],
+        )
+        context.set_custom_status({"stage": "readiness", "vms": len(request.vms)})
         ready: ReadinessReport = yield from _call(
             context,
             readiness.check_readiness,
-            readiness.ReadinessInput(request=request),
+            readiness.ReadinessInput(request=request, vms=readiness.machine_queries(report.outcomes)),
             ReadinessReport,
             retry.READINESS,
-            events=[announce(EventType.WAVE_STARTED, "readiness", vms=len(request.vms))],
         )
         if not ready.ready:  # a gap in Azure: nothing starts, every VM fails with the gaps that stop it
             failed = not_ready_results(request, ready, context.current_utc_datetime)
             return (yield from _summarise(context, announce, request, failed, started))
-        context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
-        report: PreflightReport = yield from _call(
-            context, preflight.preflight_wave, request, PreflightReport, retry.PREFLIGHT
-        )
         accepted = {o.instance_id for o in report.outcomes if o.verdict.accepted}
         topologies: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for vault in _vaults(request, accepted):
-            appliance = sr.ApplianceIdentity(ip_address=str(request.appliance.private_ip))
+        appliance = sr.appliance_identity(request.appliance)
+        for vault in sr.vaults_of(request, accepted):
             spec = sr.DiscoverTopologySpec(vault=vault, appliance=appliance)
             topology: sr.ReplicationTopology = yield from _call(
                 context, site_recovery.discover_topology, spec, sr.ReplicationTopology, retry.SITE_RECOVERY_CALL
@@ -183,22 +188,6 @@ def migrate_batch(context: Any, migrate_vm: Any) -> Flow:
         else:
             results[vm.vm.instance_id] = finished.result
     return [results[vm.vm.instance_id] for vm in batch.vms]
-
-
-def _vaults(request: MigrationRequest, accepted: set[str]) -> list[sr.VaultRef]:
-    vaults: list[sr.VaultRef] = []
-    for vm in request.vms:
-        if vm.instance_id not in accepted:
-            continue
-        target = request.target_for(vm)
-        vault = sr.VaultRef(
-            subscription_id=target.subscription_id,
-            resource_group=target.vault.resource_group,
-            vault_name=target.vault.name,
-        )
-        if vault not in vaults:
-            vaults.append(vault)
-    return vaults
 
 
 def _key(vault: sr.VaultRef) -> tuple[str, str, str]:

@@ -9,6 +9,7 @@ from local.site_recovery.emulator import EmulatorResponse, RecordedRequest, Site
 from local.site_recovery.estate import (
     API_VERSION,
     MIGRATE_API_VERSION,
+    ApplianceHealth,
     EmulatorEstate,
     FabricConfig,
     FaultKind,
@@ -26,6 +27,7 @@ from local.site_recovery.transport import EmulatorCredential, EmulatorTransport,
 __all__ = [
     "API_VERSION",
     "MIGRATE_API_VERSION",
+    "ApplianceHealth",
     "EmulatorCredential",
     "EmulatorEstate",
     "EmulatorResponse",

@@ -25,15 +25,22 @@ class HealthErrorConfig(_Config):
     level: str = "Error"
 
 
-class ProcessServerConfig(_Config):
+class ApplianceHealth(_Config):
+    """The appliance's process server health as the fabric reports it (``ProcessServerDetails.health`` and
+    ``healthErrors``). A scenario sets it (``appliance_health``) to plant an unhealthy appliance; any other value
+    than the documented ones is served as given, so the pipeline's handling of unknown values can be seen."""
+
+    health: str = Field(default="Normal", description="ProtectionHealth: None | Normal | Warning | Critical")
+    health_errors: list[HealthErrorConfig] = Field(default_factory=list)
+
+
+class ProcessServerConfig(ApplianceHealth):
     """The replication appliance as the InMageRcm fabric lists it (``processServers[]``)."""
 
     id: str = "8b5c1f9e-3c1a-4f6e-9d3e-2a7d4b6c0e11"
     name: str = "aws-replication-appliance"
     ip_address: str = "10.0.0.10"
     bios_id: str = ""
-    health: str = Field(default="Normal", description="ProtectionHealth: None | Normal | Warning | Critical")
-    health_errors: list[HealthErrorConfig] = Field(default_factory=list)
 
 
 class FabricConfig(_Config):

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.site_recovery.estate import FabricConfig
+from local.site_recovery.estate import ApplianceHealth, FabricConfig
 from local.site_recovery.model import _ITEM_TYPE, RCM, EmulatorCore, _guid, _iso
 
 
 class FabricsMixin(EmulatorCore):
     """Fabric, container, mapping and policy bodies."""
+
+    def set_appliance_health(self, health: ApplianceHealth | dict[str, Any], fabric_name: str | None = None) -> None:
+        """Change what the fabric (the first, or ``fabric_name``) reports of its appliance's process server."""
+        if isinstance(health, dict):
+            health = ApplianceHealth.model_validate(health)
+        with self._lock:
+            fabrics = [f for f in self.estate.fabrics if fabric_name is None or f.name == fabric_name][:1]
+            if not fabrics:
+                raise KeyError(f"no fabric named {fabric_name!r}")
+            fabric = fabrics[0]
+            fabric.process_server = fabric.process_server.model_copy(update=dict(health))
 
     def _process_server_body(self, fabric: FabricConfig) -> dict[str, Any]:
         ps = fabric.process_server

@@ -25,7 +25,6 @@ from shared.readiness import (
     not_ready_results,
 )
 from shared.request import MigrationRequest, parse_request
-from shared.site_recovery_gaps import discovery_gap, process_server_gap, site_recovery_findings
 
 SUB = "00000000-0000-0000-0000-000000000001"
 NET = f"/subscriptions/{SUB}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks"
@@ -124,8 +123,7 @@ def test_every_gap_is_listed_at_once() -> None:
         update={"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "None"}}, "permissions": ()}
     )
     facts[SITE.lower()] = facts[SITE.lower()].model_copy(update={"permissions": None, "permissions_detail": "403"})
-    appliance = process_server_gap("aws-appliance", "fabric-id", registered=True, health="Critical")
-    assert appliance is not None
+    appliance = Gap(kind=GapKind.APPLIANCE, resource_id="fabric-id", what="appliance", why="Critical", fix="heal it")
     report = assess(request, needs, facts, SiteRecoveryFindings(physical_site_id=SITE, gaps=(appliance,)))
     found = {(gap.kind, gap.resource_id): gap for gap in report.gaps}
     assert list(found) == [
@@ -192,20 +190,6 @@ def test_unreadable_resource_is_a_gap_naming_the_role_to_assign() -> None:
     assert "Storage Account Key Operator Service Role" in gap.fix
 
 
-def test_site_recovery_rules() -> None:
-    assert process_server_gap("app", "f", registered=True, health="Normal") is None
-    assert process_server_gap("app", "f", registered=True, health="Warning") is None
-    unknown = process_server_gap("app", "f", registered=True, health="Degraded", health_errors=["disk\nfull"])
-    assert unknown is not None and "Degraded" in unknown.why and "disk full" in unknown.why
-    absent = process_server_gap("app", "f", registered=False)
-    assert absent is not None and "not registered" in absent.why
-    assert discovery_gap("i-1", SITE, ["m1"]) is None
-    none = discovery_gap("i-1", SITE, [])
-    assert none is not None and none.kind is GapKind.MACHINE_NOT_DISCOVERED and none.instance_ids == ("i-1",)
-    two = discovery_gap("i-1", SITE, ["web-01", "web-01-old"])
-    assert two is not None and "web-01, web-01-old" in two.why
-
-
 def test_a_gap_is_one_line_per_field() -> None:
     with pytest.raises(ValidationError):
         Gap(kind=GapKind.APPLIANCE, resource_id="x", what="a\nb", why="c", fix="d")
@@ -236,50 +220,3 @@ def test_a_wave_that_is_not_ready_fails_every_vm_with_the_gaps() -> None:
 
 def test_permission_entries_are_plain_data() -> None:
     assert PermissionEntry().actions == ()
-
-
-def test_site_recovery_findings_name_every_gap_of_the_vault_side() -> None:
-    vault = f"/subscriptions/{SUB}/resourceGroups/rg-migration/providers/Microsoft.RecoveryServices/vaults/mig-vault"
-    fabric = f"{vault}/replicationFabrics/rcm-fabric"
-    common: dict[str, Any] = {"vault_id": vault, "appliance": "aws-appliance", "physical_site_id": SITE}
-    ready = site_recovery_findings(
-        **common,
-        vault_found=True,
-        fabric_id=fabric,
-        process_server_registered=True,
-        process_server_health="Normal",
-        policy_found=True,
-        mapping_found=True,
-        machine_candidates={"i-1": ["web-01"]},
-    )
-    assert ready.gaps == () and ready.physical_site_id == SITE
-    broken = site_recovery_findings(
-        **common,
-        vault_found=True,
-        fabric_id=fabric,
-        process_server_registered=True,
-        process_server_health="Critical",
-        process_server_health_errors=["ProcessServerHeartbeatMissing"],
-        policy_found=False,
-        mapping_found=False,
-        machine_candidates={"i-1": [], "i-2": ["a", "b"], "i-3": ["c"]},
-    )
-    assert [gap.kind for gap in broken.gaps] == [
-        GapKind.APPLIANCE,
-        GapKind.SITE_RECOVERY_SETUP,
-        GapKind.SITE_RECOVERY_SETUP,
-        GapKind.MACHINE_NOT_DISCOVERED,
-        GapKind.MACHINE_AMBIGUOUS,
-    ]
-    assert "ProcessServerHeartbeatMissing" in broken.gaps[0].why
-    assert "first replication" in broken.gaps[1].fix
-    no_fabric = site_recovery_findings(
-        **common, vault_found=True, fabric_id=None, process_server_registered=False, policy_found=False,
-        mapping_found=False,
-    )  # fmt: skip
-    assert [gap.what for gap in no_fabric.gaps] == ["InMageRcm fabric"]
-    no_vault = site_recovery_findings(
-        **common, vault_found=False, fabric_id=None, process_server_registered=False, policy_found=False,
-        mapping_found=False,
-    )  # fmt: skip
-    assert [gap.why for gap in no_vault.gaps] == ["it does not exist"]

@@ -13,20 +13,21 @@ from functions.triggers.health import _health_input
 from local.site_recovery import Operation, ProcessServerConfig, SiteRecoveryEmulator, build_emulated_client
 from shared.aws_contracts import GuestDisk
 from shared.azure_migrate import DiscoveredDisk
-from shared.errors import PermanentError
+from shared.errors import AccessDeniedError, PermanentError
 from shared.facts import Volume
 from shared.health import HealthLevel, HealthThresholds, assess_health
 from shared.lifecycle import VmProgress
+from shared.readiness import GapKind
 from shared.request import DiskType
 from shared.site_recovery import (
     DiscoverTopologySpec,
     MachineQuery,
     ProtectedItemRef,
     ProtectedItemSummary,
-    ReadinessSpec,
     VaultRef,
 )
 from shared.site_recovery_disks import DiskMappingError, plan_disks
+from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, site_recovery_findings
 from tests.site_recovery.conftest import APPLIANCE, register, run_for
 
 NOW = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -98,7 +99,7 @@ def test_undocumented_values_are_unknown_and_reported_never_healthy() -> None:
     assert any("Stuck" in reason for reason in assessment.reasons)
 
 
-def _readiness(emulator: SiteRecoveryEmulator, vault: VaultRef, *queries: MachineQuery) -> object:
+def _readiness(emulator: SiteRecoveryEmulator, vault: VaultRef, *queries: MachineQuery) -> SiteRecoveryReadiness:
     gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
     return gateway.check_readiness(ReadinessSpec(vault=vault, appliance=APPLIANCE, vms=queries))
 
@@ -108,12 +109,16 @@ def test_readiness_of_a_ready_wave(emulator: SiteRecoveryEmulator, vault: VaultR
     run_for(emulator.clock, 60)  # type: ignore[arg-type]
     emulator.clear_requests()
     ready = _readiness(emulator, vault, MachineQuery(instance_id="i-1", bios_id=bios))
-    assert ready.ready and ready.vms[0].found == 1 and ready.vms[0].agent_registered  # type: ignore[attr-defined]
-    assert ready.process_server is not None and ready.policy_found and ready.container_mapping_found  # type: ignore[attr-defined]
+    (vm,) = ready.vms
+    assert vm.match.machine is not None and vm.match.machine.agent_registered and vm.match.matched_by == "BIOS id"
+    assert ready.vault_found and ready.fabric_id and ready.physical_site_id
+    assert [s.health for s in ready.process_servers] == ["Normal"]
+    assert ready.policy_found and ready.container_mapping_found and not ready.machines_unreadable
+    assert site_recovery_findings(ready, vault_id=vault.arm_id, appliance=APPLIANCE).gaps == ()
     assert all(r.method == "GET" for r in emulator.requests), "readiness changes nothing"
 
 
-def test_readiness_names_every_gap_at_once(clock: object, vault: VaultRef) -> None:
+def test_readiness_reads_the_facts_the_rules_name_every_gap_of(clock: object, vault: VaultRef) -> None:
     estate = SiteRecoveryEmulator().estate.model_dump()
     fabric = estate["fabrics"][0]
     fabric["process_server"] = ProcessServerConfig(
@@ -129,16 +134,44 @@ def test_readiness_names_every_gap_at_once(clock: object, vault: VaultRef) -> No
         MachineQuery(instance_id="i-twins", ip_address="10.0.1.1"),
         MachineQuery(instance_id="i-nowhere", ip_address="10.9.9.9"),
     )
-    gaps = " | ".join(readiness.gaps)  # type: ignore[attr-defined]
-    assert "not healthy" in gaps and "PsHeartbeatMissing" in gaps
-    assert "replication policy" in gaps
-    assert "i-twins" in gaps and "web01" in gaps and "web01-copy" in gaps
-    assert "i-nowhere" in gaps
-    assert [v.found for v in readiness.vms] == [2, 0]  # type: ignore[attr-defined]
+    assert [s.health for s in readiness.process_servers] == ["Critical"]
+    assert [e.code for e in readiness.process_servers[0].health_errors] == ["PsHeartbeatMissing"]
+    assert not readiness.policy_found and not readiness.container_mapping_found
+    twins, nowhere = readiness.vms
+    assert twins.match.ambiguous and {c.split(" (")[0] for c in twins.match.candidates} == {"web01", "web01-copy"}
+    assert nowhere.match.machine is None and not nowhere.match.ambiguous
+    findings = site_recovery_findings(readiness, vault_id=vault.arm_id, appliance=APPLIANCE)
+    lines = " | ".join(gap.line() for gap in findings.gaps)
+    assert [gap.kind for gap in findings.gaps] == [
+        GapKind.APPLIANCE,
+        GapKind.SITE_RECOVERY_SETUP,
+        GapKind.SITE_RECOVERY_SETUP,
+        GapKind.MACHINE_NOT_DISCOVERED,
+    ], lines  # the IP-only twins are left to the VM's lookup with the guest's BIOS id
+    assert "not healthy" in lines and "PsHeartbeatMissing" in lines and "i-nowhere" in lines
     gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
     with pytest.raises(PermanentError) as refused:
         gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
-    assert "not healthy" in refused.value.message
+    # the topology is refused with the same rules' lines (one judgement, two callers)
+    assert "not healthy" in refused.value.message and "InMageRcm replication policy" in refused.value.message
+
+
+def test_machines_the_identity_may_not_read_are_a_fact_not_an_exception(
+    emulator: SiteRecoveryEmulator, vault: VaultRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator))
+
+    def denied(*_: object) -> None:
+        raise AccessDeniedError("AuthorizationFailed: no Microsoft.OffAzure/ServerSites/machines/read")
+
+    monkeypatch.setattr(gateway, "discovered_machines", denied)
+    spec = ReadinessSpec(
+        vault=vault, appliance=APPLIANCE, vms=(MachineQuery(instance_id="i-1", ip_address="10.0.1.1"),)
+    )
+    readiness = gateway.check_readiness(spec)
+    assert readiness.vms == () and "machines/read" in readiness.machines_unreadable
+    (gap,) = site_recovery_findings(readiness, vault_id=vault.arm_id, appliance=APPLIANCE).gaps
+    assert gap.kind is GapKind.CANNOT_READ and gap.resource_id == readiness.physical_site_id
 
 
 def test_an_appliance_that_is_not_registered_is_refused_never_the_first(
