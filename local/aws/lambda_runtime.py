@@ -31,6 +31,7 @@ from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
 from local.aws.guest import GuestEmulator
+from local.aws.iam import InvocationCredentials, RoleCredentials
 from local.aws.seed import aws_client
 from local.aws.ssm import EmulatedSsmGateway
 
@@ -81,17 +82,28 @@ class LocalLambdaRuntime:
         environment: Mapping[str, str],
         *,
         emulator: GuestEmulator | None = None,
+        credentials: Mapping[str, RoleCredentials] | None = None,
     ) -> None:
         """``environment``: the Lambdas' settings (e.g. ``SeededEstate.lambda_environment()``);
-        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``)."""
+        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``).
+
+        ``emulator``: the guest emulator behind the SSM port, called from Python (the moto server's way; in-process,
+        serve SSM from moto instead with :func:`local.aws.ssm_extension.guest_ssm` and pass no emulator).
+        ``credentials``: per function, the credentials of its execution role (:mod:`local.aws.iam`); each
+        invocation's AWS calls are signed with its function's, so moto's access control checks that role.
+        """
         self.endpoint_url = endpoint_url
         self.settings = Settings.from_env(environment)
         self.emulator = emulator
+        self._roles = dict(credentials) if credentials is not None else None
+        self._signer = InvocationCredentials() if credentials is not None else None
         self._lock = threading.Lock()
         WIRING.configure(settings=self.settings, gateway_factory=self._gateways, persistence_factory=self._persistence)
 
     def _client(self, service: str, region: str) -> Any:
-        return aws_client(service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts)
+        return aws_client(
+            service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts, credentials=self._signer
+        )
 
     def _gateways(self, settings: Settings, region: str) -> Gateways:
         ssm_client = self._client("ssm", region)
@@ -126,7 +138,11 @@ class LocalLambdaRuntime:
             raise ValueError(f"no Lambda named {function_name!r}; have {', '.join(FUNCTIONS)}")
         handler = importlib.import_module(f"aws_lambdas.{function_name}.handler").lambda_handler
         context = FakeLambdaContext(function_name=function_name, region=self.settings.region)
+        if self._roles is not None and function_name not in self._roles:
+            raise ValueError(f"no execution role credentials for Lambda {function_name!r}")
         with self._lock:
+            if self._signer is not None and self._roles is not None:
+                self._signer.current = self._roles[function_name]
             try:
                 result: dict[str, Any] = handler(dict(event), context)
             except Exception as exc:
@@ -136,6 +152,8 @@ class LocalLambdaRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                if self._signer is not None:
+                    self._signer.current = None
                 # With metrics disabled (no CloudWatch here) Powertools never clears its buffer and prints it to
                 # stdout once a metric holds 100 values: drop it after each invocation, as a flush would.
                 lambda_metrics.clear_metrics()
