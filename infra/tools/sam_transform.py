@@ -62,14 +62,42 @@ def load_template(template_path: Path | str) -> dict[str, Any]:
 
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The template's parameter defaults, then ``overrides``; unknown names are refused."""
+    """The template's parameter defaults, then ``overrides``, checked as CloudFormation checks them on deploy:
+    unknown names, missing values and values outside AllowedValues / AllowedPattern / length / range are refused."""
     declared = template.get("Parameters") or {}
     unknown = sorted(set(overrides or {}) - set(declared))
     if unknown:
         raise TemplateError(f"unknown template parameter(s): {', '.join(unknown)}")
     values = {name: spec["Default"] for name, spec in declared.items() if "Default" in spec}
     values.update(overrides or {})
+    missing = sorted(set(declared) - set(values))
+    if missing:
+        raise TemplateError(f"no value for template parameter(s): {', '.join(missing)}")
+    for name, spec in declared.items():
+        problem = _parameter_problem(spec, str(values[name]))
+        if problem:
+            raise TemplateError(f"parameter {name}={values[name]!r}: {problem}")
     return values
+
+
+def _parameter_problem(spec: Mapping[str, Any], value: str) -> str:
+    allowed = [str(v) for v in spec.get("AllowedValues") or []]
+    pattern = spec.get("AllowedPattern")
+    problems = [
+        (bool(allowed) and value not in allowed, f"not one of {', '.join(allowed)}"),
+        (bool(pattern) and re.fullmatch(str(pattern), value) is None, f"does not match {pattern}"),
+        ("MinLength" in spec and len(value) < int(spec.get("MinLength", 0)), f"shorter than {spec.get('MinLength')}"),
+    ]
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return "not a number"
+        problems += [
+            ("MinValue" in spec and number < float(spec.get("MinValue", 0)), f"below {spec.get('MinValue')}"),
+            ("MaxValue" in spec and number > float(spec.get("MaxValue", 0)), f"above {spec.get('MaxValue')}"),
+        ]
+    return next((message for failed, message in problems if failed), "")
 
 
 def _package_local_code(template: dict[str, Any]) -> None:
@@ -94,7 +122,7 @@ def transform(template_path: Path | str, parameter_overrides: Mapping[str, str] 
     session = boto3.session.Session(region_name=REGION)
     translator = Translator(managed_policy_map=None, sam_parser=Parser(), boto_session=session)
     try:
-        return translator.translate(
+        cloudformation: dict[str, Any] = translator.translate(
             sam_template=template,
             parameter_values=values,
             passthrough_metadata=True,
@@ -103,6 +131,7 @@ def transform(template_path: Path | str, parameter_overrides: Mapping[str, str] 
     except InvalidDocumentException as exc:
         causes = "; ".join(cause.message for cause in exc.causes)
         raise TemplateError(f"the SAM transform refused {template_path}: {causes}") from exc
+    return cloudformation
 
 
 # --- intrinsic values ------------------------------------------------------------------------------------------
@@ -129,20 +158,23 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
-            if key == "Ref":
-                return self.ref(str(argument))
-            if key == "Fn::GetAtt":
-                name, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
-                return self.get_att(str(name), str(attribute))
-            if key == "Fn::Sub":
-                return self.sub(argument)
-            if key == "Fn::Join":
-                separator, items = argument
-                return str(separator).join(str(self.resolve(item)) for item in items)
-            if key.startswith("Fn::"):
-                raise TemplateError(f"cannot resolve {key} in {json.dumps(value)[:120]}")
+            ((key, argument),) = value.items()
+            if key == "Ref" or key.startswith("Fn::"):
+                return self._intrinsic(key, argument)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def _intrinsic(self, key: str, argument: Any) -> Any:
+        if key == "Ref":
+            return self.ref(str(argument))
+        if key == "Fn::GetAtt":
+            name, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+            return self.get_att(str(name), str(attribute))
+        if key == "Fn::Sub":
+            return self.sub(argument)
+        if key == "Fn::Join":
+            separator, items = argument
+            return str(separator).join(str(self.resolve(item)) for item in items)
+        raise TemplateError(f"cannot resolve {key} in {json.dumps({key: argument})[:120]}")
 
     def sub(self, argument: Any) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
@@ -235,9 +267,7 @@ def handler_folder(handler: str) -> str:
     return parts[-2]
 
 
-def lambda_role_policies(
-    cloudformation: Mapping[str, Any], parameters: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
+def lambda_role_policies(cloudformation: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per Lambda (handler folder): its role's logical id, inline policy documents and managed policy ARNs.
 
     ``cloudformation`` is :func:`transform`'s output and ``parameters`` the values it was transformed with;
@@ -278,9 +308,8 @@ def roles_report(template_path: Path | str, parameter_overrides: Mapping[str, st
     values = parameter_values(load_template(template_path), parameter_overrides)
     cloudformation = transform(template_path, parameter_overrides)
     return {
-        "generated_by": "infra/tools/sam_transform.py TEMPLATE --roles" + "".join(
-            f" --param {k}={v}" for k, v in sorted((parameter_overrides or {}).items())
-        ),
+        "generated_by": "infra/tools/sam_transform.py TEMPLATE --roles"
+        + "".join(f" --param {k}={v}" for k, v in sorted((parameter_overrides or {}).items())),
         "account_id": ACCOUNT_ID,
         "region": REGION,
         "overrides": dict(sorted((parameter_overrides or {}).items())),

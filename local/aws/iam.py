@@ -141,7 +141,9 @@ def provision_lambda_roles(iam: Any, sts: Any, roles: Mapping[str, LambdaRole]) 
             "Role"
         ]["Arn"]
         documents = dict(role.policies)
-        documents.update({f"managed-{a.rsplit('/', 1)[-1]}": managed_policy_document(a) for a in role.managed_policy_arns})
+        documents.update(
+            {f"managed-{a.rsplit('/', 1)[-1]}": managed_policy_document(a) for a in role.managed_policy_arns}
+        )
         for name, document in documents.items():
             iam.put_role_policy(
                 RoleName=role.role_name, PolicyName=name, PolicyDocument=json.dumps(actions_only(document))
@@ -193,7 +195,7 @@ def access_control(region: str) -> Iterator[RoleCredentials]:
         settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = saved
 
 
-class InvocationCredentials(Credentials):
+class InvocationCredentials(Credentials):  # type: ignore[misc]  # botocore is untyped
     """botocore credentials that sign with whichever function's credentials are current.
 
     The local runtime's clients are shared by every function (as the wiring caches them); in Lambda each function

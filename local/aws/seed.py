@@ -91,7 +91,7 @@ class SeededEstate(BaseModel):
         }
 
 
-class _FixedCredentialProvider(CredentialProvider):
+class _FixedCredentialProvider(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
     METHOD = "local-fixed"
 
     def __init__(self, credentials: Credentials) -> None:

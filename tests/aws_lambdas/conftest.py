@@ -19,7 +19,7 @@ for _name, _value in {
 
 from collections.abc import Iterator, Mapping  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
@@ -30,7 +30,13 @@ from aws_lambdas.wiring import WIRING  # noqa: E402
 from local.aws import Estate, InstanceSpec, LocalLambdaRuntime, SeededEstate, seed_estate  # noqa: E402
 from local.aws.estate import DiskSpec  # noqa: E402
 from local.aws.guest import GuestEmulator, emulator_for_estate  # noqa: E402
-from local.aws.iam import LambdaRole, access_control, load_lambda_roles, provision_lambda_roles  # noqa: E402
+from local.aws.iam import (  # noqa: E402
+    LambdaRole,
+    RoleCredentials,
+    access_control,
+    load_lambda_roles,
+    provision_lambda_roles,
+)
 from local.aws.ssm_extension import guest_ssm  # noqa: E402
 from local.clock import VirtualClock  # noqa: E402
 from shared.facts import Platform  # noqa: E402
@@ -61,6 +67,8 @@ class AwsWorld:
     clock: VirtualClock
     emulator: GuestEmulator
     runtime: LocalLambdaRuntime
+    #: Per Lambda, the credentials of its execution role (assumed in moto).
+    credentials: dict[str, RoleCredentials] = field(default_factory=dict)
 
     def id(self, name: str) -> str:
         return self.seeded.instance_id(name)
@@ -93,7 +101,7 @@ def iam_enforced_world(
         with guest_ssm(emulator):
             runtime = LocalLambdaRuntime(None, seeded.lambda_environment(), credentials=credentials)
             try:
-                yield AwsWorld(ESTATE, seeded, clock, emulator, runtime)
+                yield AwsWorld(ESTATE, seeded, clock, emulator, runtime, credentials)
             finally:
                 runtime.close()
                 WIRING.reset()
