@@ -29,6 +29,7 @@ from local.app import APP_PATH, DEFAULT_APP_SETTINGS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
+from local.aws.guest_bridge import GuestAgentServer
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
@@ -187,8 +188,12 @@ class LocalStack:
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
+            guest_agent = stack.enter_context(GuestAgentServer().serving())
             moto = stack.enter_context(
-                start_moto_server(inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group)
+                start_moto_server(
+                    inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
+                    guest_agent_url=guest_agent.url,
+                )
             )
             real, cpu = time.perf_counter(), time.process_time()
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
@@ -212,9 +217,8 @@ class LocalStack:
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(scenario, seeded, emulator, guests)
-            lambdas = stack.enter_context(
-                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
-            )
+            guest_agent.attach(guests)  # the moto server answers SSM's calls about the guests from it
+            lambdas = stack.enter_context(LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment()))
             invoker = LocalLambdaInvoker(
                 lambdas=lambdas,
                 site_recovery=emulator,

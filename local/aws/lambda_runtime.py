@@ -1,7 +1,7 @@
 """Run the Lambda handlers in-process (Lambda invoke needs Docker, absent here).
 
 :class:`LocalLambdaRuntime` points the handlers' wiring at the emulated AWS — clients with the moto endpoint
-and fake credentials, the settings of the seeded estate, the guest emulator behind the SSM port — and calls
+and fake credentials (or each function's role credentials), the settings of the seeded estate — and calls
 ``aws_lambdas.<function>.handler.lambda_handler(event, context)`` with a :class:`FakeLambdaContext`.
 
 ``invoke`` returns what Lambda's Invoke API puts in the payload: the handler's result, or on failure
@@ -24,16 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambdas.gateways.ec2 import Boto3Ec2Gateway
-from aws_lambdas.gateways.ports import SsmPort
 from aws_lambdas.gateways.secrets import Boto3SecretsGateway
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
 from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
-from local.aws.guest import GuestEmulator
 from local.aws.iam import InvocationCredentials, RoleCredentials
 from local.aws.seed import aws_client
-from local.aws.ssm import EmulatedSsmGateway
 
 FUNCTIONS = (
     "inventory",
@@ -81,20 +78,17 @@ class LocalLambdaRuntime:
         endpoint_url: str | None,
         environment: Mapping[str, str],
         *,
-        emulator: GuestEmulator | None = None,
         credentials: Mapping[str, RoleCredentials] | None = None,
     ) -> None:
         """``environment``: the Lambdas' settings (e.g. ``SeededEstate.lambda_environment()``);
-        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``).
+        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``). SSM's calls about the guests are answered
+        by moto from the guest emulator (:mod:`local.aws.ssm_extension`), so the handlers use the boto3 gateways.
 
-        ``emulator``: the guest emulator behind the SSM port, called from Python (the moto server's way; in-process,
-        serve SSM from moto instead with :func:`local.aws.ssm_extension.guest_ssm` and pass no emulator).
         ``credentials``: per function, the credentials of its execution role (:mod:`local.aws.iam`); each
         invocation's AWS calls are signed with its function's, so moto's access control checks that role.
         """
         self.endpoint_url = endpoint_url
         self.settings = Settings.from_env(environment)
-        self.emulator = emulator
         self._roles = dict(credentials) if credentials is not None else None
         self._signer = InvocationCredentials() if credentials is not None else None
         self._lock = threading.Lock()
@@ -106,15 +100,9 @@ class LocalLambdaRuntime:
         )
 
     def _gateways(self, settings: Settings, region: str) -> Gateways:
-        ssm_client = self._client("ssm", region)
-        ssm: SsmPort = (
-            EmulatedSsmGateway(region, ssm_client, self.emulator)
-            if self.emulator is not None
-            else Boto3SsmGateway(region, client=ssm_client)
-        )
         return Gateways(
             ec2=Boto3Ec2Gateway(region, client=self._client("ec2", region)),
-            ssm=ssm,
+            ssm=Boto3SsmGateway(region, client=self._client("ssm", region)),
             secrets=Boto3SecretsGateway(region, client=self._client("secretsmanager", region)),
         )
 

@@ -46,12 +46,17 @@ class MotoServer:
 
 @contextmanager
 def start_moto_server(
-    host: str = "127.0.0.1", *, inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP
+    host: str = "127.0.0.1",
+    *,
+    inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
+    guest_agent_url: str | None = None,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
     ``inbound_rules_per_security_group``: the quota moto enforces (AWS's default is 60; an account can have it
-    raised to 1,000).
+    raised to 1,000). ``guest_agent_url``: a :class:`~local.aws.guest_bridge.GuestAgentServer`; the server then
+    answers SSM's DescribeInstanceInformation / SendCommand / GetCommandInvocation from that guest emulator
+    (local/aws/ssm_extension.py), so Lambdas reach the guests through boto3 as in AWS.
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -63,6 +68,7 @@ def start_moto_server(
         host,
         "--inbound-rules-per-security-group",
         str(inbound_rules_per_security_group),
+        *(["--guest-agent", guest_agent_url] if guest_agent_url else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -239,7 +245,7 @@ def set_rules_quota(limit: int) -> None:
     SecurityGroupBackend._verify_group_will_respect_rule_count_limit = verify  # type: ignore[method-assign]
 
 
-def serve(host: str, inbound_rules_per_security_group: int) -> None:
+def serve(host: str, inbound_rules_per_security_group: int, guest_agent_url: str | None = None) -> None:
     """Serve until stdin closes (the parent ended the block, or died)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
@@ -248,6 +254,11 @@ def serve(host: str, inbound_rules_per_security_group: int) -> None:
     apply_speedups()
     if inbound_rules_per_security_group != DEFAULT_RULES_PER_SECURITY_GROUP:
         set_rules_quota(inbound_rules_per_security_group)
+    if guest_agent_url:
+        from local.aws.guest_bridge import RemoteGuest  # noqa: PLC0415
+        from local.aws.ssm_extension import install  # noqa: PLC0415
+
+        install(RemoteGuest(guest_agent_url))
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     try:
@@ -262,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="moto's server on the loopback interface until stdin closes")
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost"])
     parser.add_argument("--inbound-rules-per-security-group", type=int, default=DEFAULT_RULES_PER_SECURITY_GROUP)
+    parser.add_argument("--guest-agent", default=None, help="URL of the guest emulator's agent (guest_bridge)")
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group)
+    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent)
     return 0
 
 

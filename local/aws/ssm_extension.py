@@ -12,7 +12,9 @@ response method runs. The methods this module adds to or wraps in moto's ``Simpl
 * ``GetCommandInvocation``: the emulator's status and output for a delivered pair, else AWS's
   ``InvocationDoesNotExist`` (moto would answer Success with empty output for everything).
 
-In-process (``mock_aws``) only: :func:`guest_ssm` patches the response class for the duration of a block.
+In-process (``mock_aws``), :func:`guest_ssm` patches the response class for the duration of a block, with the
+guest emulator itself; the moto server's child process calls :func:`install` with a
+:class:`~local.aws.guest_bridge.RemoteGuest`, which reaches the emulator in the parent (local/aws/guest_bridge.py).
 ``ListCommandInvocations`` is not served: no Lambda calls it (tests/aws_lambdas/test_iam.py records the calls).
 """
 
@@ -26,13 +28,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from local.aws.guest import GuestEmulator
+from local.aws.guest_bridge import GuestAgent
 
 _lock = threading.Lock()
-_active: list[GuestEmulator] = []
+_active: list[GuestAgent] = []
+_originals: dict[str, Any] = {}
 
 
-def _emulator() -> GuestEmulator:
+def _emulator() -> GuestAgent:
     with _lock:
         if not _active:
             raise RuntimeError("no guest emulator is serving SSM (use local.aws.ssm_extension.guest_ssm)")
@@ -134,25 +137,39 @@ def _get_command_invocation(response: Any) -> Any:
     )
 
 
-@contextmanager
-def guest_ssm(emulator: GuestEmulator) -> Iterator[GuestEmulator]:
-    """Serve the SSM calls above from ``emulator`` in this process's moto until the block ends."""
+def install(guest: GuestAgent) -> None:
+    """Serve the SSM calls above from ``guest`` in this process's moto (the moto server's child calls this)."""
     from moto.ssm.responses import SimpleSystemManagerResponse as Response  # noqa: PLC0415
 
     with _lock:
         if _active:
             raise RuntimeError("a guest emulator already serves SSM in this process")
-        _active.append(emulator)
-        original_send = Response.send_command
-        original_get = Response.get_command_invocation
+        _active.append(guest)
+        _originals["send_command"] = Response.send_command
+        _originals["get_command_invocation"] = Response.get_command_invocation
         Response.describe_instance_information = _describe_instance_information  # type: ignore[attr-defined]
-        Response.send_command = _wrap_send_command(original_send)  # type: ignore[method-assign]
+        Response.send_command = _wrap_send_command(_originals["send_command"])  # type: ignore[method-assign]
         Response.get_command_invocation = _get_command_invocation  # type: ignore[method-assign,assignment]
+
+
+def uninstall() -> None:
+    """Give moto's SSM back its own responses."""
+    from moto.ssm.responses import SimpleSystemManagerResponse as Response  # noqa: PLC0415
+
+    with _lock:
+        if not _active:
+            return
+        Response.send_command = _originals.pop("send_command")  # type: ignore[method-assign]
+        Response.get_command_invocation = _originals.pop("get_command_invocation")  # type: ignore[method-assign]
+        del Response.describe_instance_information  # type: ignore[attr-defined]
+        _active.clear()
+
+
+@contextmanager
+def guest_ssm(guest: GuestAgent) -> Iterator[GuestAgent]:
+    """Serve the SSM calls above from ``guest`` in this process's moto (``mock_aws``) until the block ends."""
+    install(guest)
     try:
-        yield emulator
+        yield guest
     finally:
-        with _lock:
-            Response.send_command = original_send  # type: ignore[method-assign]
-            Response.get_command_invocation = original_get  # type: ignore[method-assign]
-            del Response.describe_instance_information  # type: ignore[attr-defined]
-            _active.clear()
+        uninstall()

@@ -24,6 +24,7 @@ from local.aws import (
     start_moto_server,
 )
 from local.aws.estate import ApplianceSpec
+from local.aws.guest_bridge import GuestAgentServer
 from local.aws.seed import aws_client
 from local.aws.server import FAKE_CREDENTIALS
 from local.clock import VirtualClock
@@ -132,7 +133,8 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
         ]
     )
     clock = VirtualClock()
-    with start_moto_server() as server:
+    agent = GuestAgentServer()
+    with agent.serving(), start_moto_server(guest_agent_url=agent.url) as server:
         seeded = seed_estate(estate, server.endpoint_url)
         ids = {name: s.instance_id for name, s in seeded.instances.items()}
         emulator = GuestEmulator(
@@ -147,7 +149,8 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
             scratch_dir=tmp_path,
             script_env={"AWS_ENDPOINT_URL": server.endpoint_url, **FAKE_CREDENTIALS},
         )
-        runtime = LocalLambdaRuntime(server.endpoint_url, seeded.lambda_environment(), emulator=emulator)
+        agent.attach(emulator)  # the moto server answers SSM from it (DescribeInstanceInformation, …)
+        runtime = LocalLambdaRuntime(server.endpoint_url, seeded.lambda_environment())
         try:
             all_ids = list(ids.values())
 
