@@ -30,6 +30,8 @@ from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, see
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
+from local.aws.iam import lambda_role_credentials
+from local.aws.server import GUEST_CREDENTIALS
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
 from local.host import LocalHost, QueueOptions
@@ -193,6 +195,7 @@ class LocalStack:
                 start_moto_server(
                     inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
                     guest_agent_url=guest_agent.url,
+                    enforce_iam=True,
                 )
             )
             real, cpu = time.perf_counter(), time.process_time()
@@ -218,7 +221,10 @@ class LocalStack:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(scenario, seeded, emulator, guests)
             guest_agent.attach(guests)  # the moto server answers SSM's calls about the guests from it
-            lambdas = stack.enter_context(LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment()))
+            roles = lambda_role_credentials(moto.endpoint_url, scenario.estate.region)  # each Lambda under its role
+            lambdas = stack.enter_context(
+                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), credentials=roles)
+            )
             invoker = LocalLambdaInvoker(
                 lambdas=lambdas,
                 site_recovery=emulator,
@@ -434,9 +440,4 @@ def _lambda_logs_to(path: Path) -> Iterator[None]:
 
 def _guest_aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
     """What a guest's instance profile gives its scripts in AWS: credentials and the (emulated) endpoint."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "instance-profile",
-        "AWS_SECRET_ACCESS_KEY": "instance-profile",  # moto accepts any key
-        "AWS_DEFAULT_REGION": region,
-    }
+    return {"AWS_ENDPOINT_URL": endpoint_url, **GUEST_CREDENTIALS, "AWS_DEFAULT_REGION": region}

@@ -31,6 +31,8 @@ from typing import Any
 
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
+from local.aws.seed import aws_client
+
 LAMBDA_ROLES_FILE = Path(__file__).resolve().parents[2] / "infra" / "aws" / "lambda_roles.json"
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -156,9 +158,18 @@ def provision_lambda_roles(iam: Any, sts: Any, roles: Mapping[str, LambdaRole]) 
     return credentials
 
 
+def lambda_role_credentials(endpoint_url: str, region: str) -> dict[str, RoleCredentials]:
+    """The Lambdas' roles created in the moto server at ``endpoint_url`` (started with ``enforce_iam``) and their
+    credentials; the operator's fake credentials create them (the server does not check those)."""
+    return provision_lambda_roles(
+        aws_client("iam", region, endpoint_url), aws_client("sts", region, endpoint_url), load_lambda_roles()
+    )
+
+
 @contextmanager
 def _enforcement_paused() -> Iterator[None]:
-    """moto checks a trust policy only against AWS principals, never a service's: pause it for the assume."""
+    """moto checks a trust policy only against AWS principals, never a service's: pause it for the assume
+    (in this process's moto; the moto server does not check the operator who assumes the roles there)."""
     from moto import settings  # noqa: PLC0415
 
     saved = settings.INITIAL_NO_AUTH_ACTION_COUNT

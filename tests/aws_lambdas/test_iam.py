@@ -19,9 +19,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
+from moto import mock_aws
 from moto.iam.access_control import IAMRequestBase
 
+from local.aws.guest import GuestEmulator
 from local.aws.iam import LambdaRole, load_lambda_roles
+from local.aws.ssm_extension import guest_ssm
+from local.clock import VirtualClock
 from shared.aws_contracts import PrepareNetworkResult, error_from_lambda_payload
 from shared.errors import AccessDeniedError
 from tests.aws_lambdas.conftest import AwsWorld, iam_enforced_world
@@ -261,3 +265,21 @@ def test_the_emulated_ssm_calls_go_through_moto_with_iam_and_validation(world: A
     with pytest.raises(ClientError) as never_sent:
         ssm.get_command_invocation(CommandId=sent, InstanceId=world.id("win-1"))
     assert never_sent.value.response["Error"]["Code"] == "InvocationDoesNotExist"
+
+
+def test_unpatched_moto_is_kinder_than_ssm_and_the_extension_is_not() -> None:
+    """What the extension corrects, shown on moto without it: an unknown document is accepted, and there is no
+    DescribeInstanceInformation at all."""
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        accepted = ssm.send_command(DocumentName="no-such-document", InstanceIds=["i-0123456789abcdef0"])
+        assert accepted["Command"]["CommandId"]  # AWS answers InvalidDocument
+        with pytest.raises(NotImplementedError):
+            ssm.describe_instance_information()
+        with guest_ssm(GuestEmulator(VirtualClock())):
+            with pytest.raises(ClientError) as refused:
+                ssm.send_command(DocumentName="no-such-document", InstanceIds=["i-0123456789abcdef0"])
+            assert refused.value.response["Error"]["Code"] == "InvalidDocument"
+            assert ssm.describe_instance_information()["InstanceInformationList"] == []
+        with pytest.raises(NotImplementedError):  # the block gave moto its own responses back
+            ssm.describe_instance_information()
