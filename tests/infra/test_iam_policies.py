@@ -88,9 +88,11 @@ def test_removing_an_action_from_the_template_removes_it_from_the_role(tmp_path:
     assert text.count(grant) == 1, "install_agent's DescribeInstances grant moved; update this planted defect"
     planted = tmp_path / "template.yaml"
     planted.write_text(text.replace(grant, "            - *managed_instances_statement\n            # Checks the"))
-    roles = lambda_roles_report(planted)["roles"]
+    report = lambda_roles_report(planted)
+    roles = report["roles"]
     actions = json.dumps(roles["install_agent"]["policies"])
     assert "ec2:DescribeInstances" not in actions and "ec2:DescribeInstances" in json.dumps(roles["prepare_guest"])
+    assert report != json.loads(LAMBDA_ROLES.read_text(encoding="utf-8")), "the staleness check would miss it"
 
 
 def test_the_transform_cli_prints_cloudformation_and_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
