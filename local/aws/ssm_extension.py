@@ -5,7 +5,8 @@ request reaches moto, which checks the caller's IAM permissions (when access con
 response method runs. The methods this module adds to or wraps in moto's ``SimpleSystemManagerResponse``:
 
 * ``DescribeInstanceInformation`` (moto has none): the managed instances the emulator knows, filtered by the
-  ``InstanceIds`` filter key (any other key is refused as AWS refuses an unknown one: ``InvalidFilterKey``);
+  ``InstanceIds`` filter key (any other key is refused as AWS refuses an unknown one: ``InvalidFilterKey``), in
+  pages of ``MaxResults`` (default 50) with a ``NextToken``;
 * ``SendCommand``: refuses a document that does not exist (``InvalidDocument``) and parameters the document
   does not declare, lacks, or whose value breaks its ``allowedPattern`` (``InvalidParameters``) — moto checks
   neither — then records the command in moto and delivers it to exactly the instance ids of the request;
@@ -29,6 +30,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.aws.guest_bridge import GuestAgent
+
+#: DescribeInstanceInformation's page size when MaxResults is not given (its maximum, per the API reference).
+DEFAULT_PAGE_SIZE = 50
 
 _lock = threading.Lock()
 _active: list[GuestAgent] = []
@@ -63,6 +67,11 @@ def _describe_instance_information(response: Any) -> Any:
     emulator = _emulator()
     ids = wanted if wanted is not None else emulator.known_instances()
     now = datetime.now(UTC)
+    page_size = int(response._get_param("MaxResults") or DEFAULT_PAGE_SIZE)
+    token = str(response._get_param("NextToken") or "0")
+    if not token.isdigit():
+        raise _error("InvalidNextToken", "The specified token is not valid")
+    start = int(token)
     listed = [
         {
             "InstanceId": m.instance_id,
@@ -77,7 +86,10 @@ def _describe_instance_information(response: Any) -> Any:
         }
         for m in emulator.managed_instances(ids).values()
     ]
-    return ActionResult({"InstanceInformationList": listed})
+    page: dict[str, Any] = {"InstanceInformationList": listed[start : start + page_size]}
+    if start + page_size < len(listed):
+        page["NextToken"] = str(start + page_size)
+    return ActionResult(page)
 
 
 def _check_parameters(response: Any, document_name: str, parameters: dict[str, list[str]]) -> None:

@@ -240,6 +240,8 @@ def test_the_emulated_ssm_calls_go_through_moto_with_iam_and_validation(world: A
         ssm.describe_instance_information(Filters=[{"Key": "InstanceIds"}])
     listed = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [web, world.id("legacy-1")]}])
     assert [(i["InstanceId"], i["PingStatus"]) for i in listed["InstanceInformationList"]] == [(web, "Online")]
+    paged = ssm.describe_instance_information(MaxResults=5)  # every managed guest, five at most per page
+    assert len(paged["InstanceInformationList"]) == 3 and "NextToken" not in paged
     with pytest.raises(ClientError) as unknown_key:
         ssm.describe_instance_information(Filters=[{"Key": "PingStatus", "Values": ["Online"]}])
     assert unknown_key.value.response["Error"]["Code"] == "InvalidFilterKey"
