@@ -180,6 +180,26 @@ def _enforcement_paused() -> Iterator[None]:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = saved
 
 
+@functools.cache
+def deny_as_aws_does() -> None:
+    """moto refuses every protocol's calls with the query protocol's XML ``AccessDenied`` (HTTP 403); AWS answers
+    a JSON-protocol call (SSM, Secrets Manager, DynamoDB: the requests with an ``X-Amz-Target``) with JSON
+    ``AccessDeniedException`` (HTTP 400), which botocore parses into that error code. Without this the SDK sees an
+    unparseable 403 and the gateways report a generic error instead of an access denial. Once per process."""
+    from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
+    from moto.iam.access_control import IAMRequest  # noqa: PLC0415
+
+    original = IAMRequest._raise_access_denied
+
+    def raise_access_denied(self: Any) -> None:
+        if "X-Amz-Target" in self._headers:
+            message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+            raise JsonRESTError("AccessDeniedException", message)
+        original(self)
+
+    IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
+
+
 @contextmanager
 def access_control(region: str) -> Iterator[RoleCredentials]:
     """Enforce IAM in this process's moto (inside ``mock_aws``) until the block ends; yields admin credentials."""
@@ -187,6 +207,7 @@ def access_control(region: str) -> Iterator[RoleCredentials]:
     from moto import settings  # noqa: PLC0415
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
 
+    deny_as_aws_does()
     saved = settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count
     settings.INITIAL_NO_AUTH_ACTION_COUNT = BOOTSTRAP_REQUESTS
     ActionAuthenticatorMixin.request_count = 0

@@ -264,6 +264,9 @@ def enforce_iam_except(unchecked: frozenset[str]) -> None:
     from moto import settings  # noqa: PLC0415
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
 
+    from local.aws.iam import deny_as_aws_does  # noqa: PLC0415
+
+    deny_as_aws_does()
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
     def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:

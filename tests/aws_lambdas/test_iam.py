@@ -190,11 +190,17 @@ def test_a_call_its_role_does_not_allow_fails_the_lambda(monkeypatch: pytest.Mon
     install = roles["install_agent"]
     planted = with_actions(install, remove=("ec2:DescribeInstances",))
     assert "ec2:DescribeInstances" in install.actions() and "ec2:DescribeInstances" not in planted.actions()
-    with iam_enforced_world(monkeypatch, {**roles, "install_agent": planted}) as world:
+    # The same defect on a JSON-protocol service: AWS answers AccessDeniedException there (see deny_as_aws_does).
+    prepare = with_actions(roles["prepare_guest"], remove=("ssm:DescribeInstanceInformation",))
+    with iam_enforced_world(monkeypatch, {**roles, "install_agent": planted, "prepare_guest": prepare}) as world:
         payload = world.invoke("install_agent", instance_ids=[world.id("web-1")], provider="InMageRcm")
+        unprepared = world.invoke("prepare_guest", instance_ids=[world.id("web-1")])
     error = error_from_lambda_payload(payload)
     assert isinstance(error, AccessDeniedError), payload
     assert "ec2:DescribeInstances" in error.message
+    denied = error_from_lambda_payload(unprepared)
+    assert isinstance(denied, AccessDeniedError) and denied.code == "AccessDeniedException", unprepared
+    assert "ssm:DescribeInstanceInformation" in denied.message
 
 
 @pytest.mark.infra
