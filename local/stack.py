@@ -39,7 +39,10 @@ from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
+from local.aws.guest_bridge import GuestAgentServer
+from local.aws.iam import lambda_role_credentials
 from local.aws.identity import bios_id_for
+from local.aws.server import GUEST_CREDENTIALS
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
@@ -208,8 +211,13 @@ class LocalStack:
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
+            guest_agent = stack.enter_context(GuestAgentServer().serving())
             moto = stack.enter_context(
-                start_moto_server(inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group)
+                start_moto_server(
+                    inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
+                    guest_agent_url=guest_agent.url,
+                    enforce_iam=True,
+                )
             )
             real, cpu = time.perf_counter(), time.process_time()
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
@@ -235,10 +243,12 @@ class LocalStack:
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(seeded, emulator)
+            guest_agent.attach(guests)  # the moto server answers SSM's calls about the guests from it
+            roles = lambda_role_credentials(moto.endpoint_url, scenario.estate.region)  # each Lambda under its role
             arm = AzureResourcesEmulator(scenario.azure, clock=clock)
             seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
-                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), emulator=guests)
+                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), credentials=roles)
             )
             invoker = LocalLambdaInvoker(
                 lambdas=lambdas,
@@ -493,9 +503,4 @@ def _lambda_logs_to(path: Path) -> Iterator[None]:
 
 def _guest_aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
     """What a guest's instance profile gives its scripts in AWS: credentials and the (emulated) endpoint."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "instance-profile",
-        "AWS_SECRET_ACCESS_KEY": "instance-profile",  # moto accepts any key
-        "AWS_DEFAULT_REGION": region,
-    }
+    return {"AWS_ENDPOINT_URL": endpoint_url, **GUEST_CREDENTIALS, "AWS_DEFAULT_REGION": region}

@@ -221,7 +221,7 @@ def build_plan(
         raise PlanError(f"samconfig.toml [{environment}] deploys Environment={overrides.get('Environment')!r}")
     try:
         transformed = sam_transform.transform(template, overrides, region=region)
-    except sam_transform.TransformError as error:
+    except sam_transform.TemplateError as error:
         raise PlanError(str(error)) from None
 
     names = {"AWS::Region": region, "AWS::Partition": "aws", "AWS::AccountId": "<account>"} | {

@@ -3,8 +3,9 @@
 * :func:`start_moto_server` — moto's ThreadedMotoServer on 127.0.0.1 (ephemeral port), stopped on exit;
 * :func:`seed_estate` — VPC, subnet, appliance, source instances, SSM documents, secrets, bucket, table;
 * :class:`LocalLambdaRuntime` — calls the Lambda handlers in-process with a Lambda context;
-* :class:`GuestEmulator` + :class:`EmulatedSsmGateway` — decide SSM command outcomes per instance (moto's
-  send_command always succeeds with empty output and lacks DescribeInstanceInformation).
+* :class:`GuestEmulator` — decides SSM command outcomes per instance (moto's send_command always succeeds with
+  empty output and moto lacks DescribeInstanceInformation); moto itself answers those SSM calls from it
+  (:mod:`local.aws.ssm_extension`; across the moto server's process boundary via :mod:`local.aws.guest_bridge`).
 """
 
 from local.aws.estate import ApplianceSpec, DiskSpec, Estate, InstanceSpec
@@ -12,12 +13,10 @@ from local.aws.guest import GuestBehaviour, GuestEmulator, ScriptOutcome, emulat
 from local.aws.lambda_runtime import FakeLambdaContext, LocalLambdaRuntime
 from local.aws.seed import SeededEstate, seed_estate
 from local.aws.server import MotoServer, start_moto_server
-from local.aws.ssm import EmulatedSsmGateway
 
 __all__ = [
     "ApplianceSpec",
     "DiskSpec",
-    "EmulatedSsmGateway",
     "Estate",
     "FakeLambdaContext",
     "GuestBehaviour",

@@ -164,6 +164,11 @@ class GuestEmulator:
 
     # --- DescribeInstanceInformation (moto lacks it) ----------------------------------------------------------
 
+    def known_instances(self) -> list[str]:
+        """Every instance this emulator has a guest for (managed or not)."""
+        with self._lock:
+            return sorted(self._behaviours)
+
     def managed_instances(self, instance_ids: list[str]) -> dict[str, ManagedInstance]:
         managed = {}
         for instance_id in instance_ids:
@@ -251,6 +256,18 @@ class GuestEmulator:
     def _succeeded(self, purpose: str, instance_id: str, at: datetime) -> None:
         if purpose == "install-agent" and self.on_agent_registered is not None:
             self.on_agent_registered(instance_id, at)
+
+    def has_invocation(self, command_id: str, instance_id: str) -> bool:
+        """Whether the command was delivered to the instance (else SSM answers InvocationDoesNotExist)."""
+        with self._lock:
+            return (command_id, instance_id) in self._invocations
+
+    def document_of(self, command_id: str, instance_id: str) -> str:
+        with self._lock:
+            return next(
+                (d.document_name for d in self.history if (d.command_id, d.instance_id) == (command_id, instance_id)),
+                "",
+            )
 
     def invocation(self, command_id: str, instance_id: str) -> Invocation:
         """The invocation as SSM would report it now; a command never sent to the instance is Pending forever

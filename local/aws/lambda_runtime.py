@@ -1,7 +1,7 @@
 """Run the Lambda handlers in-process (Lambda invoke needs Docker, absent here).
 
 :class:`LocalLambdaRuntime` points the handlers' wiring at the emulated AWS — clients with the moto endpoint
-and fake credentials, the settings of the seeded estate, the guest emulator behind the SSM port — and calls
+and fake credentials (or each function's role credentials), the settings of the seeded estate — and calls
 ``aws_lambdas.<function>.handler.lambda_handler(event, context)`` with a :class:`FakeLambdaContext`.
 
 ``invoke`` returns what Lambda's Invoke API puts in the payload: the handler's result, or on failure
@@ -24,16 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambdas.gateways.ec2 import Boto3Ec2Gateway
-from aws_lambdas.gateways.ports import SsmPort
 from aws_lambdas.gateways.secrets import Boto3SecretsGateway
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
 from aws_lambdas.runtime import ENV_METRICS_NAMESPACE, use_names
 from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
-from local.aws.guest import GuestEmulator
+from local.aws.iam import InvocationCredentials, RoleCredentials
 from local.aws.seed import aws_client
-from local.aws.ssm import EmulatedSsmGateway
 
 FUNCTIONS = (
     "inventory",
@@ -81,32 +79,34 @@ class LocalLambdaRuntime:
         endpoint_url: str | None,
         environment: Mapping[str, str],
         *,
-        emulator: GuestEmulator | None = None,
+        credentials: Mapping[str, RoleCredentials] | None = None,
     ) -> None:
         """``environment``: the Lambdas' settings (e.g. ``SeededEstate.lambda_environment()``);
-        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``)."""
+        ``endpoint_url=None`` uses in-process moto (inside ``mock_aws``). SSM's calls about the guests are answered
+        by moto from the guest emulator (:mod:`local.aws.ssm_extension`), so the handlers use the boto3 gateways.
+
+        ``credentials``: per function, the credentials of its execution role (:mod:`local.aws.iam`); each
+        invocation's AWS calls are signed with its function's, so moto's access control checks that role.
+        """
         self.endpoint_url = endpoint_url
         self.settings = Settings.from_env(environment)
         # As the SAM template sets them: POWERTOOLS_SERVICE_NAME is the function's name, POWERTOOLS_METRICS_NAMESPACE
         # is "<prefix>-<environment>", the same value as the SSM document prefix (both derive from the stack's names).
         self.metrics_namespace = environment.get(ENV_METRICS_NAMESPACE) or self.settings.ssm_document_prefix
-        self.emulator = emulator
+        self._roles = dict(credentials) if credentials is not None else None
+        self._signer = InvocationCredentials() if credentials is not None else None
         self._lock = threading.Lock()
         WIRING.configure(settings=self.settings, gateway_factory=self._gateways, persistence_factory=self._persistence)
 
     def _client(self, service: str, region: str) -> Any:
-        return aws_client(service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts)
+        return aws_client(
+            service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts, credentials=self._signer
+        )
 
     def _gateways(self, settings: Settings, region: str) -> Gateways:
-        ssm_client = self._client("ssm", region)
-        ssm: SsmPort = (
-            EmulatedSsmGateway(region, ssm_client, self.emulator)
-            if self.emulator is not None
-            else Boto3SsmGateway(region, client=ssm_client)
-        )
         return Gateways(
             ec2=Boto3Ec2Gateway(region, client=self._client("ec2", region)),
-            ssm=ssm,
+            ssm=Boto3SsmGateway(region, client=self._client("ssm", region)),
             secrets=Boto3SecretsGateway(region, client=self._client("secretsmanager", region)),
         )
 
@@ -130,8 +130,12 @@ class LocalLambdaRuntime:
             raise ValueError(f"no Lambda named {function_name!r}; have {', '.join(FUNCTIONS)}")
         handler = importlib.import_module(f"aws_lambdas.{function_name}.handler").lambda_handler
         context = FakeLambdaContext(function_name=function_name, region=self.settings.region)
+        if self._roles is not None and function_name not in self._roles:
+            raise ValueError(f"no execution role credentials for Lambda {function_name!r}")
         with self._lock:
             use_names(service=function_name, namespace=self.metrics_namespace)
+            if self._signer is not None and self._roles is not None:
+                self._signer.current = self._roles[function_name]
             try:
                 result: dict[str, Any] = handler(dict(event), context)
             except Exception as exc:
@@ -141,6 +145,8 @@ class LocalLambdaRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                if self._signer is not None:
+                    self._signer.current = None
                 # With metrics disabled (no CloudWatch here) Powertools never clears its buffer and prints it to
                 # stdout once a metric holds 100 values: drop it after each invocation, as a flush would.
                 lambda_metrics.clear_metrics()

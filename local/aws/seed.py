@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import CredentialProvider, Credentials
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -77,15 +79,42 @@ class SeededEstate(BaseModel):
         }
 
 
-def aws_client(service: str, region: str, endpoint_url: str | None, *, max_attempts: int = 3) -> Any:
-    """A client for the emulated AWS: the moto server when ``endpoint_url`` is given, else in-process moto."""
+class _FixedCredentialProvider(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
+    METHOD = "local-fixed"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def aws_client(
+    service: str,
+    region: str,
+    endpoint_url: str | None,
+    *,
+    max_attempts: int = 3,
+    credentials: Credentials | None = None,
+) -> Any:
+    """A client for the emulated AWS: the moto server when ``endpoint_url`` is given, else in-process moto.
+
+    ``credentials`` (e.g. :class:`local.aws.iam.InvocationCredentials`) sign every request; by default the
+    environment's (in-process) or fake ones (server).
+    """
     retries = {"mode": "standard", "total_max_attempts": max_attempts}
     kwargs: dict[str, Any] = {"region_name": region, "config": Config(retries=retries)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-        kwargs["aws_access_key_id"] = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
-        kwargs["aws_secret_access_key"] = FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-    return boto3.session.Session().client(service, **kwargs)
+        if credentials is None:
+            kwargs["aws_access_key_id"] = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+            kwargs["aws_secret_access_key"] = FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    if credentials is None:
+        return boto3.session.Session().client(service, **kwargs)
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", _FixedCredentialProvider(credentials))
+    return boto3.session.Session(botocore_session=core).client(service, **kwargs)
 
 
 def _free_ips(subnet_cidr: str, taken: set[str]) -> Iterator[str]:

@@ -26,6 +26,11 @@ from typing import Any
 
 # moto accepts any credentials; these make boto3 sign requests without touching a real account.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+#: What the emulated guests' instance profile signs with.
+GUEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "instance-profile", "AWS_SECRET_ACCESS_KEY": "instance-profile"}
+#: Callers whose requests are not checked when IAM is enforced: the estate's operator (seeding, tests, the CLI)
+#: and the guests. Only the Lambdas' roles are modelled; every other caller acts as an administrator.
+UNCHECKED_ACCESS_KEYS = frozenset({FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], GUEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]})
 #: AWS's default quota of inbound (and of outbound) rules per VPC security group, which moto enforces.
 DEFAULT_RULES_PER_SECURITY_GROUP = 60
 #: Seconds to wait for the child to import moto and bind its port, and for it to exit when told to.
@@ -46,12 +51,20 @@ class MotoServer:
 
 @contextmanager
 def start_moto_server(
-    host: str = "127.0.0.1", *, inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP
+    host: str = "127.0.0.1",
+    *,
+    inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
+    guest_agent_url: str | None = None,
+    enforce_iam: bool = False,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
     ``inbound_rules_per_security_group``: the quota moto enforces (AWS's default is 60; an account can have it
-    raised to 1,000).
+    raised to 1,000). ``guest_agent_url``: a :class:`~local.aws.guest_bridge.GuestAgentServer`; the server then
+    answers SSM's DescribeInstanceInformation / SendCommand / GetCommandInvocation from that guest emulator
+    (local/aws/ssm_extension.py), so Lambdas reach the guests through boto3 as in AWS. ``enforce_iam``: moto's
+    access control checks every request signed by anyone but :data:`UNCHECKED_ACCESS_KEYS` (see
+    :func:`enforce_iam_except`): the Lambdas, signing with their roles' credentials (local/aws/iam.py).
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -63,6 +76,8 @@ def start_moto_server(
         host,
         "--inbound-rules-per-security-group",
         str(inbound_rules_per_security_group),
+        *(["--guest-agent", guest_agent_url] if guest_agent_url else []),
+        *(["--enforce-iam"] if enforce_iam else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -239,7 +254,35 @@ def set_rules_quota(limit: int) -> None:
     SecurityGroupBackend._verify_group_will_respect_rule_count_limit = verify  # type: ignore[method-assign]
 
 
-def serve(host: str, inbound_rules_per_security_group: int) -> None:
+def enforce_iam_except(unchecked: frozenset[str]) -> None:
+    """Turn on moto's access control for every request, except those signed with an ``unchecked`` access key.
+
+    moto's switch (``INITIAL_NO_AUTH_ACTION_COUNT``) is all or nothing; the operator's and the guests' fixed
+    fake keys are let through here so that only the principals the emulation models (the Lambdas' roles) are
+    checked. What moto checks of those: see local/aws/iam.py (actions only).
+    """
+    from moto import settings  # noqa: PLC0415
+    from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
+
+    from local.aws.iam import deny_as_aws_does  # noqa: PLC0415
+
+    deny_as_aws_does()
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        authorization = str(self.headers.get("Authorization") or "")
+        key = authorization.partition("Credential=")[2].partition("/")[0]
+        if key in unchecked:
+            return
+        original(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+
+
+def serve(
+    host: str, inbound_rules_per_security_group: int, guest_agent_url: str | None = None, enforce_iam: bool = False
+) -> None:
     """Serve until stdin closes (the parent ended the block, or died)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
@@ -248,6 +291,13 @@ def serve(host: str, inbound_rules_per_security_group: int) -> None:
     apply_speedups()
     if inbound_rules_per_security_group != DEFAULT_RULES_PER_SECURITY_GROUP:
         set_rules_quota(inbound_rules_per_security_group)
+    if guest_agent_url:
+        from local.aws.guest_bridge import RemoteGuest  # noqa: PLC0415
+        from local.aws.ssm_extension import install  # noqa: PLC0415
+
+        install(RemoteGuest(guest_agent_url))
+    if enforce_iam:
+        enforce_iam_except(UNCHECKED_ACCESS_KEYS)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     try:
@@ -262,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="moto's server on the loopback interface until stdin closes")
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost"])
     parser.add_argument("--inbound-rules-per-security-group", type=int, default=DEFAULT_RULES_PER_SECURITY_GROUP)
+    parser.add_argument("--guest-agent", default=None, help="URL of the guest emulator's agent (guest_bridge)")
+    parser.add_argument("--enforce-iam", action="store_true", help="check every caller but the operator and guests")
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group)
+    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the AWS side: in-process moto, a seeded estate, the local Lambda runtime and guest emulator."""
+"""Fixtures for the AWS side: in-process moto with IAM enforced, a seeded estate, the local Lambda runtime and the
+guest emulator (served through moto's SSM API)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from collections.abc import Iterator, Mapping  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
+import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -27,6 +30,14 @@ from aws_lambdas.wiring import WIRING  # noqa: E402
 from local.aws import Estate, InstanceSpec, LocalLambdaRuntime, SeededEstate, seed_estate  # noqa: E402
 from local.aws.estate import DiskSpec  # noqa: E402
 from local.aws.guest import GuestEmulator, emulator_for_estate  # noqa: E402
+from local.aws.iam import (  # noqa: E402
+    LambdaRole,
+    RoleCredentials,
+    access_control,
+    load_lambda_roles,
+    provision_lambda_roles,
+)
+from local.aws.ssm_extension import guest_ssm  # noqa: E402
 from local.clock import VirtualClock  # noqa: E402
 from shared.facts import Platform  # noqa: E402
 
@@ -56,6 +67,8 @@ class AwsWorld:
     clock: VirtualClock
     emulator: GuestEmulator
     runtime: LocalLambdaRuntime
+    #: Per Lambda, the credentials of its execution role (assumed in moto).
+    credentials: dict[str, RoleCredentials] = field(default_factory=dict)
 
     def id(self, name: str) -> str:
         return self.seeded.instance_id(name)
@@ -65,16 +78,38 @@ class AwsWorld:
         return self.runtime.invoke(function, event)
 
 
-@pytest.fixture
-def world() -> Iterator[AwsWorld]:
-    with mock_aws():
+@contextmanager
+def iam_enforced_world(
+    monkeypatch: pytest.MonkeyPatch, roles: Mapping[str, LambdaRole] | None = None
+) -> Iterator[AwsWorld]:
+    """The estate in in-process moto with IAM enforced: each Lambda runs under its role from the SAM template
+    (``roles``: by default infra/aws/lambda_roles.json); the test itself and the seeding act as an administrator.
+    SSM's DescribeInstanceInformation / GetCommandInvocation are served by moto from the guest emulator."""
+    with mock_aws(), access_control(ESTATE.region) as admin:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.delenv("AWS_SECURITY_TOKEN", raising=False)
+        for name, value in admin.environ().items():
+            monkeypatch.setenv(name, value)
         seeded = seed_estate(ESTATE, None)
+        credentials = provision_lambda_roles(
+            boto3.client("iam", region_name=ESTATE.region),
+            boto3.client("sts", region_name=ESTATE.region),
+            load_lambda_roles() if roles is None else roles,
+        )
         clock = VirtualClock()
-        ids = {n: s.instance_id for n, s in seeded.instances.items()}
-        emulator = emulator_for_estate(clock, ESTATE, ids, seeded=seeded)
-        runtime = LocalLambdaRuntime(None, seeded.lambda_environment(), emulator=emulator)
-        try:
-            yield AwsWorld(ESTATE, seeded, clock, emulator, runtime)
-        finally:
-            runtime.close()
-            WIRING.reset()
+        emulator = emulator_for_estate(
+            clock, ESTATE, {n: s.instance_id for n, s in seeded.instances.items()}, seeded=seeded
+        )
+        with guest_ssm(emulator):
+            runtime = LocalLambdaRuntime(None, seeded.lambda_environment(), credentials=credentials)
+            try:
+                yield AwsWorld(ESTATE, seeded, clock, emulator, runtime, credentials)
+            finally:
+                runtime.close()
+                WIRING.reset()
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    with iam_enforced_world(monkeypatch) as built:
+        yield built

@@ -8,6 +8,7 @@ import socket
 import stat
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -24,6 +25,8 @@ from local.aws import (
     start_moto_server,
 )
 from local.aws.estate import ApplianceSpec
+from local.aws.guest_bridge import GuestAgentServer
+from local.aws.iam import lambda_role_credentials
 from local.aws.seed import aws_client
 from local.aws.server import FAKE_CREDENTIALS
 from local.clock import VirtualClock
@@ -132,7 +135,8 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
         ]
     )
     clock = VirtualClock()
-    with start_moto_server() as server:
+    agent = GuestAgentServer()
+    with agent.serving(), start_moto_server(guest_agent_url=agent.url, enforce_iam=True) as server:
         seeded = seed_estate(estate, server.endpoint_url)
         ids = {name: s.instance_id for name, s in seeded.instances.items()}
         emulator = GuestEmulator(
@@ -147,8 +151,19 @@ def test_end_to_end_on_the_moto_server_with_real_linux_scripts(tmp_path: Path) -
             scratch_dir=tmp_path,
             script_env={"AWS_ENDPOINT_URL": server.endpoint_url, **FAKE_CREDENTIALS},
         )
-        runtime = LocalLambdaRuntime(server.endpoint_url, seeded.lambda_environment(), emulator=emulator)
+        agent.attach(emulator)  # the moto server answers SSM from it (DescribeInstanceInformation, …)
+        roles = lambda_role_credentials(server.endpoint_url, estate.region)
+        runtime = LocalLambdaRuntime(server.endpoint_url, seeded.lambda_environment(), credentials=roles)
         try:
+            # IAM is enforced for the Lambdas: a call outside a role is refused by the server.
+            as_status = boto3.session.Session(
+                aws_access_key_id=roles["command_status"].access_key_id,
+                aws_secret_access_key=roles["command_status"].secret_access_key,
+                aws_session_token=roles["command_status"].session_token,
+            ).client("ssm", region_name=estate.region, endpoint_url=server.endpoint_url)
+            with pytest.raises(ClientError) as refused:
+                as_status.describe_instance_information()
+            assert "ssm:DescribeInstanceInformation" in str(refused.value)
             all_ids = list(ids.values())
 
             def finished(result: dict) -> list[dict]:

@@ -20,6 +20,9 @@ CFN_LINT = INFRA_VENV_BIN / "cfn-lint"
 CHECKOV = INFRA_VENV_BIN / "checkov"
 INFRA_PYTHON = INFRA_VENV_BIN / "python"
 BICEP_CHECKER = INFRA_DIR / "tools" / "check_bicep_syntax.py"
+SAM_TRANSFORM = INFRA_DIR / "tools" / "sam_transform.py"
+LINT_POLICIES = INFRA_DIR / "tools" / "lint_policies.py"
+LAMBDA_ROLES = INFRA_DIR / "aws" / "lambda_roles.json"
 ENVIRONMENTS = ("dev", "test", "prod")
 
 
@@ -115,3 +118,20 @@ def checkov_results() -> dict[str, Any]:
     payload = json.loads(result.stdout)
     reports = payload if isinstance(payload, list) else [payload]
     return {"exit_code": result.returncode, "reports": {report["check_type"]: report for report in reports}}
+
+
+def infra_tool(tool: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of infra/tools under .venv-infra (skips when that venv is absent)."""
+    require_infra_venv()
+    return subprocess.run(
+        [str(INFRA_PYTHON), str(tool), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def lambda_roles_report(template: Path) -> dict[str, Any]:
+    """``sam_transform.py --roles`` of ``template`` with the parameters infra/aws/lambda_roles.json was made with."""
+    overrides = json.loads(LAMBDA_ROLES.read_text(encoding="utf-8"))["overrides"]
+    result = infra_tool(SAM_TRANSFORM, str(template), "--roles", *(f"--param={k}={v}" for k, v in overrides.items()))
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
