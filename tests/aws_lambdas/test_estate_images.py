@@ -19,6 +19,7 @@ from aws_lambdas.wiring import WIRING
 from local.aws import Estate, InstanceSpec, LocalLambdaRuntime, seed_estate
 from local.aws import images as images_module
 from local.aws.guest import emulator_for_estate
+from local.aws.ssm_extension import guest_ssm
 from local.clock import VirtualClock
 from local.scenario import load_scenario
 from shared.facts import InstanceFacts
@@ -54,15 +55,16 @@ def _inventory_without_ssm() -> dict[str, InstanceFacts]:
     with mock_aws():
         seeded = seed_estate(estate, None)
         ids = {name: item.instance_id for name, item in seeded.instances.items()}
-        emulator = emulator_for_estate(VirtualClock(), estate, ids)
-        runtime = LocalLambdaRuntime(None, seeded.lambda_environment(), emulator=emulator)
-        try:
-            result: dict[str, Any] = runtime.invoke(
-                "inventory", {"migration_id": "m-images", "instance_ids": list(ids.values())}
-            )
-        finally:
-            runtime.close()
-            WIRING.reset()
+        emulator = emulator_for_estate(VirtualClock(), estate, ids, seeded=seeded)
+        with guest_ssm(emulator):  # moto serves DescribeInstanceInformation from the guest emulator
+            runtime = LocalLambdaRuntime(None, seeded.lambda_environment())
+            try:
+                result: dict[str, Any] = runtime.invoke(
+                    "inventory", {"migration_id": "m-images", "instance_ids": list(ids.values())}
+                )
+            finally:
+                runtime.close()
+                WIRING.reset()
     by_id = {facts["instance_id"]: InstanceFacts.model_validate(facts) for facts in result["facts"]}
     return {name: by_id[instance_id] for name, instance_id in ids.items()}
 

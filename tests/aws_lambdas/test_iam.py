@@ -120,9 +120,9 @@ def representative_run(world: AwsWorld) -> None:
     assert reverted.get("rules_removed"), reverted
     # Idempotent Lambdas failing after their record was written: Powertools deletes the record (DeleteItem).
     boto3.client("secretsmanager", region_name=world.seeded.region).delete_secret(
-        SecretId=world.seeded.passphrase_secret_id, ForceDeleteWithoutRecovery=True
+        SecretId=world.seeded.agent_config_secret_id, ForceDeleteWithoutRecovery=True
     )
-    failed = world.invoke("install_agent", instance_ids=[web], provider="InMageAzureV2", appliance_ip="10.0.1.5")
+    failed = world.invoke("install_agent", instance_ids=[web], provider="InMageRcm")
     assert failed.get("errorType") == "SecretNotFoundError", failed
     ssm = boto3.client("ssm", region_name=world.seeded.region)
     for script in ("prepare-guest-linux", "revert-guest-linux"):  # a document not deployed

@@ -94,7 +94,7 @@ def test_a_template_the_translator_rejects_fails_the_plan_with_one_line(tmp_path
     result = _plan("dev", tmp_path, "--template", str(planted))
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("deploy plan (dev): SAM transform of ") and "Bogus" in line
+    assert line.startswith("deploy plan (dev): the SAM transform refused ") and "Bogus" in line
 
 
 def test_deploy_sh_dry_run_prints_the_plan_without_cloud_tools(tmp_path: Path) -> None:
