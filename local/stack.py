@@ -39,7 +39,7 @@ from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
 from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
-from local.aws.identity import bios_id_for
+from local.aws.identity import bios_id_for, hostname_for
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.events import EventLog
@@ -435,7 +435,8 @@ def _migrate_site_id(emulator: SiteRecoveryEmulator) -> str | None:
 def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> None:
     """Azure Migrate's discovery of the estate: every instance appears on the appliance's site as the guest
     describes itself (:mod:`local.aws.identity`: the same SMBIOS UUID, reported in upper case as Azure Migrate may;
-    disks at the devices a Nitro guest shows)."""
+    the same OS host name, ``ip-…`` on Linux and ``EC2AMAZ-…`` on Windows; disks at the devices a Nitro guest
+    shows)."""
     for spec in scenario.estate.instances:
         seeded_instance = seeded.instances[spec.name]
         behaviour = scenario.behaviour.get(spec.name)
@@ -444,7 +445,7 @@ def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRec
             seeded_instance.private_ip,
             bios_id_for(seeded_instance.instance_id).upper(),
             spec.platform.value,
-            hostname=f"ip-{seeded_instance.private_ip.replace('.', '-')}",
+            hostname=hostname_for(seeded_instance.instance_id, seeded_instance.private_ip, spec.platform),
             os_name=f"{spec.os_name} {spec.os_version}".strip(),
             disks=_discovered_disks(spec),
             behaviour=behaviour.replication if behaviour and behaviour.replication else None,
