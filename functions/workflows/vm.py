@@ -470,7 +470,7 @@ class VmMigration(ReplicationSteps):
                 default=target.disk_type,
             )
         except DiskMappingError as problem:
-            raise self.failure("DiskMapping", str(problem)) from None
+            raise self.failure(problem.code, problem.message) from None
         return plan.disks
 
     def finish(self) -> Flow:
