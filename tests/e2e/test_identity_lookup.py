@@ -69,6 +69,7 @@ def test_found_by_bios_id_despite_a_stale_twin_with_the_same_ip(stack: LocalStac
     assert machine.bios_id.lower() == bios_id_for(seeded.instance_id)
     assert machine.hostname == hostname_for(seeded.instance_id, seeded.private_ip, seeded.platform)
     assert machine.hostname.startswith("EC2AMAZ-")
+    assert [(d.path, d.is_os) for d in machine.disks] == [(d.device, d.is_os_disk) for d in guest.identity.disks]
     enable = _enable_details(stack, seeded.instance_id)
     assert enable["fabricDiscoveryMachineId"] == stack.site_recovery.machine_id(machine)
     sizes = {d.disk_id: d.size_bytes // GIB for d in machine.disks}
