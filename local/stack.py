@@ -37,11 +37,11 @@ from functions.settings import (
 )
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
-from local.aws.estate import InstanceSpec
 from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
 from local.aws.iam import lambda_role_credentials
-from local.aws.identity import bios_id_for
+from local.aws.identity import bios_id_for, guest_disks_for, hostname_for
+from local.aws.seed import SeededInstance
 from local.aws.server import GUEST_CREDENTIALS
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
@@ -55,7 +55,6 @@ from local.site_recovery import (
     ProcessServerConfig,
     SiteRecoveryEmulator,
     build_emulated_client,
-    guest_device,
 )
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
@@ -447,7 +446,7 @@ def _migrate_site_id(emulator: SiteRecoveryEmulator) -> str | None:
 def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> None:
     """Azure Migrate's discovery of the estate: every instance appears on the appliance's site as the guest
     describes itself (:mod:`local.aws.identity`: the same SMBIOS UUID, reported in upper case as Azure Migrate may;
-    disks at the devices a Nitro guest shows)."""
+    the same OS host name, ``ip-…`` on Linux and ``EC2AMAZ-…`` on Windows; the same disks at the same devices)."""
     for spec in scenario.estate.instances:
         seeded_instance = seeded.instances[spec.name]
         behaviour = scenario.behaviour.get(spec.name)
@@ -456,9 +455,9 @@ def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRec
             seeded_instance.private_ip,
             bios_id_for(seeded_instance.instance_id).upper(),
             spec.platform.value,
-            hostname=f"ip-{seeded_instance.private_ip.replace('.', '-')}",
+            hostname=hostname_for(seeded_instance.instance_id, seeded_instance.private_ip, spec.platform),
             os_name=f"{spec.os_name} {spec.os_version}".strip(),
-            disks=_discovered_disks(spec),
+            disks=_discovered_disks(seeded_instance),
             behaviour=behaviour.replication if behaviour and behaviour.replication else None,
         )
 
@@ -473,11 +472,12 @@ def _registration_hook(seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> 
     return registered
 
 
-def _discovered_disks(spec: InstanceSpec) -> list[dict[str, Any]]:
-    """The disks Azure Migrate reports: root first, at the device the guest shows for each EBS volume."""
+def _discovered_disks(item: SeededInstance) -> list[dict[str, Any]]:
+    """The disks Azure Migrate reports: the ones the guest OS shows, root first, at the same device paths
+    (:func:`local.aws.identity.guest_disks_for`: NVMe or PHYSICALDRIVE on Nitro, ``/dev/xvd…`` on Xen)."""
     return [
-        {"path": guest_device(spec.platform.value, index), "size_gb": disk.size_gib, "is_os": index == 0}
-        for index, disk in enumerate(spec.disks)
+        {"path": disk.device, "size_gb": disk.size_bytes // 1024**3, "is_os": disk.is_os_disk}
+        for disk in guest_disks_for(item.volumes, item.platform, item.hypervisor)
     ]
 
 

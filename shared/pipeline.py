@@ -1,6 +1,6 @@
 """Inputs and results of the orchestrations, and the events they publish.
 
-Orchestration inputs carry no secret: the agent's passphrase or configuration stays in AWS Secrets Manager and
+Orchestration inputs carry no secret: the Mobility agent's configuration file stays in AWS Secrets Manager and
 is read on the guest. Every wait is configured here (:class:`Timings`), so the same orchestrator runs hours of
 replication in the cloud and seconds on the local host's virtual clock.
 """

@@ -508,7 +508,16 @@ def check_against_request(verdict: PreflightVerdict, facts: InstanceFacts, vm: V
         )
     if vm.target_vm_name and (problem := vm_name_problem(vm.target_vm_name, OsType(facts.platform.value))):
         findings.append(_error(FindingCode.REQUEST_MISMATCH, f"target_vm_name: {problem}", "choose a valid name"))
-    if problem := linux_license_problem(vm.linux_license, facts.os_name, facts.os_version):
+    if vm.linux_license is not None and facts.platform is Platform.WINDOWS:
+        findings.append(
+            _error(
+                FindingCode.REQUEST_MISMATCH,
+                f"linux_license {vm.linux_license.value} applies to Linux VMs, but {facts.instance_id} runs windows "
+                "(Windows Server licences: target.hybrid_benefit)",
+                "remove linux_license from this VM",
+            )
+        )
+    elif problem := linux_license_problem(vm.linux_license, facts.os_name, facts.os_version):
         findings.append(_error(FindingCode.REQUEST_MISMATCH, problem, "fix linux_license in the request"))
     if not findings:
         return verdict

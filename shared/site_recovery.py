@@ -28,6 +28,7 @@ from shared.azure_migrate import (
     ProtectionHealth,
 )
 from shared.errors import JobFailedError
+from shared.licensing import LinuxLicense, SqlServerLicense
 from shared.provider import Provider
 from shared.request import Appliance, DiskType, MigrationRequest, OsType, VmSpec
 
@@ -46,7 +47,6 @@ __all__ = [
     "JobRef",
     "JobState",
     "JobStatus",
-    "LinuxLicenseType",
     "MachineMatch",
     "MachineQuery",
     "MigrateSpec",
@@ -63,7 +63,6 @@ __all__ = [
     "ReplicationTopology",
     "ScenarioInfo",
     "SiteRecoveryGateway",
-    "SqlServerLicenseType",
     "TargetVmSettings",
     "TestFailoverSpec",
     "VaultRef",
@@ -126,22 +125,6 @@ class ResyncState(StrEnum):
     NONE = "None"
     PREPARED_FOR_RESYNCHRONIZATION = "PreparedForResynchronization"
     STARTED_RESYNCHRONIZATION = "StartedResynchronization"
-
-
-class LinuxLicenseType(StrEnum):
-    """``linuxLicenseType`` as the guide documents it (the SDK's enum is open; it lists LinuxServer too)."""
-
-    NOT_SPECIFIED = "NotSpecified"
-    NO_LICENSE_TYPE = "NoLicenseType"
-    RHEL_BYOS = "RHEL_BYOS"
-    SLES_BYOS = "SLES_BYOS"
-
-
-class SqlServerLicenseType(StrEnum):
-    NOT_SPECIFIED = "NotSpecified"
-    NO_LICENSE_TYPE = "NoLicenseType"
-    PAYG = "PAYG"
-    AHUB = "AHUB"
 
 
 def known_or_unknown(value: str | None, documented: type[StrEnum]) -> tuple[str, str | None]:
@@ -255,8 +238,12 @@ class TargetVmSettings(_Model):
         default=None, description="customer or double encryption: the DES id; platform-managed keys: None"
     )
     hybrid_benefit: bool = Field(default=False, description="Windows: Azure Hybrid Benefit (licenseType WindowsServer)")
-    linux_license_type: LinuxLicenseType | None = Field(default=None, description="Linux BYOS: RHEL_BYOS / SLES_BYOS")
-    sql_server_license_type: SqlServerLicenseType | None = None
+    linux_license_type: LinuxLicense | None = Field(
+        default=None, description="linuxLicenseType (Linux BYOS: RHEL_BYOS / SLES_BYOS); None: not sent"
+    )
+    sql_server_license_type: SqlServerLicense | None = Field(
+        default=None, description="sqlServerLicenseType (AHUB / PAYG / NoLicenseType); None: not sent"
+    )
     os_type: OsType | None = None
     default_disk_type: DiskType = DiskType.PREMIUM_LRS
     disks: Annotated[tuple[DiskSpec, ...], Field(min_length=1)]

@@ -1,21 +1,19 @@
-"""Which discovered disk is which EBS volume, so per-disk types and exclusions land on the right disks. Pure.
+"""Which discovered disk is which EBS volume, and the disks to replicate: the plan per-disk settings land on. Pure.
 
-The request names disks by their EC2 device name (``/dev/sdf``, ``xvdf``: :func:`device_key` makes them
-comparable). Azure Migrate names them by what the guest's OS sees and identifies them by a UUID (the InMageRcm
-``diskId``). The bridge is the guest itself (``GuestDisk``, reported by the prepare-guest command):
+The request names disks by their EC2 device name (``/dev/sdf``, ``xvdf``); Azure Migrate names them by what the
+guest's OS sees and identifies them by a UUID (the InMageRcm ``diskId``). Two hops bridge them:
 
-1. **Serial** (the rule, documented by AWS for Nitro instances): an EBS volume's NVMe serial number is its volume
-   id without the hyphen (``vol-0abc…`` → ``vol0abc…``); Windows reports the same serial, possibly followed by a
-   suffix, so the guest disk whose serial *starts with* it is the volume. That guest disk's ``device`` is the
-   discovered disk's ``path`` (or ``name``).
-2. **Size**, only when the guest reported no serial for the volume: the one discovered disk of exactly the
-   volume's size (EBS sizes are whole GiB and the disk reports its capacity). Two disks of that size: unknown.
+1. **Volume → guest disk**: :mod:`shared.guest_disks` (the one definition: NVMe / Windows serial = volume id on
+   Nitro, the ``xvd`` device name on Xen; the OS disk must pair, or :class:`DiskMappingError`).
+2. **Guest disk → discovered disk** (this module): the guest disk's ``device`` is the discovered disk's ``path``
+   (or ``name``), compared case-insensitively; exactly one discovered disk must carry it.
 
-A disk that cannot be identified is never guessed: a per-disk setting that needs it is refused, naming the device.
-The OS disk (the root volume, or a disk the agent or guest calls the OS disk) can never be excluded.
-
-``guest`` may add its own mapping in ``shared/``; until the two are unified this module is the one the Site
-Recovery flow uses.
+A volume neither hop pairs (the guest reported no disks: an older prepare-guest document) falls back to **size**:
+the one discovered disk of exactly the volume's size (EBS sizes are whole GiB and the disk reports its capacity).
+Two disks of that size: unknown. A disk that cannot be identified is never guessed: a per-disk setting that needs
+it is refused, naming the device. The OS disk (the root volume, or a disk the agent or guest calls the OS disk)
+can never be excluded. Without per-disk settings nothing needs identifying: every discovered disk replicates with
+the default type.
 """
 
 from __future__ import annotations
@@ -27,16 +25,17 @@ from pydantic import BaseModel, ConfigDict
 from shared.aws_contracts import GuestDisk
 from shared.azure_migrate import DiscoveredDisk
 from shared.facts import Volume
+from shared.guest_disks import DiskMappingError, map_volumes_to_disks, xen_device_name
 from shared.request import DiskType
 from shared.site_recovery import DiskSpec
 
-__all__ = ["DiskMappingError", "DiskPlan", "device_key", "nvme_serial", "plan_disks"]
+__all__ = ["DiskMappingError", "DiskPlan", "plan_disks"]
 
 GIB = 1024**3
 
 
-class DiskMappingError(ValueError):
-    """A per-disk setting cannot be applied: the message names the device and why."""
+def _refuse(message: str) -> DiskMappingError:
+    return DiskMappingError(message, code="DiskMapping")
 
 
 class DiskPlan(BaseModel):
@@ -46,23 +45,10 @@ class DiskPlan(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-def device_key(name: str) -> str:
-    """Compare EBS device names across naming schemes: /dev/xvdf, xvdf and /dev/sdf are the same disk."""
-    short = name.strip().removeprefix("/dev/")
-    return "sd" + short[3:] if short.startswith("xvd") else short
-
-
-def nvme_serial(volume_id: str) -> str:
-    """The serial number a Nitro instance shows for an EBS volume: the volume id without its hyphen."""
-    return volume_id.strip().lower().replace("-", "", 1)
-
-
-def _guest_disk(volume: Volume, guest_disks: Sequence[GuestDisk]) -> GuestDisk | None:
-    if not volume.volume_id:
-        return None
-    serial = nvme_serial(volume.volume_id)
-    found = [g for g in guest_disks if g.serial and g.serial.strip().lower().startswith(serial)]
-    return found[0] if len(found) == 1 else None
+def _device_key(name: str) -> str:
+    """Compare EC2 device names across naming schemes: ``/dev/sdf``, ``sdf``, ``/dev/xvdf`` and ``xvdf`` are one
+    device, as are ``/dev/sda1`` and ``/dev/xvda`` (the rule of :func:`shared.guest_disks.xen_device_name`)."""
+    return xen_device_name(name)
 
 
 def _by_device(device: str, discovered: Sequence[DiscoveredDisk]) -> DiscoveredDisk | None:
@@ -75,12 +61,13 @@ def _map_volumes(
     discovered: Sequence[DiscoveredDisk], volumes: Sequence[Volume], guest_disks: Sequence[GuestDisk]
 ) -> tuple[dict[str, Volume], set[str], list[str]]:
     """discovered disk id → volume; ids the guest calls its OS disk; how each was matched."""
+    paired = map_volumes_to_disks(volumes, guest_disks) if volumes and guest_disks else {}
     mapped: dict[str, Volume] = {}
     guest_os: set[str] = set()
     notes: list[str] = []
     pending: list[Volume] = []
     for volume in volumes:
-        guest = _guest_disk(volume, guest_disks)
+        guest = paired.get(volume.volume_id) if volume.volume_id else None
         disk = _by_device(guest.device, discovered) if guest else None
         if disk is None or disk.id in mapped:
             pending.append(volume)
@@ -88,7 +75,7 @@ def _map_volumes(
         mapped[disk.id] = volume
         if guest is not None and guest.is_os_disk:
             guest_os.add(disk.id)
-        notes.append(f"{volume.device_name}: serial → {disk.path or disk.name}")
+        notes.append(f"{volume.device_name}: guest disk {guest.device if guest else ''} → {disk.path or disk.name}")
     for volume in pending:
         size = volume.size_gib * GIB
         same = [d for d in discovered if d.size_bytes == size and d.id not in mapped]
@@ -109,33 +96,36 @@ def plan_disks(
 ) -> DiskPlan:
     """The disks to replicate (every discovered disk not excluded) with their target types."""
     if not discovered:
-        raise DiskMappingError("Azure Migrate reported no disks for the machine")
+        raise _refuse("Azure Migrate reported no disks for the machine")
+    named = {_device_key(name): name for name in [*exclude, *types]}
+    excluded = {_device_key(name) for name in exclude}
+    wanted = {_device_key(name): disk_type for name, disk_type in types.items()}
+    if not named:
+        return DiskPlan(disks=tuple(DiskSpec(disk_id=disk.id, disk_type=default) for disk in discovered))
     mapped, guest_os, notes = _map_volumes(discovered, volumes, guest_disks)
-    by_key = {device_key(v.device_name): v for v in volumes if v.device_name}
-    excluded = {device_key(name) for name in exclude}
-    wanted = {device_key(name): disk_type for name, disk_type in types.items()}
-    located = {device_key(v.device_name) for v in mapped.values() if v.device_name}
-    for needed in sorted(excluded | set(wanted)):
+    by_key = {_device_key(v.device_name): v for v in volumes if v.device_name}
+    located = {_device_key(v.device_name) for v in mapped.values() if v.device_name}
+    for needed in sorted(named):
         volume = by_key.get(needed)
         if volume is None:
-            raise DiskMappingError(f"/dev/{needed}: the instance has no EBS volume at that device")
+            raise _refuse(f"{named[needed]}: the instance has no EBS volume at that device")
         if needed in excluded and volume.is_root:
-            raise DiskMappingError(f"{volume.device_name} is the OS disk; it cannot be excluded")
+            raise _refuse(f"{volume.device_name} is the OS disk; it cannot be excluded")
         if needed not in located:
-            raise DiskMappingError(
+            raise _refuse(
                 f"{volume.device_name} ({volume.volume_id or 'no volume id'}): no discovered disk can be identified "
-                "as this volume (no serial from the guest and no disk of a unique size)"
+                "as this volume (no guest disk at a discovered disk's path and no disk of a unique size)"
             )
     disks: list[DiskSpec] = []
     for disk in discovered:
         volume = mapped.get(disk.id)
-        key: str | None = device_key(volume.device_name) if volume and volume.device_name else None
+        key: str | None = _device_key(volume.device_name) if volume and volume.device_name else None
         is_os = bool(disk.is_os_disk) or disk.id in guest_os or bool(volume and volume.is_root)
         if key is not None and key in excluded:
             if is_os:
-                raise DiskMappingError(f"{volume.device_name if volume else key} is the OS disk; it cannot be excluded")
+                raise _refuse(f"{volume.device_name if volume else key} is the OS disk; it cannot be excluded")
             continue
         disks.append(DiskSpec(disk_id=disk.id, disk_type=wanted.get(key, default) if key else default))
     if not disks:
-        raise DiskMappingError("every disk is excluded: nothing to replicate")
+        raise _refuse("every disk is excluded: nothing to replicate")
     return DiskPlan(disks=tuple(disks), notes=tuple(notes))

@@ -37,7 +37,7 @@ class GuestSteps(Steps):
     guest_touched: bool
     access_closed: bool
     source_stopped_at: datetime | None
-    command_results: dict[str, dict[str, Any]]
+    invocations: dict[str, awsc.InvocationStatus]  # this VM's last invocation of each guest command, by ``what``
 
     def failure(self, code: str, message: str) -> StepFailed:
         return StepFailed(StepError(step=self.state, code=code, message=message))
@@ -86,8 +86,8 @@ class GuestSteps(Steps):
                 code="CommandTimedOut",
             )
             for invocation in status.invocations:
-                if invocation.instance_id == self.instance_id and invocation.result is not None:
-                    self.command_results[what] = invocation.result
+                if invocation.instance_id == self.instance_id:
+                    self.invocations[what] = invocation
                 if invocation.state is awsc.CommandState.UNDELIVERABLE:
                     delivered = False
                 elif invocation.state is not awsc.CommandState.SUCCEEDED:

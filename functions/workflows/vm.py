@@ -69,7 +69,7 @@ class VmMigration(ReplicationSteps):
         self.committed = False
         self.failed_over = False
         self.identity: awsc.GuestIdentity | None = None
-        self.command_results: dict[str, dict[str, Any]] = {}
+        self.invocations: dict[str, awsc.InvocationStatus] = {}
         if carried:
             self.event_seq = carried.event_seq
             self.pending_events = list(carried.pending_events)
@@ -188,15 +188,20 @@ class VmMigration(ReplicationSteps):
         self.identity = self.guest_identity()
 
     def guest_identity(self) -> awsc.GuestIdentity | None:
-        """What the prepare-guest script reported about the guest (``identity`` in its final JSON line)."""
-        reported = (self.command_results.get("guest preparation") or {}).get("identity")
-        if not isinstance(reported, dict):
-            self.note("the guest reported no identity: the machine is looked up by IP address")
+        """What the prepare-guest script reported about the guest (:func:`shared.aws_contracts.guest_identity_of`).
+
+        A guest that reports none (a prepare-guest document older than the identity report) or a malformed one is
+        not refused: Azure Migrate's machine is then looked up by the instance's private IP address alone (two
+        candidates are still refused), and per-disk settings need a disk of a unique size. The note says so.
+        """
+        invocation = self.invocations.get("guest preparation")
+        if invocation is None:
+            self.note("guest preparation reported nothing: the machine is looked up by its private IP address")
             return None
         try:
-            return awsc.GuestIdentity.model_validate(reported)
-        except ValueError:
-            self.note("the guest's identity report was malformed: the machine is looked up by IP address")
+            return awsc.guest_identity_of(invocation)
+        except awsc.GuestIdentityError as missing:
+            self.note(f"{missing.message}: the machine is looked up by its private IP address")
             return None
 
     def install_agent(self) -> Flow:
@@ -438,9 +443,12 @@ class VmMigration(ReplicationSteps):
             availability_zone=target.availability.zone,
             availability_set_id=target.availability.set_id,
             disk_encryption_set_id=target.disk_encryption.disk_encryption_set_id,
-            # Windows hybrid benefit is licenseType WindowsServer; Linux BYOS is linuxLicenseType (not in the
-            # request yet: TargetVmSettings.linux_license_type / sql_server_license_type carry it when it is)
+            # licences per OS (shared.licensing): Windows Server hybrid benefit → licenseType WindowsServer (the
+            # wave's flag applies to its Windows VMs only); linux_license → linuxLicenseType (preflight checked it
+            # against the OS); sql_server_license → sqlServerLicenseType, on either OS
             hybrid_benefit=target.hybrid_benefit and os_type is not OsType.LINUX,
+            linux_license_type=vm.linux_license,
+            sql_server_license_type=vm.sql_server_license,
             os_type=os_type,
             default_disk_type=target.disk_type,
             disks=self.disks_to_replicate(machine),
@@ -462,7 +470,7 @@ class VmMigration(ReplicationSteps):
                 default=target.disk_type,
             )
         except DiskMappingError as problem:
-            raise self.failure("DiskMapping", str(problem)) from None
+            raise self.failure(problem.code, problem.message) from None
         return plan.disks
 
     def finish(self) -> Flow:

@@ -80,3 +80,43 @@ def test_per_disk_settings_landed_on_the_right_disks(demo: tuple[LocalStack, Wav
 
     assert enabled_disks("db-01") == {60: "Premium_LRS", 200: "Premium_LRS"}
     assert enabled_disks("app-01") == {30: "Premium_LRS", 100: "StandardSSD_LRS"}
+
+
+def test_licences_reach_the_wire_per_os(demo: tuple[LocalStack, WaveOutcome]) -> None:
+    """db-01 (Windows, hybrid benefit, SQL AHUB), app-01 (RHEL, RHEL_BYOS) and web-01 (Ubuntu, nothing asked)
+    send the InMageRcm licence fields the guide documents; a field the request left out is not sent."""
+    stack, _ = demo
+    emulator = stack.site_recovery
+
+    def licences(name: str) -> dict[str, object]:
+        machine_id = emulator.machine_id(emulator._machine(name))
+        request = next(
+            r
+            for r in emulator.requests
+            if r.operation is Operation.ENABLE
+            and r.status == 202
+            and thawed(r.body)["properties"]["providerSpecificDetails"]["fabricDiscoveryMachineId"] == machine_id
+        )
+        details = thawed(request.body)["properties"]["providerSpecificDetails"]
+        return {key: details.get(key) for key in ("licenseType", "linuxLicenseType", "sqlServerLicenseType")}
+
+    assert licences("db-01") == {
+        "licenseType": "WindowsServer",
+        "linuxLicenseType": None,
+        "sqlServerLicenseType": "AHUB",
+    }
+    assert licences("app-01") == {
+        "licenseType": "NoLicenseType",
+        "linuxLicenseType": "RHEL_BYOS",
+        "sqlServerLicenseType": None,
+    }
+    assert licences("report-01") == {
+        "licenseType": "NoLicenseType",
+        "linuxLicenseType": None,
+        "sqlServerLicenseType": None,
+    }
+    assert licences("web-01") == {
+        "licenseType": "NoLicenseType",
+        "linuxLicenseType": None,
+        "sqlServerLicenseType": None,
+    }

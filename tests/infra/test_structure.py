@@ -145,9 +145,10 @@ def test_no_secret_values_in_templates_or_parameter_files() -> None:
         assert not SECRET_LOOKING.search(text), f"{path} looks like it holds a secret value"
 
 
-def test_the_agent_secrets_are_generated_never_literal(sam_template: dict[str, Any]) -> None:
+def test_the_agent_secret_is_generated_never_literal(sam_template: dict[str, Any]) -> None:
+    """One secret: the InMageRcm agent configuration (the classic appliance passphrase went with InMageAzureV2)."""
     secrets = [r for r in sam_template["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"]
-    assert len(secrets) == 2
+    assert len(secrets) == 1
     for secret in secrets:
         assert "SecretString" not in secret["Properties"]
         assert "GenerateSecretString" in secret["Properties"]

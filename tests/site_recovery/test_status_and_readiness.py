@@ -1,5 +1,5 @@
 """Status read from documented fields (undocumented values reported, never healthy), the wave's Site Recovery
-readiness (every gap at once, nothing changed), and the disk mapping from EBS volumes to discovered disks."""
+readiness (every gap at once, nothing changed). The disk plan is tested in test_disk_plan.py."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from azure.mgmt.recoveryservicessiterecovery import models as m
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.triggers.health import _health_input
 from local.site_recovery import Operation, ProcessServerConfig, SiteRecoveryEmulator, build_emulated_client
-from shared.aws_contracts import GuestDisk
-from shared.azure_migrate import DiscoveredDisk
 from shared.errors import AccessDeniedError, PermanentError
-from shared.facts import Volume
 from shared.health import HealthLevel, HealthThresholds, assess_health
 from shared.lifecycle import VmProgress
 from shared.readiness import GapKind
-from shared.request import DiskType
 from shared.site_recovery import (
     DiscoverTopologySpec,
     MachineQuery,
@@ -26,7 +22,6 @@ from shared.site_recovery import (
     ProtectedItemSummary,
     VaultRef,
 )
-from shared.site_recovery_disks import DiskMappingError, plan_disks
 from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, site_recovery_findings
 from tests.site_recovery.conftest import APPLIANCE, register, run_for
 
@@ -216,63 +211,3 @@ def test_the_emulator_refuses_what_the_service_refuses(
     assert put(missing) == (400, "InvalidParameter")
     site = base["properties"]["providerSpecificDetails"]["fabricDiscoveryMachineId"].rsplit("/", 1)[0]
     assert put(changed(fabricDiscoveryMachineId=f"{site}/no-such-machine")) == (404, "ResourceNotFound")
-
-
-GIB = 1024**3
-DISCOVERED = (
-    DiscoveredDisk(id="uuid-root", path="/dev/nvme0n1", size_bytes=8 * GIB),
-    DiscoveredDisk(id="uuid-data", path="/dev/nvme1n1", size_bytes=100 * GIB),
-    DiscoveredDisk(id="uuid-logs", path="/dev/nvme2n1", size_bytes=100 * GIB),
-)
-VOLUMES = (
-    Volume(device_name="/dev/xvda", volume_id="vol-0aaa", size_gib=8, is_root=True),
-    Volume(device_name="/dev/sdf", volume_id="vol-0bbb", size_gib=100),
-    Volume(device_name="/dev/sdg", volume_id="vol-0ccc", size_gib=100),
-)
-# The guest lists its NVMe devices in its own order: serials, not order, say which volume is which.
-GUEST = (
-    GuestDisk(device="/dev/nvme0n1", serial="vol0aaa", size_bytes=8 * GIB, is_os_disk=True),
-    GuestDisk(device="/dev/nvme2n1", serial="vol0bbb", size_bytes=100 * GIB),
-    GuestDisk(device="/dev/nvme1n1", serial="vol0ccc", size_bytes=100 * GIB),
-)
-
-
-def test_per_disk_settings_follow_the_serials_to_the_right_discovered_disks() -> None:
-    plan = plan_disks(
-        DISCOVERED,
-        VOLUMES,
-        GUEST,
-        exclude=["xvdg"],
-        types={"/dev/sdf": DiskType.STANDARD_SSD_LRS},
-        default=DiskType.PREMIUM_LRS,
-    )
-    assert [(d.disk_id, d.disk_type) for d in plan.disks] == [
-        ("uuid-root", DiskType.PREMIUM_LRS),
-        ("uuid-logs", DiskType.STANDARD_SSD_LRS),  # /dev/sdf is vol-0bbb, which the guest shows at nvme2n1
-    ]
-
-
-def test_without_serials_two_disks_of_one_size_are_refused_not_guessed() -> None:
-    with pytest.raises(DiskMappingError, match="/dev/sdg"):
-        plan_disks(DISCOVERED, VOLUMES, (), exclude=["/dev/sdg"], types={}, default=DiskType.PREMIUM_LRS)
-    plan = plan_disks(DISCOVERED, VOLUMES, (), exclude=[], types={}, default=DiskType.PREMIUM_LRS)
-    assert len(plan.disks) == 3  # no per-disk setting: every disk replicates with the default type
-
-
-def test_the_os_disk_can_never_be_excluded() -> None:
-    with pytest.raises(DiskMappingError, match="OS disk"):
-        plan_disks(DISCOVERED, VOLUMES, GUEST, exclude=["/dev/xvda"], types={}, default=DiskType.PREMIUM_LRS)
-    flagged = (DISCOVERED[0], DISCOVERED[1].model_copy(update={"is_os_disk": True}), DISCOVERED[2])
-    with pytest.raises(DiskMappingError, match="OS disk"):
-        plan_disks(flagged, VOLUMES, GUEST, exclude=["/dev/sdg"], types={}, default=DiskType.PREMIUM_LRS)
-
-
-def test_a_windows_serial_with_a_suffix_still_identifies_the_volume() -> None:
-    guest = (GuestDisk(device="\\\\.\\PHYSICALDRIVE1", serial="vol0bbb_00000001.", size_bytes=100 * GIB),)
-    discovered = (
-        DiscoveredDisk(id="uuid-c", path="\\\\.\\PHYSICALDRIVE0", size_bytes=60 * GIB),
-        DiscoveredDisk(id="uuid-d", path="\\\\.\\PHYSICALDRIVE1", size_bytes=100 * GIB),
-    )
-    volumes = (Volume(device_name="/dev/sda1", volume_id="vol-0aaa", size_gib=60, is_root=True), VOLUMES[1])
-    plan = plan_disks(discovered, volumes, guest, exclude=["/dev/sdf"], types={}, default=DiskType.PREMIUM_LRS)
-    assert [d.disk_id for d in plan.disks] == ["uuid-c"]

@@ -74,3 +74,18 @@ def test_preflight_rejects_a_licence_the_instance_contradicts() -> None:
     ]
     matching = VmSpec(instance_id=facts.instance_id, linux_license=LinuxLicense.NO_LICENSE_TYPE)
     assert check_against_request(accepted, facts, matching) is accepted
+
+
+@pytest.mark.parametrize("os_name", ["Microsoft Windows Server 2019 Datacenter", ""])
+def test_preflight_rejects_any_linux_licence_on_a_windows_instance(os_name: str) -> None:
+    """Even NoLicenseType, and even when the OS name is unknown: linuxLicenseType is for Linux machines, and the
+    enable body would otherwise be refused at the last step (TargetVmSettings)."""
+    facts = InstanceFacts(instance_id="i-0abc1234def567890", platform=Platform.WINDOWS, os_name=os_name)
+    accepted = PreflightVerdict(instance_id=facts.instance_id, decision=Decision.ACCEPT, reasons=[])
+    vm = VmSpec(instance_id=facts.instance_id, linux_license=LinuxLicense.NO_LICENSE_TYPE)
+    verdict = check_against_request(accepted, facts, vm)
+    assert verdict.decision is Decision.REJECT
+    assert [f.message for f in verdict.errors] == [
+        "linux_license NoLicenseType applies to Linux VMs, but i-0abc1234def567890 runs windows "
+        "(Windows Server licences: target.hybrid_benefit)"
+    ]
