@@ -349,7 +349,7 @@ def cmd_dlq_replay(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
-    from shared.request import request_json_schema  # noqa: PLC0415
+    from shared.request_schema import request_json_schema  # noqa: PLC0415
 
     sys.stdout.write(json.dumps(request_json_schema(), indent=2) + "\n")
     return EXIT_OK
