@@ -1,5 +1,9 @@
 """``python -m cli``: run, submit, watch and report migrations.
 
+Exit codes: 0 all VMs completed; 1 some VMs failed or were rejected (demo/simulate: the run did not end as the
+scenario's ``expect`` says); 2 bad input or usage; 3 environment problem (credentials, an unreachable endpoint,
+no local run, interrupted). Errors are one line, never a traceback (``cli/outcome.py``).
+
 Without cloud settings every command works on the embedded default (``local/``); with ``EC2AZ_API_URL`` (the
 function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set, submit/status/approve/cancel
 talk to the deployed function app and queue.
@@ -17,33 +21,31 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shared.errors import InvalidRequestError, MigrationError
+from cli.outcome import EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, classify
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SCENARIO = ROOT / "local" / "scenarios" / "demo.yaml"
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, its message printed already)
+        return EXIT_OK if exit_.code in {0, None} else EXIT_USAGE
     console = Console(stderr=False)
     handler: Callable[[argparse.Namespace, Console], int] = args.handler
     try:
         return handler(args, console)
-    except InvalidRequestError as error:
-        console.print(f"[red]invalid:[/] {error.message}")
-        for issue in error.issues if len(error.issues) > 1 else ():
-            console.print(f"  - {issue}")
-        return EXIT_USAGE
-    except (MigrationError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/] {error}")
-        return EXIT_FAILED
+    except (Exception, KeyboardInterrupt) as error:
+        outcome = classify(error)
+        for line in outcome.lines:
+            console.print(line, highlight=False, soft_wrap=True)
+        return outcome.code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0], epilog=EXIT_CODES_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run the bundled demo wave on the embedded default")
@@ -160,7 +162,9 @@ def _run(
         console.print(f"summary: {json_out}")
     for mismatch in result.mismatches:
         console.print(f"[red]unexpected:[/] {mismatch}")
-    return EXIT_FAILED if result.mismatches else EXIT_OK
+    if request is not None:  # an operator's request: 0 only when every VM completed
+        return EXIT_FAILED if any(vm.state.value in {"failed", "rejected"} for vm in outcome.summary.vms) else EXIT_OK
+    return EXIT_FAILED if result.mismatches else EXIT_OK  # a scenario: 0 when it ended as its `expect` says
 
 
 def _print_summary(console: Console, summary: Any, names: dict[str, str]) -> None:
@@ -190,9 +194,11 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
         message_id = cloud.submit(request)
         console.print(f"submitted {request.request_id} ({len(request.vms)} VMs) as message {message_id}")
         return EXIT_OK
+    from cli.local_run import check_request_for_estate  # noqa: PLC0415
     from local.scenario import load_scenario  # noqa: PLC0415
 
     scenario = load_scenario(args.scenario)
+    check_request_for_estate(scenario, raw)
     console.print(f"no cloud configured: running the request on the embedded default ({scenario.name} estate)")
     return _run(scenario, console, live=True, report_dir=Path("reports"), request=raw)
 
@@ -205,8 +211,8 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     else:
         status = _local_status(args.state, args.request_id, args.vm)
     if status is None:
-        console.print("no such wave")
-        return EXIT_FAILED
+        console.print(f"[red]not found:[/] no wave {args.request_id or ''}{f' with VM {args.vm}' if args.vm else ''}")
+        return EXIT_USAGE
     if args.json:
         console.print_json(json.dumps(status, default=str))
         return EXIT_OK
@@ -256,7 +262,7 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
             "[yellow]no deployed function app configured (EC2AZ_API_URL).[/] On the embedded default a run's "
             "approvals and cancellations come from its scenario's `operator:` section."
         )
-        return EXIT_USAGE
+        return EXIT_ENVIRONMENT
     body = {"by": args.by, **({"vm": args.vm} if args.vm else {})}
     answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body)
     done = answer.get("approved") or answer.get("cancelled") or []
@@ -277,7 +283,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         wave = next((s for s in waves if args.request_id in {None, s.instance_id.removeprefix("wave-")}), None)
         if wave is None or wave.runtime_status != "Completed":
             console.print("no finished wave to report on" + (f" for {args.request_id}" if args.request_id else ""))
-            return EXIT_FAILED
+            return EXIT_USAGE
         summary = WaveSummary.model_validate(wave.output)
         progress = [
             VmProgress.model_validate(s.custom_status)

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from shared.errors import InvalidRequestError
+from shared.fields import did_you_mean
 
 MAX_VMS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -428,7 +429,9 @@ def _describe(error: Any) -> list[str]:
     kind = error["type"]
     message = str(error["msg"])
     if kind == "extra_forbidden":
-        return [f"{path}: unknown field (not part of the migration request)"]
+        return [
+            f"{path}: unknown field (not part of the migration request){did_you_mean(MigrationRequest, error['loc'])}"
+        ]
     if kind == "missing":
         return [f"{path}: required field is missing"]
     issues = []
