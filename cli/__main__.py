@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in outcome.lines:
             console.print(line, highlight=False, soft_wrap=True)
         return outcome.code
+    finally:
+        if "local.host.loop" in sys.modules:  # a local host ran: close the Durable SDK's aiohttp session
+            sys.modules["local.host.loop"].close_sdk_session()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,11 +210,12 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from cli import cloud  # noqa: PLC0415
 
     if cloud.configured() and args.request_id:
-        status = cloud.api("GET", f"waves/{args.request_id}" + (f"/vms/{args.vm}" if args.vm else ""))
+        status = _status_of(lambda path: cloud.api("GET", path), args.request_id, args.vm, {})
     else:
         status = _local_status(args.state, args.request_id, args.vm)
     if status is None:
-        console.print(f"[red]not found:[/] no wave {args.request_id or ''}{f' with VM {args.vm}' if args.vm else ''}")
+        what = " ".join(part for part in (args.request_id, f"with a VM {args.vm}" if args.vm else "") if part)
+        console.print(f"[red]not found:[/] no wave {what}".rstrip())
         return EXIT_USAGE
     if args.json:
         console.print_json(json.dumps(status, default=str))
@@ -220,8 +224,22 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _status_of(
+    get: Callable[[str], Any], request_id: str, vm: str | None, names: dict[str, str]
+) -> dict[str, Any] | None:
+    """GET the wave, or one of its VMs named by instance id, name or target VM name (the same API everywhere)."""
+    from cli.status_view import find_vm  # noqa: PLC0415
+
+    wave: dict[str, Any] | None = get(f"waves/{request_id}")
+    if wave is None or vm is None:
+        return wave
+    instance_id = find_vm(wave.get("vms") or [], vm, names) or vm
+    answer: dict[str, Any] | None = get(f"waves/{request_id}/vms/{instance_id}")
+    return answer
+
+
 def _local_status(state: Path | None, request_id: str | None, vm: str | None) -> dict[str, Any] | None:
-    from cli.local_run import last_state_dir  # noqa: PLC0415
+    from cli.local_run import last_state_dir, run_names  # noqa: PLC0415
     from local.app import open_stored_host  # noqa: PLC0415
 
     state_dir = last_state_dir(state)
@@ -231,26 +249,28 @@ def _local_status(state: Path | None, request_id: str | None, vm: str | None) ->
             request_id = waves[-1].instance_id.removeprefix("wave-")
         if request_id is None:
             return None
-        path = f"waves/{request_id}" + (f"/vms/{vm}" if vm else "")
-        response = host.invoke_http(path, "GET")
-        if response.status_code == 404:
-            return None
-        answer: dict[str, Any] = json.loads(response.get_body())
-        return answer
+
+        def get(path: str) -> Any:
+            response = host.invoke_http(path, "GET")
+            return None if response.status_code == 404 else json.loads(response.get_body())
+
+        return _status_of(get, request_id, vm, run_names(state_dir))
 
 
 def _print_status(console: Console, status: dict[str, Any]) -> None:
+    from cli.status_view import headline, health  # noqa: PLC0415
+
     if "vms" not in status:
         console.print_json(json.dumps(status, default=str))
         return
-    console.print(f"wave {status['request_id']}: {status['runtime_status']}  {status.get('custom_status') or ''}")
+    console.print(headline(status), highlight=False)
     table = Table()
     for column in ("instance", "name", "state", "health", "detail"):
         table.add_column(column, overflow="fold")
     for vm in status["vms"]:
         error = vm.get("error") or {}
         detail = f"{error.get('code')}: {error.get('message')}" if error else vm.get("detail", "")
-        table.add_row(vm.get("instance_id", ""), vm.get("name", ""), vm.get("state", ""), vm.get("health", ""), detail)
+        table.add_row(vm.get("instance_id", ""), vm.get("name", ""), vm.get("state", ""), health(vm), detail)
     console.print(table)
 
 

@@ -106,5 +106,15 @@ def last_state_dir(explicit: Path | None) -> Path:
     return Path(LAST_RUN.read_text(encoding="utf-8").strip())
 
 
+def run_names(state_dir: Path) -> dict[str, str]:
+    """EC2 instance id → estate name of a local run (``names.json``, written when the run ends)."""
+    path = state_dir / "names.json"
+    try:
+        names = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
 def read_events(state_dir: Path) -> EventLog:
     return EventLog(state_dir / "events.jsonl")
