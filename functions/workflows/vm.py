@@ -25,7 +25,7 @@ from functions.workflows.steps import Cancelled, StepFailed
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmCheckpoint, VmInput, VmResult, VmStage
+from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, Landing, VmCheckpoint, VmInput, VmResult, VmStage
 from shared.request import ApprovalMode, Mode, OsType, suggest_vm_name
 from shared.site_recovery_disks import DiskMappingError, plan_disks
 
@@ -69,6 +69,7 @@ class VmMigration(ReplicationSteps):
         self.committed = False
         self.failed_over = False
         self.identity: awsc.GuestIdentity | None = None
+        self.enabled_target: sr.TargetVmSettings | None = None  # what enable replication was given
         self.command_results: dict[str, dict[str, Any]] = {}
         if carried:
             self.event_seq = carried.event_seq
@@ -257,6 +258,7 @@ class VmMigration(ReplicationSteps):
             machine=machine,
             target=self.target_vm_settings(machine),
         )
+        self.enabled_target = spec.target
         enabled: ActionStarted = yield from self.call(
             site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
         )
@@ -479,6 +481,7 @@ class VmMigration(ReplicationSteps):
             rolled_back=progress.rolled_back,
             started_at=progress.started_at,
             finished_at=self.now,
+            landing=Landing.of(self.spec.target, self.target_name(), self.enabled_target, self.spec.facts),
         ).model_dump(mode="json")
 
     def target_name(self) -> str:

@@ -53,4 +53,4 @@ def close_sdk_session(timeout: float = 5.0) -> None:
         return
     from azure.durable_functions.models.utils import http_utils  # noqa: PLC0415 - the SDK's own closer
 
-    run_on_loop(http_utils._close_session(), timeout)  # noqa: SLF001 - the SDK offers no public close
+    run_on_loop(http_utils._close_session(), timeout)  # the SDK offers no public close

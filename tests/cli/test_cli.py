@@ -1,7 +1,10 @@
 """The operator CLI, run in-process the way a user runs it, on the embedded default."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,3 +128,20 @@ def test_dlq_list_shows_the_cause_and_replay_resends_under_a_new_id(simulated, w
     code, out = run(workdir, capsys, "dlq", "replay", "junk-1")
     assert code != 0 and "junk-1" in out  # nothing left to replay: one clear line, no traceback
     assert "Traceback" not in out
+
+
+def test_status_by_name_in_a_subprocess_closes_its_http_session(simulated, workdir):
+    """`status --vm NAME` as a user runs it: the name resolves, and no "Unclosed client session" at exit."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "status", "small-wave", "--vm", "web-01", "--json"],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["name"] == "web-01"
+    assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr
