@@ -47,7 +47,11 @@ def test_simulate_runs_the_scenario_to_its_expected_outcome(simulated, workdir):
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["counts"] == {"completed": 1, "rejected": 1}
     assert (workdir / "reports" / "small-wave.html").exists()
-    assert (workdir / "reports" / "small-wave.md").read_text().startswith("# Migration wave small")
+    markdown = (workdir / "reports" / "small-wave.md").read_text()
+    assert markdown.startswith("# Migration wave `small-wave`")
+    assert "- **Environment:** dev \\(run on local\\)" in markdown
+    landed = markdown.split("## Where each VM landed")[1].split("##", maxsplit=1)[0]
+    assert "rg\\-migrated" in landed and "westeurope" in landed  # the request's target, as the pipeline recorded it
 
 
 def test_status_reads_the_last_local_run(simulated, workdir, capsys):
