@@ -233,7 +233,8 @@ def _status_of(
     wave: dict[str, Any] | None = get(f"waves/{request_id}")
     if wave is None or vm is None:
         return wave
-    instance_id = find_vm(wave.get("vms") or [], vm, names) or vm
+    output: dict[str, Any] = wave["output"] if isinstance(wave.get("output"), dict) else {}
+    instance_id = find_vm([*(wave.get("vms") or []), *(output.get("vms") or [])], vm, names) or vm
     answer: dict[str, Any] | None = get(f"waves/{request_id}/vms/{instance_id}")
     return answer
 

@@ -27,7 +27,7 @@ def next_step(row: VmRow) -> str:
     error = row.error
     step, code = (error.step, error.code) if error else ("", "")
     if step == "readiness" or code.startswith("NotReady"):
-        advice = "create or grant what the readiness check names in Azure, then resubmit"
+        advice = "create or grant what the readiness check names in Azure"
     elif step == "preparing_network":
         advice = "check the appliance's security group (inbound rule quota, the pipeline's EC2 permissions)"
     elif step in _GUEST_STEPS:
@@ -35,9 +35,9 @@ def next_step(row: VmRow) -> str:
     elif step in _SITE_RECOVERY_STEPS:
         advice = "check the vault's Site Recovery jobs and the appliance's health in the Azure portal"
     elif step in _TEST_STEPS:
-        advice = "check the test failover job; clean up the test VM if it is left, then resubmit"
+        advice = "check the test failover job; clean up the test VM if one is left"
     elif step == "awaiting_approval":
-        advice = "the approval window passed: resubmit and approve within approval_timeout_hours"
+        advice = "the approval window passed: approve within approval_timeout_hours next time"
     elif step in _CUTOVER_STEPS:
         advice = "check the Site Recovery item before anything else; start the EC2 source again if cutover is dropped"
     else:

@@ -89,6 +89,48 @@ class VmStage(StrEnum):
     MIGRATE = "migrate"  # migration, commit, clean-up
 
 
+class Landing(_Model):
+    """Where a VM lands in Azure: the request's effective target and what enable replication was given.
+
+    The Azure IP is not recorded (Site Recovery assigns it from ``subnet`` unless a static IP is set, and the
+    pipeline sets none); ``source_ip`` is the EC2 instance's private IP.
+    """
+
+    subscription_id: str
+    resource_group: str
+    region: str
+    vm_name: str
+    vm_size: str = Field(default="", description="empty: Site Recovery picks the size matching the source")
+    network_id: str = ""
+    subnet: str = ""
+    availability: str = ""
+    disks: tuple[str, ...] = Field(default=(), description="'disk id: disk type', as replication was enabled")
+    source_ip: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        target: TargetSettings,
+        vm: VmSpec,
+        vm_name: str,
+        enabled: TargetVmSettings | None,
+        facts: InstanceFacts | None,
+    ) -> Landing:
+        zone, avset = target.availability.zone, target.availability.set_id
+        return cls(
+            subscription_id=target.subscription_id,
+            resource_group=target.resource_group,
+            region=target.region,
+            vm_name=enabled.vm_name if enabled else vm_name,
+            vm_size=(enabled.vm_size if enabled else vm.vm_size) or "",
+            network_id=target.virtual_network_id,
+            subnet=target.subnet,
+            availability=f"zone {zone}" if zone else (f"set {avset.rsplit('/', 1)[-1]}" if avset else "none"),
+            disks=tuple(f"{d.disk_id}: {d.disk_type.value}" for d in enabled.disks) if enabled else (),
+            source_ip=facts.private_ip if facts else "",
+        )
+
+
 class VmCheckpoint(_Model):
     """What one execution of ``migrate_vm`` hands to the next when it continues as new at a stage boundary."""
 
@@ -103,6 +145,7 @@ class VmCheckpoint(_Model):
     access_closed: bool = False
     expected_failover_seconds: float = 0.0
     final_point: RecoveryPointInfo | None = None
+    landing: Landing | None = None
 
 
 class VmInput(_Model):
@@ -124,43 +167,6 @@ class VmInput(_Model):
     migration_tags: dict[str, str] = Field(default_factory=dict)
     #: Set when an execution continues as new: the stage to start at and the state carried over.
     checkpoint: VmCheckpoint | None = None
-
-
-class Landing(_Model):
-    """Where a VM lands in Azure: the request's effective target and what enable replication was given.
-
-    The Azure IP is not recorded (Site Recovery assigns it from ``subnet`` unless a static IP is set, and the
-    pipeline sets none); ``source_ip`` is the EC2 instance's private IP.
-    """
-
-    subscription_id: str
-    resource_group: str
-    region: str
-    vm_name: str
-    vm_size: str = Field(default="", description="empty: Site Recovery picks the size matching the source")
-    network_id: str = ""
-    subnet: str = ""
-    availability: str = ""
-    disks: tuple[str, ...] = Field(default=(), description="'disk id: disk type', as replication was enabled")
-    source_ip: str = ""
-
-    @classmethod
-    def of(
-        cls, target: TargetSettings, vm_name: str, enabled: TargetVmSettings | None, facts: InstanceFacts | None
-    ) -> Landing:
-        zone, avset = target.availability.zone, target.availability.set_id
-        return cls(
-            subscription_id=target.subscription_id,
-            resource_group=target.resource_group,
-            region=target.region,
-            vm_name=enabled.vm_name if enabled else vm_name,
-            vm_size=(enabled.vm_size if enabled else None) or "",
-            network_id=target.virtual_network_id,
-            subnet=target.subnet,
-            availability=f"zone {zone}" if zone else (f"set {avset.rsplit('/', 1)[-1]}" if avset else "none"),
-            disks=tuple(f"{d.disk_id}: {d.disk_type.value}" for d in enabled.disks) if enabled else (),
-            source_ip=facts.private_ip if facts else "",
-        )
 
 
 class VmResult(_Model):

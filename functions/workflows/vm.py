@@ -69,7 +69,7 @@ class VmMigration(ReplicationSteps):
         self.committed = False
         self.failed_over = False
         self.identity: awsc.GuestIdentity | None = None
-        self.enabled_target: sr.TargetVmSettings | None = None  # what enable replication was given
+        self.landing: Landing | None = carried.landing if carried else None  # as enable replication was given
         self.command_results: dict[str, dict[str, Any]] = {}
         if carried:
             self.event_seq = carried.event_seq
@@ -142,6 +142,7 @@ class VmMigration(ReplicationSteps):
             source_stopped_at=self.source_stopped_at,
             access_closed=self.access_closed,
             expected_failover_seconds=self.expected_failover_seconds,
+            landing=self.landing,
             final_point=self.final_point,
         )
         self.context.continue_as_new(self.spec.model_copy(update={"checkpoint": checkpoint}).model_dump(mode="json"))
@@ -258,7 +259,7 @@ class VmMigration(ReplicationSteps):
             machine=machine,
             target=self.target_vm_settings(machine),
         )
-        self.enabled_target = spec.target
+        self.landing = self.landing_of(spec.target)
         enabled: ActionStarted = yield from self.call(
             site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
         )
@@ -481,8 +482,11 @@ class VmMigration(ReplicationSteps):
             rolled_back=progress.rolled_back,
             started_at=progress.started_at,
             finished_at=self.now,
-            landing=Landing.of(self.spec.target, self.target_name(), self.enabled_target, self.spec.facts),
+            landing=self.landing or self.landing_of(None),
         ).model_dump(mode="json")
+
+    def landing_of(self, enabled: sr.TargetVmSettings | None) -> Landing:
+        return Landing.of(self.spec.target, self.spec.vm, self.target_name(), enabled, self.spec.facts)
 
     def target_name(self) -> str:
         facts = self.spec.facts

@@ -52,6 +52,7 @@ def test_simulate_runs_the_scenario_to_its_expected_outcome(simulated, workdir):
     assert "- **Environment:** dev \\(run on local\\)" in markdown
     landed = markdown.split("## Where each VM landed")[1].split("##", maxsplit=1)[0]
     assert "rg\\-migrated" in landed and "westeurope" in landed  # the request's target, as the pipeline recorded it
+    assert "Premium\\_LRS" in landed  # the disks as replication was enabled, carried across continue-as-new
 
 
 def test_status_reads_the_last_local_run(simulated, workdir, capsys):
