@@ -4,12 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: venv infra-venv browser test test-fast test-slow lint typecheck demo bench clean lambda-package deploy-plan
+.PHONY: venv dev-venv infra-venv browser test test-fast test-slow lint typecheck demo bench clean lambda-package deploy-plan
 
-venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Two stamps: `make demo` installs the runtime (requirements.txt) only; `make test` and the other developer
+# targets add the dev tools (requirements-dev.txt) on top, whatever ran before. pip shows its progress.
+venv: $(VENV)/.runtime
+$(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "installing the runtime dependencies (requirements.txt) into $(VENV)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements.txt
+	touch $@
+
+dev-venv: $(VENV)/.dev
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	@echo "installing the dev tools (requirements-dev.txt) into $(VENV)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	touch $@
 
 infra-venv: $(INFRA_VENV)/.installed
@@ -24,20 +33,20 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed: the report's browser test will skip"; }
 
-lint: venv
+lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: venv
+typecheck: dev-venv
 	$(VENV)/bin/mypy shared functions aws_lambdas local cli discovery reporting bench function_app.py
 
-test: venv infra-venv browser lint typecheck
+test: dev-venv infra-venv browser lint typecheck
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
-test-slow: venv infra-venv browser
+test-slow: dev-venv infra-venv browser
 	$(PY) -m pytest -q -n 2 -m slow
 
-test-fast: venv
+test-fast: dev-venv
 	$(PY) -m pytest -q -x -m "not slow and not infra"
 
 demo: venv

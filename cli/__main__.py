@@ -1,5 +1,9 @@
 """``python -m cli``: run, submit, watch and report migrations.
 
+Exit codes: 0 all VMs completed; 1 some VMs failed or were rejected (demo/simulate: the run did not end as the
+scenario's ``expect`` says); 2 bad input or usage; 3 environment problem (credentials, an unreachable endpoint,
+no local run, interrupted). Errors are one line, never a traceback (``cli/outcome.py``).
+
 Without cloud settings every command works on the embedded default (``local/``); with ``EC2AZ_API_URL`` (the
 function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set, submit/status/approve/cancel
 talk to the deployed function app and queue.
@@ -17,33 +21,34 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shared.errors import InvalidRequestError, MigrationError
+from cli.outcome import EXIT_CODES_HELP, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, classify
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SCENARIO = ROOT / "local" / "scenarios" / "demo.yaml"
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, its message printed already)
+        return EXIT_OK if exit_.code in {0, None} else EXIT_USAGE
     console = Console(stderr=False)
     handler: Callable[[argparse.Namespace, Console], int] = args.handler
     try:
         return handler(args, console)
-    except InvalidRequestError as error:
-        console.print(f"[red]invalid:[/] {error.message}")
-        for issue in error.issues if len(error.issues) > 1 else ():
-            console.print(f"  - {issue}")
-        return EXIT_USAGE
-    except (MigrationError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/] {error}")
-        return EXIT_FAILED
+    except (Exception, KeyboardInterrupt) as error:
+        outcome = classify(error)
+        for line in outcome.lines:
+            console.print(line, highlight=False, soft_wrap=True)
+        return outcome.code
+    finally:
+        if "local.host.loop" in sys.modules:  # a local host ran: close the Durable SDK's aiohttp session
+            sys.modules["local.host.loop"].close_sdk_session()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0], epilog=EXIT_CODES_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run the bundled demo wave on the embedded default")
@@ -160,7 +165,9 @@ def _run(
         console.print(f"summary: {json_out}")
     for mismatch in result.mismatches:
         console.print(f"[red]unexpected:[/] {mismatch}")
-    return EXIT_FAILED if result.mismatches else EXIT_OK
+    if request is not None:  # an operator's request: 0 only when every VM completed
+        return EXIT_FAILED if any(vm.state.value in {"failed", "rejected"} for vm in outcome.summary.vms) else EXIT_OK
+    return EXIT_FAILED if result.mismatches else EXIT_OK  # a scenario: 0 when it ended as its `expect` says
 
 
 def _print_summary(console: Console, summary: Any, names: dict[str, str]) -> None:
@@ -190,9 +197,11 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
         message_id = cloud.submit(request)
         console.print(f"submitted {request.request_id} ({len(request.vms)} VMs) as message {message_id}")
         return EXIT_OK
+    from cli.local_run import check_request_for_estate  # noqa: PLC0415
     from local.scenario import load_scenario  # noqa: PLC0415
 
     scenario = load_scenario(args.scenario)
+    check_request_for_estate(scenario, raw)
     console.print(f"no cloud configured: running the request on the embedded default ({scenario.name} estate)")
     return _run(scenario, console, live=True, report_dir=Path("reports"), request=raw)
 
@@ -201,12 +210,13 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from cli import cloud  # noqa: PLC0415
 
     if cloud.configured() and args.request_id:
-        status = cloud.api("GET", f"waves/{args.request_id}" + (f"/vms/{args.vm}" if args.vm else ""))
+        status = _status_of(lambda path: cloud.api("GET", path), args.request_id, args.vm, {})
     else:
         status = _local_status(args.state, args.request_id, args.vm)
     if status is None:
-        console.print("no such wave")
-        return EXIT_FAILED
+        what = " ".join(part for part in (args.request_id, f"with a VM {args.vm}" if args.vm else "") if part)
+        console.print(f"[red]not found:[/] no wave {what}".rstrip())
+        return EXIT_USAGE
     if args.json:
         console.print_json(json.dumps(status, default=str))
         return EXIT_OK
@@ -214,8 +224,23 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _status_of(
+    get: Callable[[str], Any], request_id: str, vm: str | None, names: dict[str, str]
+) -> dict[str, Any] | None:
+    """GET the wave, or one of its VMs named by instance id, name or target VM name (the same API everywhere)."""
+    from cli.status_view import find_vm  # noqa: PLC0415
+
+    wave: dict[str, Any] | None = get(f"waves/{request_id}")
+    if wave is None or vm is None:
+        return wave
+    output: dict[str, Any] = wave["output"] if isinstance(wave.get("output"), dict) else {}
+    instance_id = find_vm([*(wave.get("vms") or []), *(output.get("vms") or [])], vm, names) or vm
+    answer: dict[str, Any] | None = get(f"waves/{request_id}/vms/{instance_id}")
+    return answer
+
+
 def _local_status(state: Path | None, request_id: str | None, vm: str | None) -> dict[str, Any] | None:
-    from cli.local_run import last_state_dir  # noqa: PLC0415
+    from cli.local_run import last_state_dir, run_names  # noqa: PLC0415
     from local.app import open_stored_host  # noqa: PLC0415
 
     state_dir = last_state_dir(state)
@@ -225,26 +250,28 @@ def _local_status(state: Path | None, request_id: str | None, vm: str | None) ->
             request_id = waves[-1].instance_id.removeprefix("wave-")
         if request_id is None:
             return None
-        path = f"waves/{request_id}" + (f"/vms/{vm}" if vm else "")
-        response = host.invoke_http(path, "GET")
-        if response.status_code == 404:
-            return None
-        answer: dict[str, Any] = json.loads(response.get_body())
-        return answer
+
+        def get(path: str) -> Any:
+            response = host.invoke_http(path, "GET")
+            return None if response.status_code == 404 else json.loads(response.get_body())
+
+        return _status_of(get, request_id, vm, run_names(state_dir))
 
 
 def _print_status(console: Console, status: dict[str, Any]) -> None:
+    from cli.status_view import headline, health  # noqa: PLC0415
+
     if "vms" not in status:
         console.print_json(json.dumps(status, default=str))
         return
-    console.print(f"wave {status['request_id']}: {status['runtime_status']}  {status.get('custom_status') or ''}")
+    console.print(headline(status), highlight=False)
     table = Table()
     for column in ("instance", "name", "state", "health", "detail"):
         table.add_column(column, overflow="fold")
     for vm in status["vms"]:
         error = vm.get("error") or {}
         detail = f"{error.get('code')}: {error.get('message')}" if error else vm.get("detail", "")
-        table.add_row(vm.get("instance_id", ""), vm.get("name", ""), vm.get("state", ""), vm.get("health", ""), detail)
+        table.add_row(vm.get("instance_id", ""), vm.get("name", ""), vm.get("state", ""), health(vm), detail)
     console.print(table)
 
 
@@ -256,7 +283,7 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
             "[yellow]no deployed function app configured (EC2AZ_API_URL).[/] On the embedded default a run's "
             "approvals and cancellations come from its scenario's `operator:` section."
         )
-        return EXIT_USAGE
+        return EXIT_ENVIRONMENT
     body = {"by": args.by, **({"vm": args.vm} if args.vm else {})}
     answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body)
     done = answer.get("approved") or answer.get("cancelled") or []
@@ -277,7 +304,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         wave = next((s for s in waves if args.request_id in {None, s.instance_id.removeprefix("wave-")}), None)
         if wave is None or wave.runtime_status != "Completed":
             console.print("no finished wave to report on" + (f" for {args.request_id}" if args.request_id else ""))
-            return EXIT_FAILED
+            return EXIT_USAGE
         summary = WaveSummary.model_validate(wave.output)
         progress = [
             VmProgress.model_validate(s.custom_status)
@@ -349,7 +376,7 @@ def cmd_dlq_replay(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
-    from shared.request import request_json_schema  # noqa: PLC0415
+    from shared.request_schema import request_json_schema  # noqa: PLC0415
 
     sys.stdout.write(json.dumps(request_json_schema(), indent=2) + "\n")
     return EXIT_OK

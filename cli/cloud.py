@@ -34,11 +34,15 @@ def load_request_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InvalidRequestError(f"{path}: {error.strerror}") from None
+        raise InvalidRequestError(f"{path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InvalidRequestError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise InvalidRequestError(f"{path}: not valid JSON: {error}") from None
+    except yaml.YAMLError as error:
+        raise InvalidRequestError(f"{path}: not valid YAML:\n{error}") from None
     if not isinstance(data, dict):
         raise InvalidRequestError(f"{path}: expected a mapping at the top level")
     return data

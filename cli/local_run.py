@@ -13,10 +13,11 @@ from rich.console import Console
 
 from cli.live import LiveView
 from local.events import EventLog
-from local.scenario import Scenario
+from local.scenario import Scenario, resolve_request
 from local.stack import LocalStack, WaveOutcome
 from reporting import WaveReport, write_report
 from shared.lifecycle import VmState
+from shared.request import parse_request
 
 STATE_ROOT = Path(".state")
 LAST_RUN = STATE_ROOT / "last-run"
@@ -73,6 +74,19 @@ def run_scenario(
     )
 
 
+def check_request_for_estate(scenario: Scenario, request: dict[str, Any]) -> None:
+    """Refuse a bad request before the embedded default starts (seeding takes a while on a busy machine).
+
+    Estate names get stand-in EC2 ids here (one per name, shaped like EC2's); after seeding the stack resolves
+    the real ids and the request is parsed again. ``select:`` needs the seeded EC2, so it is checked there only.
+    """
+    if "select" in request:
+        return
+    ids = {item.name: f"i-{index + 1:017x}" for index, item in enumerate(scenario.estate.instances)}
+    stand_in = {"instance_id": "i-" + "f" * 17, "private_ip": "10.0.0.4", "security_group_id": "sg-" + "f" * 17}
+    parse_request(resolve_request(request, scenario.estate.region, ids, stand_in))
+
+
 def _mismatches(scenario: Scenario, outcome: WaveOutcome, names: dict[str, str]) -> list[str]:
     if outcome.summary is None:
         return [f"the wave did not finish (status {outcome.runtime_status})"] if scenario.expect else []
@@ -90,6 +104,16 @@ def last_state_dir(explicit: Path | None) -> Path:
     if not LAST_RUN.exists():
         raise FileNotFoundError("no local run yet: run `python -m cli demo` or `python -m cli simulate FILE` first")
     return Path(LAST_RUN.read_text(encoding="utf-8").strip())
+
+
+def run_names(state_dir: Path) -> dict[str, str]:
+    """EC2 instance id → estate name of a local run (``names.json``, written when the run ends)."""
+    path = state_dir / "names.json"
+    try:
+        names = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
 def read_events(state_dir: Path) -> EventLog:

@@ -41,7 +41,7 @@ def resolve_selection(data: dict[str, Any], ec2_client: Any) -> dict[str, Any]:
     """
     if "select" not in data:
         return dict(data)
-    if data.get("vms"):
+    if "vms" in data:
         raise InvalidRequestError("select: give either vms or select, not both")
     select = data["select"]
     if not isinstance(select, Mapping):

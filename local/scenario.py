@@ -20,6 +20,7 @@ from local.azure_resources.estate import AzureEstate
 from local.site_recovery.estate import ApplianceHealth, MachineBehaviour, RequestFault
 from local.site_recovery.estate import Timings as SiteRecoveryTimings
 from shared.errors import InvalidRequestError
+from shared.fields import did_you_mean
 from shared.lifecycle import TERMINAL, VmState
 from shared.pipeline import Timings
 
@@ -95,13 +96,18 @@ def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; errors name the field."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise InvalidRequestError(f"{path}: cannot read the scenario: {error}") from None
+    except OSError as error:
+        raise InvalidRequestError(f"{path}: cannot read the scenario: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
+    except yaml.YAMLError as error:
+        raise InvalidRequestError(f"{path}: not valid YAML:\n{error}") from None
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
         issues = tuple(
             f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            + (did_you_mean(Scenario, e["loc"]) if e["type"] == "extra_forbidden" else "")
             for e in error.errors(include_url=False)
         )
         raise InvalidRequestError(f"{path}: invalid scenario: " + "; ".join(issues), issues=issues) from None
@@ -112,8 +118,13 @@ def resolve_request(raw: dict[str, Any], region: str, ids: dict[str, str], appli
     request = dict(raw)
     request.setdefault("region", region)
     request["appliance"] = {**appliance, **(request.get("appliance") or {})}
+    if not isinstance(request.get("vms"), list):
+        return request  # not a list of VMs: parse_request names the problem
     vms = []
-    for entry in request.get("vms") or []:
+    for entry in request["vms"]:
+        if not isinstance(entry, dict):
+            vms.append(entry)
+            continue
         vm = dict(entry)
         name = vm.pop("instance", None)
         if name is not None:

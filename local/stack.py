@@ -41,7 +41,7 @@ from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
 from local.aws.iam import lambda_role_credentials
 from local.aws.identity import bios_id_for, guest_disks_for, hostname_for
-from local.aws.seed import SeededInstance
+from local.aws.seed import SeededInstance, aws_client
 from local.aws.server import GUEST_CREDENTIALS
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
@@ -184,16 +184,24 @@ class LocalStack:
         self.request_id = str(self.request.get("request_id", ""))
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
-        """A request for this estate: ``instance: <name>`` becomes the seeded EC2 id; the appliance is filled in."""
+        """A request for this estate: ``instance: <name>`` becomes the seeded EC2 id; the appliance is filled in;
+        ``select:`` is resolved against the emulated EC2 as `cli submit` resolves it against AWS."""
+        appliance = {
+            "instance_id": self.seeded.appliance.instance_id,
+            "private_ip": self.seeded.appliance.private_ip,
+            "security_group_id": self.seeded.appliance.security_group_id,
+        }
+        if "select" in request:
+            from discovery.select import resolve_selection  # noqa: PLC0415 - only for select: requests
+
+            region = str(request.get("region") or self.scenario.estate.region)
+            request = {**request, "region": region, "appliance": {**appliance, **(request.get("appliance") or {})}}
+            request = resolve_selection(request, aws_client("ec2", region, self.seeded.endpoint_url))
         return resolve_request(
             request,
             self.scenario.estate.region,
             {name: item.instance_id for name, item in self.seeded.instances.items()},
-            {
-                "instance_id": self.seeded.appliance.instance_id,
-                "private_ip": self.seeded.appliance.private_ip,
-                "security_group_id": self.seeded.appliance.security_group_id,
-            },
+            appliance,
         )
 
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from reporting.markdown import render_markdown
 from reporting.model import WaveReport
-from reporting.render import render_html, render_markdown
+from reporting.render import render_html
 
 __all__ = ["WaveReport", "render_html", "render_markdown", "report_paths", "write_report"]
 

@@ -90,6 +90,14 @@ class WaveReport(BaseModel):
         )
 
     @property
+    def environment_label(self) -> str:
+        """The request's environment, and where the run happened when that differs (``dev (run on local)``)."""
+        wanted, where = self.summary.environment, self.environment
+        if wanted and where and where != wanted:
+            return f"{wanted} (run on {where})"
+        return wanted or where or "unspecified"
+
+    @property
     def heading(self) -> str:
         return self.title or f"Migration wave {self.summary.request_id}"
 

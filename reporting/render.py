@@ -6,19 +6,18 @@ Every string from the models is escaped: VM names, tags and messages come from u
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from html import escape
 
 from reporting.gantt import render_gantt
+from reporting.landing import LANDING_HEADER, landing_rows, next_step_rows
 from reporting.model import VmRow, WaveReport, as_utc
 from reporting.timeline import (
     HEALTH_COLOURS,
     OTHER_COLOUR,
     STAGE_COLOURS,
     TERMINAL_COLOURS,
-    TERMINAL_EMOJI,
     TERMINAL_ORDER,
     StageStats,
     format_duration,
@@ -35,8 +34,6 @@ from shared.pipeline import EventType, MigrationEvent
 MAX_GANTT_ROWS = 200
 #: Health degradations and rejected messages listed one by one; beyond this the report counts them.
 MAX_LISTED_EVENTS = 200
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
 def _counts(report: WaveReport) -> list[tuple[str, int]]:
@@ -74,162 +71,8 @@ def _clock_note(report: WaveReport) -> str:
     return "wall clock"
 
 
-# --- Markdown ---------------------------------------------------------------------------------------------------
-
-
-def md(text: object) -> str:
-    """Markdown-safe inline text: HTML entities for ``& < >``, backslash before Markdown punctuation, one line."""
-    value = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = " ".join(value.split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
-
-
-def _emoji(state: str) -> str:
-    try:
-        return TERMINAL_EMOJI.get(VmState(state), "◻️")
-    except ValueError:
-        return "◻️"
-
-
-def _md_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
-    columns = list(header)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines.extend("| " + " | ".join(md(cell) for cell in row) + " |" for row in rows)
-    return lines
-
-
 def _vm_label(row: VmRow) -> str:
     return f"{row.result.instance_id} ({row.name})" if row.name else row.result.instance_id
-
-
-def render_markdown(report: WaveReport) -> str:
-    """The report as GitHub-flavoured Markdown."""
-    summary = report.summary
-    rows = report.rows()
-    lines: list[str] = [f"# {md(report.heading)}", ""]
-    lines += [
-        f"- **Request:** {md(summary.request_id)}",
-        f"- **Environment:** {md(report.environment or 'unspecified')}",
-        f"- **Started:** {md(format_time(summary.started_at))}",
-        f"- **Finished:** {md(format_time(summary.finished_at))}",
-        f"- **Total duration:** {md(format_duration(_total_duration(report)))}",
-        f"- **Clock:** {md(_clock_note(report))}",
-        f"- **VMs:** {len(rows)}",
-        f"- **Generated:** {md(format_time(report.generated_at))}",
-        "",
-        "## Outcome",
-        "",
-        " · ".join(f"{_emoji(key)} **{md(key)}**: {count}" for key, count in _counts(report)),
-        "",
-        "## VMs",
-        "",
-    ]
-    lines += _md_table(
-        ["Instance", "Name", "Target VM", "Final state", "Duration", "Approved by", "Health"],
-        (
-            (
-                row.result.instance_id,
-                row.name,
-                row.result.target_vm_name,
-                row.result.state.value,
-                format_duration(row.duration_seconds),
-                row.progress.approved_by if row.progress else "",
-                row.progress.health if row.progress else "",
-            )
-            for row in rows
-        ),
-    )
-    lines += _md_timeline(report, rows)
-    lines += _md_problems(rows)
-    lines += _md_events(report)
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _md_timeline(report: WaveReport, rows: list[VmRow]) -> list[str]:
-    timeline = timeline_rows(report)
-    lines = ["", "## Timeline", ""]
-    stats = stage_statistics(timeline)
-    if stats:
-        lines.append(
-            f"Time spent per lifecycle stage across {len(timeline)} VMs. "
-            "The HTML report draws every VM's stages as a Gantt chart."
-        )
-        lines.append("")
-        lines += _md_table(["Stage", "VMs", "Median", "Longest", "Total"], _stats_cells(stats))
-    else:
-        lines.append("No VM recorded a timeline.")
-    missing = len(rows) - len(timeline)
-    if missing:
-        lines += ["", f"{missing} VM(s) never started, so have no timeline."]
-    return lines
-
-
-def _md_problems(rows: list[VmRow]) -> list[str]:
-    rejected = [row for row in rows if row.result.state is VmState.REJECTED]
-    lines = ["", "## Rejections", ""]
-    if not rejected:
-        lines.append("None.")
-    for row in rejected:
-        lines.append(f"### {md(_vm_label(row))}")
-        lines.append("")
-        lines += [f"- {md(reason)}" for reason in row.reasons] or ["- (no reason recorded)"]
-        lines.append("")
-
-    failed = [row for row in rows if row.result.state is VmState.FAILED]
-    lines += ["", "## Failures", ""]
-    if failed:
-        lines += _md_table(
-            ["Instance", "Name", "Step", "Code", "Transient", "Cause"],
-            (_failure_cells(row) for row in failed),
-        )
-    else:
-        lines.append("None.")
-
-    reverted = [row for row in rows if row.rolled_back]
-    lines += ["", "## Rolled back / reverted", ""]
-    if not reverted:
-        lines.append("Nothing was rolled back.")
-    for row in reverted:
-        lines.append(f"- **{md(_vm_label(row))}** ({md(row.result.state.value)}):")
-        lines += [f"  - {md(item)}" for item in row.rolled_back]
-    return lines
-
-
-def _md_events(report: WaveReport) -> list[str]:
-    lines = ["", "## Events", ""]
-    counts = _event_counts(report)
-    if counts:
-        lines += _md_table(["Type", "Count"], counts)
-    else:
-        lines.append("No events recorded.")
-    names = _names(report)
-    degradations = _degradations(report)
-    if degradations:
-        lines += ["", "### Health degradations", ""]
-        lines += _md_table(
-            ["At", "Instance", "Name", "From", "To", "Detail"],
-            (
-                (
-                    format_time(event.at),
-                    event.instance_id,
-                    names.get(event.instance_id, ""),
-                    event.previous_state or "(first sighting)",
-                    event.state,
-                    event.detail,
-                )
-                for event in degradations[:MAX_LISTED_EVENTS]
-            ),
-        )
-        if len(degradations) > MAX_LISTED_EVENTS:
-            lines += ["", f"… and {len(degradations) - MAX_LISTED_EVENTS} more."]
-    rejected_messages = _rejected_messages(report)
-    if rejected_messages:
-        lines += ["", "### Rejected request messages", ""]
-        lines += _md_table(
-            ["At", "Reason", "Detail"],
-            ((format_time(event.at), event.state, event.detail) for event in rejected_messages[:MAX_LISTED_EVENTS]),
-        )
-    return lines
 
 
 def _stats_cells(stats: list[StageStats]) -> list[tuple[str, int, str, str, str]]:
@@ -295,6 +138,10 @@ def _h(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _code(text: str) -> str:
+    return f"<code>{_h(text)}</code>"
+
+
 def _pill(state: str) -> str:
     return f'<span class="pill" style="background:{state_colour(state)}">{_h(state)}</span>'
 
@@ -350,7 +197,7 @@ def render_html(report: WaveReport, *, max_gantt_rows: int = MAX_GANTT_ROWS) -> 
     ]
     meta = [
         ("Request", f"<code>{_h(summary.request_id)}</code>"),
-        ("Environment", _h(report.environment or "unspecified")),
+        ("Environment", _h(report.environment_label)),
         ("Started", _h(format_time(summary.started_at))),
         ("Finished", _h(format_time(summary.finished_at))),
         ("Total duration", _h(format_duration(_total_duration(report)))),
@@ -373,8 +220,27 @@ def render_html(report: WaveReport, *, max_gantt_rows: int = MAX_GANTT_ROWS) -> 
     parts.append('<h2 id="vms">VMs</h2>')
     parts.append(_vm_rows_html(rows))
 
+    parts.append('<h2 id="landing">Where each VM landed</h2>')
+    parts.append(
+        _html_table(
+            LANDING_HEADER,
+            ((_h(c) if i else c for i, c in enumerate(r)) for r in landing_rows(report, _code)),
+            "landing",
+        )
+    )
     parts += _html_timeline(report, rows, max_gantt_rows)
     parts += _html_problems(rows)
+    steps = next_step_rows(report, _code)
+    parts.append('<h2 id="next-steps">Next steps</h2>')
+    parts.append(
+        _html_table(
+            ["Instance", "Name", "Final state", "Next step"],
+            ((c, _h(n), _pill(s), _h(t)) for c, n, s, t in steps),
+            "next-steps",
+        )
+        if steps
+        else "<p>None: every VM made it.</p>"
+    )
     parts.append('<h2 id="events">Events</h2>')
     counts = _event_counts(report)
     if counts:

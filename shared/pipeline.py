@@ -18,7 +18,7 @@ from shared.facts import InstanceFacts
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.preflight import PreflightVerdict
 from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, TargetSettings, VmSpec
-from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo
+from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo, TargetVmSettings
 
 #: External events the orchestrations wait for.
 APPROVAL_EVENT = "approval"
@@ -89,6 +89,48 @@ class VmStage(StrEnum):
     MIGRATE = "migrate"  # migration, commit, clean-up
 
 
+class Landing(_Model):
+    """Where a VM lands in Azure: the request's effective target and what enable replication was given.
+
+    The Azure IP is not recorded (Site Recovery assigns it from ``subnet`` unless a static IP is set, and the
+    pipeline sets none); ``source_ip`` is the EC2 instance's private IP.
+    """
+
+    subscription_id: str
+    resource_group: str
+    region: str
+    vm_name: str
+    vm_size: str = Field(default="", description="empty: Site Recovery picks the size matching the source")
+    network_id: str = ""
+    subnet: str = ""
+    availability: str = ""
+    disks: tuple[str, ...] = Field(default=(), description="'disk id: disk type', as replication was enabled")
+    source_ip: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        target: TargetSettings,
+        vm: VmSpec,
+        vm_name: str,
+        enabled: TargetVmSettings | None,
+        facts: InstanceFacts | None,
+    ) -> Landing:
+        zone, avset = target.availability.zone, target.availability.set_id
+        return cls(
+            subscription_id=target.subscription_id,
+            resource_group=target.resource_group,
+            region=target.region,
+            vm_name=enabled.vm_name if enabled else vm_name,
+            vm_size=(enabled.vm_size if enabled else vm.vm_size) or "",
+            network_id=target.virtual_network_id,
+            subnet=target.subnet,
+            availability=f"zone {zone}" if zone else (f"set {avset.rsplit('/', 1)[-1]}" if avset else "none"),
+            disks=tuple(f"{d.disk_id}: {d.disk_type.value}" for d in enabled.disks) if enabled else (),
+            source_ip=facts.private_ip if facts else "",
+        )
+
+
 class VmCheckpoint(_Model):
     """What one execution of ``migrate_vm`` hands to the next when it continues as new at a stage boundary."""
 
@@ -103,6 +145,7 @@ class VmCheckpoint(_Model):
     access_closed: bool = False
     expected_failover_seconds: float = 0.0
     final_point: RecoveryPointInfo | None = None
+    landing: Landing | None = None
 
 
 class VmInput(_Model):
@@ -139,6 +182,7 @@ class VmResult(_Model):
     rolled_back: tuple[str, ...] = ()
     started_at: datetime
     finished_at: datetime
+    landing: Landing | None = None
 
 
 class BatchInput(_Model):
@@ -161,6 +205,7 @@ class WaveSummary(_Model):
     """The fan-in of a wave: counts per terminal state and every VM's result."""
 
     request_id: str
+    environment: str = Field(default="", description="the request's environment (dev, test, prod)")
     counts: dict[str, int]
     vms: list[VmResult]
     started_at: datetime

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal, Self
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from shared.errors import InvalidRequestError
+from shared.fields import did_you_mean
 from shared.licensing import LinuxLicense, SqlServerLicense
 from shared.provider import Provider as Provider  # noqa: PLC0414 (explicit re-export; defined in shared.provider)
 from shared.provider import ProviderField
@@ -62,6 +64,23 @@ class OsType(StrEnum):
     WINDOWS = "windows"
 
 
+def anchored(pattern: str) -> str:
+    """``pattern`` as a JSON Schema pattern matching what the model accepts: whole strings, whitespace stripped."""
+    return f"^\\s*(?:{pattern})\\s*$"
+
+
+@dataclass(frozen=True)
+class _Matching(AfterValidator):
+    """A full-match check of a string; the JSON Schema gets the same pattern, anchored (``shared.request_schema``)."""
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = handler(schema)
+        answer["pattern"] = anchored(self.pattern)
+        return answer
+
+    pattern: str = ""
+
+
 def _matching(pattern: str, expected: str) -> AfterValidator:
     compiled = re.compile(pattern)
 
@@ -70,7 +89,7 @@ def _matching(pattern: str, expected: str) -> AfterValidator:
             raise ValueError(f"expected {expected}, got {value[:80]!r}")
         return value
 
-    return AfterValidator(check)
+    return _Matching(check, pattern=pattern)
 
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -148,7 +167,7 @@ class _Strict(BaseModel):
 class Availability(_Strict):
     """Where the Azure VM lands: no redundancy, a zone, or an availability set. Zone and set exclude each other."""
 
-    zone: Annotated[int, Field(ge=1, le=3)] | None = None
+    zone: Annotated[int, Field(ge=1, le=3, strict=True)] | None = None
     set_id: AvailabilitySetId | None = None
 
     @model_validator(mode="before")
@@ -245,7 +264,7 @@ class TargetOverrides(_Strict):
     cache_storage_account_id: StorageAccountId | None = None
     availability: Availability | None = None
     disk_encryption: DiskEncryption | None = None
-    hybrid_benefit: bool | None = None
+    hybrid_benefit: Annotated[bool, Field(strict=True)] | None = None
     disk_type: DiskType | None = None
 
 
@@ -265,6 +284,7 @@ class TargetSettings(_Strict):
     disk_encryption: DiskEncryption = Field(default_factory=DiskEncryption)
     hybrid_benefit: bool = Field(
         default=False,
+        strict=True,
         description="Azure Hybrid Benefit for Windows Server (licenseType WindowsServer); applies to Windows VMs only",
     )
     disk_type: DiskType = DiskType.PREMIUM_LRS
@@ -339,8 +359,8 @@ class MigrationRequest(_Strict):
     environment: Environment = Environment.DEV
     mode: Mode = Mode.FULL
     approval: ApprovalMode = ApprovalMode.MANUAL
-    approval_timeout_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
-    max_parallel: Annotated[int, Field(ge=1, le=200)] = 10
+    approval_timeout_hours: Annotated[float, Field(gt=0, le=24 * 30, strict=True)] = 72.0
+    max_parallel: Annotated[int, Field(ge=1, le=200, strict=True)] = 10
     region: AwsRegion = Field(description="AWS region of the sources (a VM may override it)")
     appliance: Appliance
     target: TargetSettings
@@ -440,7 +460,9 @@ def _describe(error: Any) -> list[str]:
     kind = error["type"]
     message = str(error["msg"])
     if kind == "extra_forbidden":
-        return [f"{path}: unknown field (not part of the migration request)"]
+        return [
+            f"{path}: unknown field (not part of the migration request){did_you_mean(MigrationRequest, error['loc'])}"
+        ]
     if kind == "missing":
         return [f"{path}: required field is missing"]
     issues = []
@@ -490,11 +512,3 @@ def _load_text(text: str, fmt: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise InvalidRequestError(f"not valid YAML: {error}".splitlines()[0]) from None
-
-
-def request_json_schema() -> dict[str, Any]:
-    """JSON Schema of the request, for editors and other tools."""
-    schema = MigrationRequest.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "EC2 to Azure migration request"
-    return schema

@@ -25,7 +25,7 @@ from functions.workflows.steps import Cancelled, StepFailed
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, VmCheckpoint, VmInput, VmResult, VmStage
+from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, Landing, VmCheckpoint, VmInput, VmResult, VmStage
 from shared.request import ApprovalMode, Mode, OsType, suggest_vm_name
 from shared.site_recovery_disks import DiskMappingError, plan_disks
 
@@ -69,6 +69,7 @@ class VmMigration(ReplicationSteps):
         self.committed = False
         self.failed_over = False
         self.identity: awsc.GuestIdentity | None = None
+        self.landing: Landing | None = carried.landing if carried else None  # as enable replication was given
         self.invocations: dict[str, awsc.InvocationStatus] = {}
         if carried:
             self.event_seq = carried.event_seq
@@ -141,6 +142,7 @@ class VmMigration(ReplicationSteps):
             source_stopped_at=self.source_stopped_at,
             access_closed=self.access_closed,
             expected_failover_seconds=self.expected_failover_seconds,
+            landing=self.landing,
             final_point=self.final_point,
         )
         self.context.continue_as_new(self.spec.model_copy(update={"checkpoint": checkpoint}).model_dump(mode="json"))
@@ -262,6 +264,7 @@ class VmMigration(ReplicationSteps):
             machine=machine,
             target=self.target_vm_settings(machine),
         )
+        self.landing = self.landing_of(spec.target)
         enabled: ActionStarted = yield from self.call(
             site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
         )
@@ -487,7 +490,11 @@ class VmMigration(ReplicationSteps):
             rolled_back=progress.rolled_back,
             started_at=progress.started_at,
             finished_at=self.now,
+            landing=self.landing or self.landing_of(None),
         ).model_dump(mode="json")
+
+    def landing_of(self, enabled: sr.TargetVmSettings | None) -> Landing:
+        return Landing.of(self.spec.target, self.spec.vm, self.target_name(), enabled, self.spec.facts)
 
     def target_name(self) -> str:
         facts = self.spec.facts

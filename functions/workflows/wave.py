@@ -145,6 +145,7 @@ def _summarise(
         counts[result.state.value] = counts.get(result.state.value, 0) + 1
     summary = WaveSummary(
         request_id=request.request_id,
+        environment=request.environment.value,
         counts=counts,
         vms=results,
         started_at=started,

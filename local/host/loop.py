@@ -42,3 +42,15 @@ def run_on_loop(coroutine: Coroutine[Any, Any, T], timeout: float | None = None)
     if threading.current_thread().name == "local-host-loop":
         raise RuntimeError("run_on_loop called from the loop thread; await the coroutine instead")
     return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+
+def close_sdk_session(timeout: float = 5.0) -> None:
+    """Close the Durable SDK's module-wide aiohttp session on the shared loop (no "Unclosed client session").
+
+    A process that used a local host calls this once before it exits; the SDK opens a new session if used again.
+    """
+    if _loop is None or _loop.is_closed():
+        return
+    from azure.durable_functions.models.utils import http_utils  # noqa: PLC0415 - the SDK's own closer
+
+    run_on_loop(http_utils._close_session(), timeout)  # the SDK offers no public close

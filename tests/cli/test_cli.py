@@ -1,7 +1,10 @@
 """The operator CLI, run in-process the way a user runs it, on the embedded default."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,7 +47,12 @@ def test_simulate_runs_the_scenario_to_its_expected_outcome(simulated, workdir):
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["counts"] == {"completed": 1, "rejected": 1}
     assert (workdir / "reports" / "small-wave.html").exists()
-    assert (workdir / "reports" / "small-wave.md").read_text().startswith("# Migration wave small")
+    markdown = (workdir / "reports" / "small-wave.md").read_text()
+    assert markdown.startswith("# Migration wave `small-wave`")
+    assert "- **Environment:** dev \\(run on local\\)" in markdown
+    landed = markdown.split("## Where each VM landed")[1].split("##", maxsplit=1)[0]
+    assert "rg\\-migrated" in landed and "westeurope" in landed  # the request's target, as the pipeline recorded it
+    assert "Premium\\_LRS" in landed  # the disks as replication was enabled, carried across continue-as-new
 
 
 def test_status_reads_the_last_local_run(simulated, workdir, capsys):
@@ -70,7 +78,7 @@ def test_approve_without_a_deployed_app_explains_itself(workdir, capsys, monkeyp
     monkeypatch.delenv("EC2AZ_API_URL", raising=False)
     monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
     code, out = run(workdir, capsys, "approve", "small-wave", "--by", "alice")
-    assert code == 2 and "operator:" in out
+    assert code == 3 and "operator:" in out  # nothing to talk to: an environment problem
 
 
 def test_a_broken_scenario_is_reported_with_the_field(tmp_path, capsys):
@@ -125,3 +133,20 @@ def test_dlq_list_shows_the_cause_and_replay_resends_under_a_new_id(simulated, w
     code, out = run(workdir, capsys, "dlq", "replay", "junk-1")
     assert code != 0 and "junk-1" in out  # nothing left to replay: one clear line, no traceback
     assert "Traceback" not in out
+
+
+def test_status_by_name_in_a_subprocess_closes_its_http_session(simulated, workdir):
+    """`status --vm NAME` as a user runs it: the name resolves, and no "Unclosed client session" at exit."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "status", "small-wave", "--vm", "web-01", "--json"],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["name"] == "web-01"
+    assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr

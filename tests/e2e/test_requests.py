@@ -109,3 +109,18 @@ def test_an_instance_already_in_a_running_wave_is_refused(stack: LocalStack) -> 
     # The first wave is unaffected; the operator cancels it to finish.
     outcome = stack.run(operator=[OperatorAction(at_hours=0, action="cancel")])
     assert by_name(outcome)["rcm-lin"].state is VmState.CANCELLED
+
+
+def test_a_select_request_resolves_against_the_emulated_ec2_as_submit_does(stack: LocalStack) -> None:
+    """`select:` (documented in the README) resolves locally as against AWS: matching instances, never the appliance."""
+    request = {k: v for k, v in wave(stack, "e2e-select", []).items() if k != "vms"}
+    request["select"] = {"filters": {"tag:Name": ["rcm-lin", "rcm-win"]}}
+    resolved = stack.resolve(request)
+    wanted = sorted(stack.seeded.instances[name].instance_id for name in ("rcm-lin", "rcm-win"))
+    assert [vm["instance_id"] for vm in resolved["vms"]] == wanted
+    assert "select" not in resolved
+    appliance = stack.seeded.appliance.instance_id
+    request["select"] = {
+        "filters": {"instance-type": sorted({i.instance_type for i in stack.scenario.estate.instances})}
+    }
+    assert appliance not in {vm["instance_id"] for vm in stack.resolve(request)["vms"]}

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from reporting import WaveReport
 from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import EventType, MigrationEvent, VmResult, WaveSummary
+from shared.pipeline import EventType, Landing, MigrationEvent, VmResult, WaveSummary
 
 S = VmState
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 REQUEST_ID = "wave-2026-01-finance"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 
 PREPARATION: list[tuple[VmState, timedelta]] = [
     (S.PREFLIGHT, timedelta(minutes=2)),
@@ -67,6 +68,22 @@ class VmStory:
             rolled_back=self.rolled_back,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            landing=None if self.state is S.REJECTED else self.landing(),
+        )
+
+    def landing(self) -> Landing:
+        """Where the VM lands, as the pipeline records it (``functions/workflows/vm.py`` ``Landing.of``)."""
+        return Landing(
+            subscription_id=SUBSCRIPTION,
+            resource_group="rg-finance",
+            region="westeurope",
+            vm_name=self.target_vm_name or self.name,
+            vm_size="Standard_D4s_v5" if self.index % 2 else "",
+            network_id=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-prod",
+            subnet="apps",
+            availability="zone 1",
+            disks=(f"disk-{self.index}-os: Premium_LRS", f"disk-{self.index}-data: StandardSSD_LRS"),
+            source_ip=f"10.0.1.{10 + self.index % 200}",
         )
 
 
@@ -229,7 +246,9 @@ def events_for(stories: list[VmStory]) -> list[MigrationEvent]:
     return events
 
 
-def build_report(stories: list[VmStory], *, environment: str = "test", title: str = "") -> WaveReport:
+def build_report(
+    stories: list[VmStory], *, environment: str = "test", title: str = "", request_environment: str = ""
+) -> WaveReport:
     results = [vm.result() for vm in stories]
     counts = Counter(result.state.value for result in results)
     finished = max(vm.finished_at for vm in stories)
@@ -250,7 +269,12 @@ def build_report(stories: list[VmStory], *, environment: str = "test", title: st
         for record in progress
     ]
     summary = WaveSummary(
-        request_id=REQUEST_ID, counts=dict(counts), vms=results, started_at=START, finished_at=finished
+        request_id=REQUEST_ID,
+        environment=request_environment,
+        counts=dict(counts),
+        vms=results,
+        started_at=START,
+        finished_at=finished,
     )
     return WaveReport(
         summary=summary,

