@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -205,11 +206,16 @@ class LocalStack:
         activity_workers: int = 4,
         run_linux_scripts: bool = False,
     ) -> Iterator[LocalStack]:
+        """Open everything on ``state_dir``. moto's ids are seeded from the scenario's name
+        (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run."""
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             moto = stack.enter_context(
-                start_moto_server(inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group)
+                start_moto_server(
+                    inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
+                    seed=estate_seed(scenario),
+                )
             )
             real, cpu = time.perf_counter(), time.process_time()
             seeded = seed_estate(scenario.estate, moto.endpoint_url)
@@ -386,6 +392,11 @@ class LocalStack:
             virtual_hours=(self.clock.now() - started).total_seconds() / 3600,
             stats=dict(vars(self.host.stats)),
         )
+
+
+def estate_seed(scenario: Scenario) -> int:
+    """The seed of moto's ids for a scenario: stable across runs and processes (unlike ``hash()``)."""
+    return zlib.crc32(scenario.name.encode("utf-8"))
 
 
 def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:

@@ -46,12 +46,16 @@ class MotoServer:
 
 @contextmanager
 def start_moto_server(
-    host: str = "127.0.0.1", *, inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP
+    host: str = "127.0.0.1",
+    *,
+    inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
+    seed: int | None = None,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
     ``inbound_rules_per_security_group``: the quota moto enforces (AWS's default is 60; an account can have it
-    raised to 1,000).
+    raised to 1,000). ``seed``: seeds the random source moto draws every resource id from (its ``mock_random``,
+    the one its ``/moto-api/seed`` route seeds), so the same seeding calls create the same ids every time.
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -63,6 +67,7 @@ def start_moto_server(
         host,
         "--inbound-rules-per-security-group",
         str(inbound_rules_per_security_group),
+        *(["--seed", str(seed)] if seed is not None else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -239,7 +244,14 @@ def set_rules_quota(limit: int) -> None:
     SecurityGroupBackend._verify_group_will_respect_rule_count_limit = verify  # type: ignore[method-assign]
 
 
-def serve(host: str, inbound_rules_per_security_group: int) -> None:
+def seed_ids(seed: int) -> None:
+    """Make moto's ids reproducible: it draws them (instances, VPCs, groups, uuids) from ``mock_random``."""
+    from moto.moto_api._internal import mock_random  # noqa: PLC0415
+
+    mock_random.seed(seed)
+
+
+def serve(host: str, inbound_rules_per_security_group: int, seed: int | None = None) -> None:
     """Serve until stdin closes (the parent ended the block, or died)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
@@ -248,6 +260,8 @@ def serve(host: str, inbound_rules_per_security_group: int) -> None:
     apply_speedups()
     if inbound_rules_per_security_group != DEFAULT_RULES_PER_SECURITY_GROUP:
         set_rules_quota(inbound_rules_per_security_group)
+    if seed is not None:
+        seed_ids(seed)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()
     try:
@@ -262,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="moto's server on the loopback interface until stdin closes")
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost"])
     parser.add_argument("--inbound-rules-per-security-group", type=int, default=DEFAULT_RULES_PER_SECURITY_GROUP)
+    parser.add_argument("--seed", type=int, default=None, help="seed moto's random ids (same calls, same ids)")
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group)
+    serve(args.host, args.inbound_rules_per_security_group, args.seed)
     return 0
 
 
