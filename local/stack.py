@@ -174,6 +174,8 @@ class LocalStack:
         self.host_restarts = 0
         #: What seeding the estate in moto cost (benchmarks report it apart from the wave).
         self.seeding = seeding or Elapsed(0.0, 0.0)
+        #: moto's server (what ``AWS_ENDPOINT_URL`` points a client at); set by :meth:`open`.
+        self.aws_endpoint_url = ""
         self.request = self.resolve(scenario.request)
         self.request_id = str(self.request.get("request_id", ""))
 
@@ -299,6 +301,7 @@ class LocalStack:
                 seeding,
                 azure_resources=arm,
             )
+            local.aws_endpoint_url = moto.endpoint_url
             stack.callback(local._close_host)
             local.host.start_server()
             yield local
