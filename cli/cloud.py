@@ -215,7 +215,7 @@ def replay_dead_letter(message_id: str) -> dlq.Replay:
         try:
             return dlq.Replay(**_local_control("POST", f"dead-letters/{message_id}/replay"))
         except ValueError as error:
-            raise PermanentError(str(error), code="NotFound", resource=message_id) from None
+            raise PermanentError(str(error), code="NotFound") from None
     from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue  # noqa: PLC0415
 
     with (

@@ -61,6 +61,11 @@ def add_commands(commands: Any) -> None:
     estate.add_argument("--target", type=Path, help="write request defaults valid for the emulated Azure here")
     advance = actions.add_parser("advance", help="jump virtual time, e.g. `local advance 2h` (s, m, h, d)")
     advance.add_argument("duration")
+    wait = actions.add_parser("wait", help="advance virtual time step by step until a wave awaits approval or ends")
+    wait.add_argument("request_id")
+    wait.add_argument("--until", choices=["approval", "end"], default="end", help="what to wait for (default end)")
+    wait.add_argument("--step", default="1h", help="virtual time per step (default 1h)")
+    wait.add_argument("--max", dest="limit", default="7d", help="give up after this much virtual time (default 7d)")
     local.set_defaults(handler=run)
 
 
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "reset": _reset,
             "estate": _estate,
             "advance": _advance,
+            "wait": _wait,
         }[args.local_command]
         return handler(args, console)
     except LocalEnvironmentError as problem:
@@ -258,6 +264,41 @@ def _advance(args: argparse.Namespace, console: Console) -> int:
     moved = control(endpoint, "POST", "advance", {"seconds": seconds})
     console.print(f"virtual time {moved['from']} -> {moved['to']}")
     return EXIT_OK
+
+
+#: Wave runtime statuses that end it; VM states a wave waiting for its operator may show.
+_WAVE_ENDED = {"Completed", "Failed", "Terminated"}
+_VM_FINAL = {"completed", "test_completed", "rejected", "failed", "cancelled"}
+
+
+def _reached(status: dict[str, Any] | None, until: str) -> bool:
+    if status is None:
+        return False
+    if status.get("runtime_status") in _WAVE_ENDED:
+        return True
+    states = [vm.get("state") for vm in status.get("vms") or []]
+    return until == "approval" and "awaiting_approval" in states and set(states) <= _VM_FINAL | {"awaiting_approval"}
+
+
+def _wait(args: argparse.Namespace, console: Console) -> int:
+    """Reads the wave through the function app's API (as `status` does) and moves time with `advance`."""
+    from cli import cloud  # noqa: PLC0415
+
+    step, limit = parse_duration(args.step), parse_duration(args.limit)
+    endpoint = require_endpoint()
+    waited = 0.0
+    while True:
+        status = cloud.api("GET", f"waves/{args.request_id}")
+        states = [vm.get("state", "") for vm in (status or {}).get("vms") or []]
+        summary = ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "no VMs yet"
+        console.print(f"after {waited / 3600:g} h: {(status or {}).get('runtime_status', 'not started')}: {summary}")
+        if _reached(status, args.until):
+            return EXIT_OK
+        if waited >= limit:
+            console.print(f"[yellow]not reached after {args.limit} of virtual time[/]")
+            return EXIT_FAILED
+        control(endpoint, "POST", "advance", {"seconds": step})
+        waited += step
 
 
 # --- processes -----------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _ReplyError as reply:
             self._answer(reply.status, reply.body)
         except PermanentError as error:
-            self._answer(404 if error.code == "NotFound" else 409, {"error": str(error)})
+            self._answer(404 if error.code == "NotFound" else 409, {"error": error.message})
         except (ValueError, LookupError) as error:
             self._answer(400, {"error": str(error)})
         except Exception as error:
