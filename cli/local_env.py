@@ -175,7 +175,7 @@ def _up(args: argparse.Namespace, console: Console) -> int:
     while time.monotonic() < deadline:
         endpoint = read_endpoint(state)
         if endpoint is not None and endpoint.pid == process.pid:
-            console.print(f"local environment up: {endpoint.api_url}")
+            console.print(f"local environment up: {endpoint.api_url} (pid {endpoint.pid})")
             console.print(
                 f"  virtual time x{endpoint.speed:g}; AWS (moto) {endpoint.aws_endpoint_url}; state {state}; "
                 "stop it with `python -m cli local down`"
