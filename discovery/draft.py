@@ -157,8 +157,8 @@ def draft_request(
 
 
 def still_to_fill(request: Mapping[str, Any]) -> list[str]:
-    """Fields the draft cannot be submitted without: placeholders left, and for ``mode: full`` (a test migration
-    first) the test network when the defaults did not give one."""
+    """Fields the draft cannot be submitted without: placeholders left, and for the modes that run a test
+    migration (``full``, ``test_only``) the test network when the defaults did not give one."""
     missing: list[str] = []
 
     def walk(value: Any, path: str) -> None:
@@ -170,9 +170,10 @@ def still_to_fill(request: Mapping[str, Any]) -> list[str]:
 
     walk({k: v for k, v in request.items() if k != "vms"}, "")
     target = request.get("target")
-    if request.get("mode") == "full" and isinstance(target, Mapping):
+    mode = request.get("mode")
+    if mode in {"full", "test_only"} and isinstance(target, Mapping):
         missing += [
-            f"target.{name} (mode: full runs a test migration into it)"
+            f"target.{name} (mode: {mode} runs a test migration into it)"
             for name in ("test_virtual_network_id", "test_subnet")
             if not target.get(name)
         ]
