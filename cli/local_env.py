@@ -209,6 +209,7 @@ def _down(args: argparse.Namespace, console: Console) -> int:
     endpoint = read_endpoint(state)
     if endpoint is not None:
         try:
+            _warn_in_flight(endpoint, console)
             control(endpoint, "POST", "stop")
         except LocalEnvironmentError:
             os.kill(pid, signal.SIGTERM)
@@ -221,6 +222,17 @@ def _down(args: argparse.Namespace, console: Console) -> int:
     (state / ENDPOINT_FILE).unlink(missing_ok=True)
     console.print("local environment stopped (state kept: `local up` resumes it, `local reset` deletes it)")
     return EXIT_OK
+
+
+def _warn_in_flight(endpoint: LocalEndpoint, console: Console) -> None:
+    """Waves still running resume in the host after `up`, but the emulated clouds keep their state in memory."""
+    running = [w["request_id"] for w in control(endpoint, "GET", "status")["waves"] if w["runtime_status"] == "Running"]
+    if running:
+        console.print(
+            f"[yellow]waves in flight: {', '.join(running)}. Their orchestrations resume after `local up`, but the "
+            "emulated AWS and Site Recovery start afresh (same ids, no replication progress): finish or cancel "
+            "waves before `local down` to keep their outcome meaningful.[/]"
+        )
 
 
 def _reset(args: argparse.Namespace, console: Console) -> int:
