@@ -1,9 +1,9 @@
 """``python -m cli``: run, submit, watch and report migrations.
 
-Without cloud settings every command works on the embedded default (``local/``); with ``EC2AZ_API_URL`` (the
-function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set, submit/status/approve/cancel
-talk to the deployed function app and queue.
-"""
+With ``EC2AZ_API_URL`` (the function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set,
+submit/status/approve/cancel/dlq talk to the deployed function app and queue; without them, to the local
+environment started by ``python -m cli local up`` through the same code (``cli/cloud.py``). ``demo`` and
+``simulate`` run a scenario to its end on the embedded default, with its scripted operator and faults."""
 
 from __future__ import annotations
 
