@@ -22,7 +22,8 @@ import yaml
 
 from cli import dlq
 from functions.settings import ENV_EVENTS_TOPIC, ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE, FunctionAppSettings
-from local.env.endpoint import LOCAL_AWS_KEY, LocalEndpoint, read_endpoint
+from local.aws.server import FAKE_CREDENTIALS
+from local.env.endpoint import LocalEndpoint, read_endpoint
 from shared.errors import InvalidRequestError, PermanentError, TransientError
 from shared.pipeline import EventType, MigrationEvent
 from shared.request import MigrationRequest
@@ -54,8 +55,8 @@ def use_local_aws() -> None:
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint.aws_endpoint_url,
-            "AWS_ACCESS_KEY_ID": LOCAL_AWS_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_KEY,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],  # the operator's fixed fake key
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or endpoint.region,
         }
     )

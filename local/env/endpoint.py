@@ -16,8 +16,6 @@ from pathlib import Path
 ENV_LOCAL_STATE = "EC2AZ_LOCAL_STATE"
 DEFAULT_STATE_DIR = Path(".state") / "local"
 ENDPOINT_FILE = "endpoint.json"
-#: moto accepts any credentials; the CLI signs its AWS calls to the local environment with these.
-LOCAL_AWS_KEY = "local"
 
 
 def state_dir() -> Path:
