@@ -2,11 +2,12 @@
 
 Exit codes: 0 all VMs completed; 1 some VMs failed or were rejected (demo/simulate: the run did not end as the
 scenario's ``expect`` says); 2 bad input or usage; 3 environment problem (credentials, an unreachable endpoint,
-no local run, interrupted). Errors are one line, never a traceback (``cli/outcome.py``).
+no local environment, interrupted). Errors are one line, never a traceback (``cli/outcome.py``).
 
-Without cloud settings every command works on the embedded default (``local/``); with ``EC2AZ_API_URL`` (the
-function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set, submit/status/approve/cancel
-talk to the deployed function app and queue.
+With ``EC2AZ_API_URL`` (the function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set,
+submit/status/approve/cancel/dlq talk to the deployed function app and queue; without them, to the local
+environment started by ``python -m cli local up`` through the same code (``cli/cloud.py``). ``demo`` and
+``simulate`` run a scenario to its end on the embedded default, with its scripted operator and faults.
 """
 
 from __future__ import annotations
@@ -66,9 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="submit a migration request (Service Bus, or the embedded default)")
     submit.add_argument("request", type=Path, help="request file (YAML or JSON); `select:` is resolved first")
     submit.add_argument("--env", choices=["dev", "test", "prod"], help="override the request's environment")
-    submit.add_argument(
-        "--scenario", type=Path, default=DEMO_SCENARIO, help="locally: the estate to run against (default: demo)"
-    )
     submit.set_defaults(handler=cmd_submit)
 
     status = commands.add_parser("status", help="status of a wave, or of one VM")
@@ -108,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     discover = commands.add_parser("discover", help="find EC2 instances, judge readiness, right-size, draft a request")
     _discover_arguments(discover)
     discover.set_defaults(handler=cmd_discover)
+
+    from cli.local_env import add_commands  # noqa: PLC0415 - `local up|status|down|reset|estate|advance`
+
+    add_commands(commands)
     return parser
 
 
@@ -191,25 +193,30 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     raw = cloud.load_request_file(args.request)
     if args.env:
         raw["environment"] = args.env
-    if cloud.configured():
-        raw = cloud.resolve_selection_with_boto3(raw)
-        request = parse_request(raw)
-        message_id = cloud.submit(request)
-        console.print(f"submitted {request.request_id} ({len(request.vms)} VMs) as message {message_id}")
-        return EXIT_OK
-    from cli.local_run import check_request_for_estate  # noqa: PLC0415
-    from local.scenario import load_scenario  # noqa: PLC0415
-
-    scenario = load_scenario(args.scenario)
-    check_request_for_estate(scenario, raw)
-    console.print(f"no cloud configured: running the request on the embedded default ({scenario.name} estate)")
-    return _run(scenario, console, live=True, report_dir=Path("reports"), request=raw)
+    if not cloud.configured():
+        console.print(
+            "[red]nowhere to submit to:[/] no deployment configured (EC2AZ_API_URL, "
+            "ServiceBusConnection__fullyQualifiedNamespace) and no local environment running "
+            "(`python -m cli local up`)"
+        )
+        return EXIT_ENVIRONMENT
+    raw = cloud.resolve_selection_with_boto3(raw)
+    request = parse_request(raw)
+    message_id = cloud.submit(request)
+    where = "the local environment" if cloud.local_endpoint() else "the deployment"
+    console.print(f"submitted {request.request_id} ({len(request.vms)} VMs) to {where} as message {message_id}")
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from cli import cloud  # noqa: PLC0415
 
-    if cloud.configured() and args.request_id:
+    local = cloud.local_endpoint() if args.state is None else None
+    if local is not None and not args.request_id:
+        from cli.local_env import latest_wave  # noqa: PLC0415
+
+        args.request_id = latest_wave(local)
+    if (cloud.deployment_configured() or local is not None) and args.request_id:
         status = _status_of(lambda path: cloud.api("GET", path), args.request_id, args.vm, {})
     else:
         status = _local_status(args.state, args.request_id, args.vm)
@@ -280,8 +287,8 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
 
     if not cloud.configured():
         console.print(
-            "[yellow]no deployed function app configured (EC2AZ_API_URL).[/] On the embedded default a run's "
-            "approvals and cancellations come from its scenario's `operator:` section."
+            "[yellow]no deployed function app configured (EC2AZ_API_URL) and no local environment running "
+            "(`python -m cli local up`).[/] In `cli demo`/`simulate` approvals come from the scenario's `operator:`."
         )
         return EXIT_ENVIRONMENT
     body = {"by": args.by, **({"vm": args.vm} if args.vm else {})}
@@ -292,12 +299,25 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from cli import cloud  # noqa: PLC0415
     from cli.local_run import last_state_dir, read_events  # noqa: PLC0415
     from local.app import open_stored_host  # noqa: PLC0415
     from reporting import WaveReport, write_report  # noqa: PLC0415
     from shared.lifecycle import VmProgress  # noqa: PLC0415
     from shared.pipeline import WaveSummary  # noqa: PLC0415
 
+    local = cloud.local_endpoint() if args.state is None else None
+    if local is not None:
+        from cli.local_env import report_inputs  # noqa: PLC0415
+
+        found = report_inputs(local, args.request_id)
+        if found is None:
+            console.print("no finished wave to report on" + (f" for {args.request_id}" if args.request_id else ""))
+            return EXIT_FAILED
+        report = WaveReport.from_run(*found, environment="local", clock="virtual")
+        markdown, html = write_report(report, args.out)
+        console.print(f"report: {markdown}  and  {html}")
+        return EXIT_OK
     state_dir = last_state_dir(args.state)
     with open_stored_host(state_dir) as host:
         waves = [s for s in host.instances(prefix="wave-") if "-batch-" not in s.instance_id]
@@ -321,7 +341,8 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 def cmd_dlq_list(args: argparse.Namespace, console: Console) -> int:
     from cli import cloud  # noqa: PLC0415
 
-    rows = cloud.dead_letters() if cloud.configured() else _local_dead_letters(args.state)
+    use_cloud = cloud.deployment_configured() or (cloud.local_endpoint() is not None and args.state is None)
+    rows = cloud.dead_letters() if use_cloud else _local_dead_letters(args.state)
     if args.json:
         console.print_json(json.dumps(rows, default=str))
         return EXIT_OK
@@ -359,7 +380,7 @@ def _local_dead_letters(state: Path | None) -> list[dict[str, Any]]:
 def cmd_dlq_replay(args: argparse.Namespace, console: Console) -> int:
     from cli import cloud, dlq  # noqa: PLC0415
 
-    if cloud.configured():
+    if cloud.deployment_configured() or (cloud.local_endpoint() is not None and args.state is None):
         replay = cloud.replay_dead_letter(args.message_id)
     else:
         from cli.local_run import last_state_dir  # noqa: PLC0415
@@ -403,6 +424,7 @@ def _discover_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_discover(args: argparse.Namespace, console: Console) -> int:
+    from cli import cloud  # noqa: PLC0415
     from discovery.command import run_discover  # noqa: PLC0415
     from discovery.options import DiscoverOptions  # noqa: PLC0415
 
@@ -420,6 +442,7 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
         comfort=args.comfort,
         request_id=args.request_id,
     )
+    cloud.use_local_aws()  # the local environment's moto when it is up and no deployment is configured
     return run_discover(options, console)
 
 

@@ -3,6 +3,10 @@
 Configured by environment: ``ServiceBusConnection__fullyQualifiedNamespace`` (queue ``migration-requests``,
 credentials from azure-identity's ``DefaultAzureCredential``), ``EC2AZ_API_URL`` (the function app's
 ``https://<app>.azurewebsites.net/api``) and ``EC2AZ_API_KEY`` (a function key, sent as ``x-functions-key``).
+
+Without those, a running local environment (``python -m cli local up``, found through its ``endpoint.json``) is
+the cloud: its function app API takes the same calls, its queue takes the request through Service Bus's REST send
+shape, and AWS calls go to its moto server (``AWS_ENDPOINT_URL`` and moto's fake keys; :func:`use_local_aws`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import yaml
 
 from cli import dlq
 from functions.settings import ENV_EVENTS_TOPIC, ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE, FunctionAppSettings
+from local.aws.server import FAKE_CREDENTIALS
+from local.env.endpoint import LocalEndpoint, read_endpoint
 from shared.errors import InvalidRequestError, PermanentError, TransientError
 from shared.pipeline import EventType, MigrationEvent
 from shared.request import MigrationRequest
@@ -26,8 +32,36 @@ ENV_API_URL = "EC2AZ_API_URL"
 ENV_API_KEY = "EC2AZ_API_KEY"
 
 
-def configured() -> bool:
+def deployment_configured() -> bool:
     return bool(os.environ.get(ENV_API_URL) or os.environ.get(ENV_SERVICEBUS_NAMESPACE))
+
+
+def local_endpoint() -> LocalEndpoint | None:
+    """The running local environment, when no deployment is configured."""
+    return None if deployment_configured() else read_endpoint()
+
+
+def configured() -> bool:
+    """A deployment is configured, or a local environment is up."""
+    return deployment_configured() or local_endpoint() is not None
+
+
+def use_local_aws() -> None:
+    """Point boto3 at the local environment's moto server (endpoint and fake keys) when it is the cloud in use;
+    with a deployment configured, boto3's standard credential chain and endpoints apply untouched."""
+    endpoint = local_endpoint()
+    if endpoint is None:
+        return
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint.aws_endpoint_url,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],  # the operator's fixed fake key
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or endpoint.region,
+        }
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
 
 
 def load_request_file(path: Path) -> dict[str, Any]:
@@ -53,11 +87,18 @@ def resolve_selection_with_boto3(raw: dict[str, Any]) -> dict[str, Any]:
     if "select" not in raw:
         return raw
     import boto3  # noqa: PLC0415
+    from botocore.exceptions import NoCredentialsError  # noqa: PLC0415
 
+    from discovery.command import MISSING_CREDENTIALS  # noqa: PLC0415
     from discovery.select import resolve_selection  # noqa: PLC0415
 
+    use_local_aws()
     region = (raw.get("select") or {}).get("region") or raw.get("region")
-    return resolve_selection(raw, boto3.client("ec2", region_name=region))
+    try:
+        return resolve_selection(raw, boto3.client("ec2", region_name=region))
+    except NoCredentialsError:
+        message = MISSING_CREDENTIALS.replace("discover:", "select:", 1)
+        raise PermanentError(message, code="NoCredentials") from None
 
 
 def _servicebus() -> Any:
@@ -72,6 +113,9 @@ def _servicebus() -> Any:
 
 def submit(request: MigrationRequest) -> str:
     """Send the request with its id as the message id (the queue's duplicate detection drops a resubmission)."""
+    local = local_endpoint()
+    if local is not None:
+        return _send_local(local, request)
     from azure.servicebus import ServiceBusMessage  # noqa: PLC0415
 
     with _servicebus() as client, client.get_queue_sender(REQUESTS_QUEUE) as sender:
@@ -86,6 +130,34 @@ def submit(request: MigrationRequest) -> str:
     return request.request_id
 
 
+def _send_local(endpoint: LocalEndpoint, request: MigrationRequest) -> str:
+    """The same message over Service Bus's REST send (``POST {queue}/messages``, ``BrokerProperties``)."""
+    properties = {"MessageId": request.request_id, "Label": "migration-request"}
+    http = urllib.request.Request(  # noqa: S310 - the loopback URL the local environment wrote
+        f"{endpoint.servicebus_url}/{REQUESTS_QUEUE}/messages",
+        method="POST",
+        data=request.model_dump_json(exclude_defaults=False).encode(),
+        headers={"content-type": "application/json", "BrokerProperties": json.dumps(properties)},
+    )
+    try:
+        with urllib.request.urlopen(http, timeout=60) as response:  # noqa: S310
+            if response.status != 201:
+                raise TransientError(f"send to {REQUESTS_QUEUE}: HTTP {response.status}", code=str(response.status))
+    except urllib.error.HTTPError as error:
+        raise PermanentError(f"send to {REQUESTS_QUEUE}: HTTP {error.code}", code=str(error.code)) from None
+    except urllib.error.URLError as error:
+        raise TransientError(f"send to {REQUESTS_QUEUE}: {error.reason}", code="Unreachable") from None
+    return request.request_id
+
+
+def _local_control(method: str, path: str) -> Any:
+    from cli.local_env import control  # noqa: PLC0415
+
+    endpoint = local_endpoint()
+    assert endpoint is not None
+    return control(endpoint, method, path)
+
+
 #: The events topic's subscription that keeps every event (``infra/azure/modules/servicebus.bicep``).
 AUDIT_SUBSCRIPTION = "audit"
 #: How many dead letters `dlq list` shows, and how many audit events it peeks to find their causes.
@@ -97,6 +169,9 @@ MAX_REPLAY_SCAN = 1000
 
 def dead_letters() -> list[dict[str, Any]]:
     """The requests queue's dead letters (peeked, not received) with the trigger's cause from the audit events."""
+    if local_endpoint() is not None:
+        rows: list[dict[str, Any]] = _local_control("GET", "dead-letters")
+        return rows
     from azure.servicebus import ServiceBusSubQueue  # noqa: PLC0415
 
     with _servicebus() as client:
@@ -141,6 +216,11 @@ def replay_dead_letter(message_id: str) -> dlq.Replay:
     Returns only once the broker accepted the send (``send_messages`` raises otherwise) and the dead letter was
     completed. Messages received while looking for it are abandoned (their locks released) at the end.
     """
+    if local_endpoint() is not None:
+        try:
+            return dlq.Replay(**_local_control("POST", f"dead-letters/{message_id}/replay"))
+        except ValueError as error:
+            raise PermanentError(str(error), code="NotFound") from None
     from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue  # noqa: PLC0415
 
     with (
@@ -192,7 +272,8 @@ def replay_dead_letter(message_id: str) -> dlq.Replay:
 
 def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """Call the function app's HTTP API; 404 gives None."""
-    base = os.environ.get(ENV_API_URL, "").rstrip("/")
+    local = local_endpoint()
+    base = (local.api_url if local else os.environ.get(ENV_API_URL, "")).rstrip("/")
     if not base:
         raise PermanentError(f"{ENV_API_URL} is not set", code="NotConfigured")
     request = urllib.request.Request(  # noqa: S310 - the operator's own https endpoint

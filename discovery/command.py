@@ -11,7 +11,7 @@ from rich.console import Console
 from aws_lambdas.gateways.clients import make_client
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
 from discovery.assess import Assessment, assess
-from discovery.draft import draft_request, header_comment, load_defaults, request_yaml
+from discovery.draft import draft_request, header_comment, load_defaults, request_yaml, still_to_fill
 from discovery.instance_types import catalog_for
 from discovery.inventory import ManagedInstanceLookup, gather_facts, list_instance_ids
 from discovery.metrics import CloudWatchUtilization, UtilizationSource
@@ -20,7 +20,13 @@ from discovery.render import print_report, report_csv, report_json
 from shared.errors import InvalidRequestError, MigrationError
 from shared.sizing import AzureCatalog, PriceSnapshot, Utilization, load_catalog, load_prices, utilization_from_series
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+#: What to do when boto3's credential chain finds nothing (one line, exit code 3).
+MISSING_CREDENTIALS = (
+    "discover: no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`) or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run where an instance or task role applies, "
+    "or start the local environment with `python -m cli local up`"
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,13 @@ def run_discover(
     now: datetime | None = None,
 ) -> int:
     """The CLI entry point: 0 done, 1 AWS failed, 2 bad input. Without ``deps`` it talks to AWS through boto3."""
+    from botocore.exceptions import NoCredentialsError  # noqa: PLC0415
+
     try:
         result = discover(args, deps or aws_dependencies(args.region), now=now)
+    except NoCredentialsError:
+        console.print(f"[red]{MISSING_CREDENTIALS}[/red]")
+        return EXIT_ENVIRONMENT
     except InvalidRequestError as error:
         console.print(f"[red]discover: {error}[/red]")
         return EXIT_USAGE
@@ -128,4 +139,6 @@ def run_discover(
         if not args.json_output:
             todo = "" if args.target else " - fill in the <REPLACE-ME> values before submitting"
             console.print(f"Draft request with {len(result.request['vms'])} VM(s) written to {args.out}{todo}.")
+            if args.target and still_to_fill(result.request):
+                console.print(f"[yellow]Still to fill in: {', '.join(still_to_fill(result.request))}[/yellow]")
     return EXIT_OK

@@ -156,6 +156,30 @@ def draft_request(
     return request
 
 
+def still_to_fill(request: Mapping[str, Any]) -> list[str]:
+    """Fields the draft cannot be submitted without: placeholders left, and for the modes that run a test
+    migration (``full``, ``test_only``) the test network when the defaults did not give one."""
+    missing: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, str) and value.startswith(PLACEHOLDER.split("{", maxsplit=1)[0]):
+            missing.append(path)
+
+    walk({k: v for k, v in request.items() if k != "vms"}, "")
+    target = request.get("target")
+    mode = request.get("mode")
+    if mode in {"full", "test_only"} and isinstance(target, Mapping):
+        missing += [
+            f"target.{name} (mode: {mode} runs a test migration into it)"
+            for name in ("test_virtual_network_id", "test_subnet")
+            if not target.get(name)
+        ]
+    return missing
+
+
 def header_comment(
     assessments: Sequence[Assessment], request: Mapping[str, Any], *, has_defaults: bool, price_label: str
 ) -> str:
@@ -172,6 +196,8 @@ def header_comment(
             "  virtual_network_id, subnet, test_virtual_network_id, test_subnet, cache_storage_account_id.",
             "Or run discover again with --target defaults.yaml holding `appliance:` and `target:`.",
         ]
+    if has_defaults and still_to_fill(request):
+        lines += ["", "FILL IN before submitting:", *(f"  {field}" for field in still_to_fill(request))]
     lines += [
         "",
         "vm_size and disk_types are right-sizing recommendations: review them.",

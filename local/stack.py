@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -175,6 +176,8 @@ class LocalStack:
         self.host_restarts = 0
         #: What seeding the estate in moto cost (benchmarks report it apart from the wave).
         self.seeding = seeding or Elapsed(0.0, 0.0)
+        #: moto's server (what ``AWS_ENDPOINT_URL`` points a client at); set by :meth:`open`.
+        self.aws_endpoint_url = ""
         self.request = self.resolve(scenario.request)
         self.request_id = str(self.request.get("request_id", ""))
 
@@ -215,6 +218,8 @@ class LocalStack:
         activity_workers: int = 4,
         run_linux_scripts: bool = False,
     ) -> Iterator[LocalStack]:
+        """Open everything on ``state_dir``. moto's ids are seeded from the scenario's name
+        (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run."""
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
@@ -224,6 +229,7 @@ class LocalStack:
                     inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
                     guest_agent_url=guest_agent.url,
                     enforce_iam=True,
+                    seed=estate_seed(scenario),
                 )
             )
             real, cpu = time.perf_counter(), time.process_time()
@@ -310,6 +316,7 @@ class LocalStack:
                 seeding,
                 azure_resources=arm,
             )
+            local.aws_endpoint_url = moto.endpoint_url
             stack.callback(local._close_host)
             local.host.start_server()
             yield local
@@ -403,6 +410,11 @@ class LocalStack:
             virtual_hours=(self.clock.now() - started).total_seconds() / 3600,
             stats=dict(vars(self.host.stats)),
         )
+
+
+def estate_seed(scenario: Scenario) -> int:
+    """The seed of moto's ids for a scenario: stable across runs and processes (unlike ``hash()``)."""
+    return zlib.crc32(scenario.name.encode("utf-8"))
 
 
 def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:

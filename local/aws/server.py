@@ -56,6 +56,7 @@ def start_moto_server(
     inbound_rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
     guest_agent_url: str | None = None,
     enforce_iam: bool = False,
+    seed: int | None = None,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
@@ -65,6 +66,8 @@ def start_moto_server(
     (local/aws/ssm_extension.py), so Lambdas reach the guests through boto3 as in AWS. ``enforce_iam``: moto's
     access control checks every request signed by anyone but :data:`UNCHECKED_ACCESS_KEYS` (see
     :func:`enforce_iam_except`): the Lambdas, signing with their roles' credentials (local/aws/iam.py).
+    ``seed``: seeds the random source moto draws every resource id from (its ``mock_random``, the one its
+    ``/moto-api/seed`` route seeds), so the same seeding calls create the same ids every time.
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -78,6 +81,7 @@ def start_moto_server(
         str(inbound_rules_per_security_group),
         *(["--guest-agent", guest_agent_url] if guest_agent_url else []),
         *(["--enforce-iam"] if enforce_iam else []),
+        *(["--seed", str(seed)] if seed is not None else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -280,8 +284,19 @@ def enforce_iam_except(unchecked: frozenset[str]) -> None:
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
 
+def seed_ids(seed: int) -> None:
+    """Make moto's ids reproducible: it draws them (instances, VPCs, groups, uuids) from ``mock_random``."""
+    from moto.moto_api._internal import mock_random  # noqa: PLC0415
+
+    mock_random.seed(seed)
+
+
 def serve(
-    host: str, inbound_rules_per_security_group: int, guest_agent_url: str | None = None, enforce_iam: bool = False
+    host: str,
+    inbound_rules_per_security_group: int,
+    guest_agent_url: str | None = None,
+    enforce_iam: bool = False,
+    seed: int | None = None,
 ) -> None:
     """Serve until stdin closes (the parent ended the block, or died)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
@@ -291,6 +306,8 @@ def serve(
     apply_speedups()
     if inbound_rules_per_security_group != DEFAULT_RULES_PER_SECURITY_GROUP:
         set_rules_quota(inbound_rules_per_security_group)
+    if seed is not None:
+        seed_ids(seed)
     if guest_agent_url:
         from local.aws.guest_bridge import RemoteGuest  # noqa: PLC0415
         from local.aws.ssm_extension import install  # noqa: PLC0415
@@ -314,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inbound-rules-per-security-group", type=int, default=DEFAULT_RULES_PER_SECURITY_GROUP)
     parser.add_argument("--guest-agent", default=None, help="URL of the guest emulator's agent (guest_bridge)")
     parser.add_argument("--enforce-iam", action="store_true", help="check every caller but the operator and guests")
+    parser.add_argument("--seed", type=int, default=None, help="seed moto's random ids (same calls, same ids)")
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam)
+    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam, args.seed)
     return 0
 
 
