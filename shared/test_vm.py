@@ -40,6 +40,11 @@ _EXIT_LINE = re.compile(rf"^{EXIT_MARKER} (-?\d+)\s*$", re.MULTILINE)
 _PORT_LINE = re.compile(rf"^{PORT_MARKER} (\d+) (open|closed)\s*$", re.MULTILINE)
 #: Linux Run Command's framing of the streams: ``Enable succeeded: \n[stdout]\n…\n[stderr]\n…``.
 _ENVELOPE = re.compile(r"^(?:Enable succeeded: *|\[stdout\]|\[stderr\])\s*$\n?", re.MULTILINE)
+#: ``name=value`` / ``name: value`` pairs whose name says secret: their values never leave the activity.
+_SECRET_PAIR = re.compile(
+    r"(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|passphrase|apikey|api_key|accountkey|sharedaccesskey|sig)"
+    r"[\w.-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s;&,]+)"
+)
 _MARKER_LINE = re.compile(rf"^(?:{EXIT_MARKER}|{PORT_MARKER}) .*$\n?", re.MULTILINE)
 
 
@@ -87,7 +92,8 @@ class TestVmView(_Model):
         for code, _display, message in statuses:
             kind, _, state = code.partition("/")
             if kind == "ProvisioningState":
-                provisioning = state.lower()
+                head, _, reason = state.partition("/")  # e.g. failed/OSProvisioningTimedOut
+                provisioning = f"{head.lower()} ({reason})" if reason else head.lower()
                 problem = message or problem
             elif kind == "PowerState":
                 power = state.lower()
@@ -222,7 +228,7 @@ def parse_run_output(messages: list[str]) -> ValidationOutcome:
     text = "\n".join(m for m in messages if m)
     exits = _EXIT_LINE.findall(text)
     ports = {int(port): answer for port, answer in _PORT_LINE.findall(text)}
-    output = _ENVELOPE.sub("", _MARKER_LINE.sub("", text)).strip()
+    output = redact(_ENVELOPE.sub("", _MARKER_LINE.sub("", text)).strip())
     if len(output) > OUTPUT_LIMIT:
         output = output[: OUTPUT_LIMIT - 15] + " …(truncated)"
     return ValidationOutcome(
@@ -231,3 +237,8 @@ def parse_run_output(messages: list[str]) -> ValidationOutcome:
         closed_ports=sorted(p for p, a in ports.items() if a == "closed"),
         output=output,
     )
+
+
+def redact(text: str) -> str:
+    """Mask the value of every ``name=value`` / ``name: value`` whose name says secret (password, token, key…)."""
+    return _SECRET_PAIR.sub(lambda m: f"{m[1]}{m[2]}***", text)

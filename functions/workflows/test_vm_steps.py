@@ -85,9 +85,9 @@ class TestVmSteps(ReplicationSteps):
 
         def settled(view: tv.TestVmView) -> bool:
             readiness, code, message = view.assess()
-            last[:] = [(code, message)]
             if readiness is tv.Readiness.FAILED:
                 raise self.failure(code, f"{vm.describe()}: {message}")
+            last[:] = [(code, message)]  # why it is still waiting, for the timeout's message
             return readiness is tv.Readiness.READY
 
         try:
@@ -98,10 +98,10 @@ class TestVmSteps(ReplicationSteps):
                 maximum=self.timings.test_vm_max_poll,
                 timeout=timeout,
                 what=f"the {vm.describe()}",
-                code="TestVmNotBooted",
+                code="TestVmTimedOut",
             )
         except StepFailed as failed:
-            if last and failed.error.code == "TestVmNotBooted":
+            if failed.error.code == "TestVmTimedOut" and last:
                 code, message = last[0]
                 raise self.failure(code, f"{vm.describe()}: {message} after {timeout / 60:g} min") from None
             raise
