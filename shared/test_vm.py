@@ -28,6 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.request import OsType, TestVmValidation
 
+#: What the pipeline's identity does to the test VM, in the target resource group (Microsoft.Compute operations:
+#: the VM and its instance view are read, Run Command is an action). Virtual Machine Contributor grants them.
+TEST_VM_ACTIONS = (
+    "Microsoft.Compute/virtualMachines/read",
+    "Microsoft.Compute/virtualMachines/instanceView/read",
+    "Microsoft.Compute/virtualMachines/runCommand/action",
+)
 #: Marker lines the validation script prints (the exit code of the smoke command; one line per port).
 EXIT_MARKER = "EC2AZ-EXIT"
 PORT_MARKER = "EC2AZ-PORT"

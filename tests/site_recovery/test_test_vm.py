@@ -14,6 +14,7 @@ import pytest
 
 from functions.gateways.compute import AzureComputeGateway
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
+from local.azure_resources.roles import READER, VIRTUAL_MACHINE_CONTRIBUTOR
 from local.clock import VirtualClock
 from local.site_recovery import (
     EmulatorResponse,
@@ -26,9 +27,10 @@ from local.site_recovery.compute import COMPUTE_API_VERSION
 from local.site_recovery.estate import MachineBehaviour, TestVmBehaviour, TestVmBoot
 from local.site_recovery.transport import EmulatorCredential
 from shared.errors import NotFoundError
+from shared.rbac import missing_actions
 from shared.request import OsType, TestVmValidation
 from shared.site_recovery import JobRef, ProtectedItemRef, TestFailoverSpec, VaultRef
-from shared.test_vm import Readiness, RunCommandStarted, TestVmRef, parse_run_output, validation_script
+from shared.test_vm import TEST_VM_ACTIONS, Readiness, RunCommandStarted, TestVmRef, parse_run_output, validation_script
 from tests.site_recovery.conftest import SUB, TEST_VNET, enable, run_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "compute"
@@ -253,3 +255,9 @@ def test_output_without_an_exit_marker_is_a_failure_and_long_output_is_truncated
 def test_bad_validation_settings_are_refused_with_a_clear_reason(validation: dict[str, Any], expected: str) -> None:
     with pytest.raises(ValueError, match=expected):
         TestVmValidation.model_validate(validation)
+
+
+def test_the_target_groups_role_lets_the_pipeline_read_the_test_vm_and_run_commands_on_it() -> None:
+    """infra/azure/modules/target-rg-role.bicep assigns Virtual Machine Contributor (Microsoft's definition)."""
+    assert missing_actions(TEST_VM_ACTIONS, [VIRTUAL_MACHINE_CONTRIBUTOR.permission]) == ()
+    assert missing_actions(TEST_VM_ACTIONS, [READER.permission]) == (TEST_VM_ACTIONS[2],), "planted: Reader cannot"
