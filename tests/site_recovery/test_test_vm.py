@@ -24,9 +24,9 @@ from local.site_recovery import (
     build_emulated_compute_client,
 )
 from local.site_recovery.compute import COMPUTE_API_VERSION
-from local.site_recovery.estate import MachineBehaviour, TestVmBehaviour, TestVmBoot
+from local.site_recovery.estate import FaultKind, MachineBehaviour, RequestFault, TestVmBehaviour, TestVmBoot
 from local.site_recovery.transport import EmulatorCredential
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, OperationInProgressError, TransientError
 from shared.rbac import missing_actions
 from shared.request import OsType, TestVmValidation
 from shared.site_recovery import JobRef, ProtectedItemRef, TestFailoverSpec, VaultRef
@@ -187,10 +187,10 @@ def test_run_command_needs_a_ready_agent_and_cleanup_removes_the_test_vm(
     emulator.set_behaviour("web01", MachineBehaviour(test_vm=TestVmBehaviour(boot=TestVmBoot.AGENT_NOT_READY)))
     assert compute.read_test_vm(vm).assess()[1] == "TestVmAgentNotReady"
     script = validation_script(TestVmValidation(smoke_command="true"), OsType.LINUX, vm)
-    with pytest.raises(Exception, match="agent is not ready"):
+    with pytest.raises(OperationInProgressError, match="agent is not ready"):
         compute.start_run_command(script)
     started = gateway.cleanup_test_failover(item)
-    run_for(emulator.clock, 3600)  # type: ignore[arg-type]
+    run_for(emulator.clock, 3600)
     assert gateway.get_job(JobRef(vault=vault, job_name=started.job.job_name)).succeeded
     assert emulator.test_vms() == []
     with pytest.raises(NotFoundError):
@@ -261,3 +261,11 @@ def test_the_target_groups_role_lets_the_pipeline_read_the_test_vm_and_run_comma
     """infra/azure/modules/target-rg-role.bicep assigns Virtual Machine Contributor (Microsoft's definition)."""
     assert missing_actions(TEST_VM_ACTIONS, [VIRTUAL_MACHINE_CONTRIBUTOR.permission]) == ()
     assert missing_actions(TEST_VM_ACTIONS, [READER.permission]) == (TEST_VM_ACTIONS[2],), "planted: Reader cannot"
+
+
+def test_a_run_command_whose_result_never_comes_is_an_error_not_a_pass(tested: Any) -> None:
+    emulator, compute, vm, _item = tested
+    emulator.inject(RequestFault(kind=FaultKind.JOB_FAILURE, operation=Operation.RUN_COMMAND, machine="web01"))
+    started = compute.start_run_command(validation_script(TestVmValidation(smoke_command="true"), OsType.LINUX, vm))
+    with pytest.raises(TransientError):
+        compute.run_command_progress(started)
