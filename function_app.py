@@ -4,7 +4,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 # The activity modules register on the blueprint when imported.
-from functions.activities import aws, events, preflight, readiness, site_recovery  # noqa: F401
+from functions.activities import aws, events, preflight, readiness, site_recovery, test_vm  # noqa: F401
 from functions.activities import bp as activities
 from functions.orchestrators import bp as orchestrators
 from functions.triggers import bp as triggers

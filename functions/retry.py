@@ -40,6 +40,9 @@ AWS_CALL = RetryPolicy("aws-call", first_retry_seconds=5, attempts=6, max_second
 #: Site Recovery actions and reads: 409 "operation in progress" and 429/503 clear within minutes.
 SITE_RECOVERY_CALL = RetryPolicy("site-recovery-call", first_retry_seconds=15, attempts=6, max_seconds=300)
 
+#: Reads of the test VM and Run Command on it (Compute throttling and 409 "another operation" clear in minutes).
+COMPUTE_CALL = RetryPolicy("compute-call", first_retry_seconds=15, attempts=5, max_seconds=300)
+
 #: The wave's Azure readiness check (ARM and Site Recovery reads; throttling clears within a minute or two).
 READINESS = RetryPolicy("readiness", first_retry_seconds=10, attempts=4, max_seconds=120)
 

@@ -16,6 +16,7 @@ from functions.settings import FunctionAppSettings
 from shared.ports import EventPublisher, LambdaInvoker
 from shared.readiness import AzureResourceReader
 from shared.site_recovery import SiteRecoveryGateway, VaultRef
+from shared.test_vm import ComputeGateway
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Runtime:
     """The time triggers act at: the wall clock in the cloud, the host's (virtual) clock locally."""
     azure_resources: AzureResourceReader | None = None
     """ARM reads for the readiness check (target resources, the identity's permissions)."""
+    compute: Callable[[str], ComputeGateway] | None = None
+    """Returns the Compute gateway for a subscription (the test VM's instance view and Run Command)."""
 
 
 _lock = threading.Lock()
@@ -53,6 +56,7 @@ def current() -> Runtime:
 def _cloud_runtime(settings: FunctionAppSettings) -> Runtime:
     from functions.gateways.aws_lambda import WebIdentityLambdaInvoker  # noqa: PLC0415 - cloud-only imports
     from functions.gateways.azure_resources import ArmResourceReader  # noqa: PLC0415
+    from functions.gateways.compute import cloud_compute_gateway  # noqa: PLC0415
     from functions.gateways.events import ServiceBusEventPublisher  # noqa: PLC0415
     from functions.gateways.site_recovery import cloud_site_recovery_gateway  # noqa: PLC0415
 
@@ -62,4 +66,5 @@ def _cloud_runtime(settings: FunctionAppSettings) -> Runtime:
         events=ServiceBusEventPublisher(settings),
         site_recovery=lambda vault: cloud_site_recovery_gateway(settings, vault),
         azure_resources=ArmResourceReader(managed_identity_client_id=settings.managed_identity_client_id or None),
+        compute=lambda subscription: cloud_compute_gateway(subscription, settings.managed_identity_client_id or None),
     )

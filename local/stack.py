@@ -25,6 +25,7 @@ from typing import Any
 from aws_lambdas.runtime import logger as powertools_logger
 from functions import runtime
 from functions.gateways.azure_resources import ArmResourceReader
+from functions.gateways.compute import AzureComputeGateway
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import (
     ENV_AWS_REGION,
@@ -56,6 +57,7 @@ from local.site_recovery import (
     ProcessServerConfig,
     SiteRecoveryEmulator,
     build_emulated_client,
+    build_emulated_compute_client,
 )
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
@@ -287,6 +289,7 @@ class LocalStack:
                     site_recovery=lambda vault: gateway,
                     now=clock.now,
                     azure_resources=ArmResourceReader(build_emulated_arm_client(arm)),
+                    compute=lambda sub: AzureComputeGateway(build_emulated_compute_client(emulator, sub)),
                 )
             )
             stack.callback(runtime.install, None)

@@ -158,6 +158,7 @@ class VmProgress(BaseModel):
     health_reasons: tuple[str, ...] = ()
     replication_progress: int | None = None
     health_snapshot: ProgressSnapshot | None = Field(default=None, description="for the next sweep's stall check")
+    test_output: str = Field(default="", description="the test VM's smoke command output (truncated)")
 
     @classmethod
     def start(cls, request_id: str, instance_id: str, at: datetime, name: str = "") -> VmProgress:

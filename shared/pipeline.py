@@ -51,6 +51,8 @@ class Timings(_Model):
     cutover_max_poll: float = Field(default=30, gt=0, description="their longest poll interval")
     final_sync_timeout: float = Field(default=3600, gt=0)
     backoff: float = Field(default=2.0, ge=1.0)
+    test_vm_first_poll: float = Field(default=30, gt=0, description="first look at the test VM and its Run Command")
+    test_vm_max_poll: float = Field(default=120, gt=0)
 
 
 class EventType(StrEnum):

@@ -250,6 +250,17 @@ class Appliance(_Strict):
     )
 
 
+class TestVmValidation(_Strict):
+    """What proves the test VM works: it always has to boot (running, VM agent ready); optionally a smoke command
+    run on it through Azure Run Command must exit 0, and listed TCP ports must answer from inside it."""
+
+    __test__ = False  # not a pytest class
+
+    smoke_command: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(max_length=32)] = Field(default_factory=list)
+    timeout_minutes: Annotated[int, Field(ge=1, le=90)] = 15
+
+
 class TargetOverrides(_Strict):
     """Target settings a VM may override; every field optional."""
 
@@ -266,6 +277,7 @@ class TargetOverrides(_Strict):
     disk_encryption: DiskEncryption | None = None
     hybrid_benefit: Annotated[bool, Field(strict=True)] | None = None
     disk_type: DiskType | None = None
+    validation: TestVmValidation | None = None
 
 
 class TargetSettings(_Strict):
@@ -289,6 +301,7 @@ class TargetSettings(_Strict):
     )
     disk_type: DiskType = DiskType.PREMIUM_LRS
     tags: Tags = Field(default_factory=dict)
+    validation: TestVmValidation = Field(default_factory=TestVmValidation)
 
     def with_overrides(self, overrides: TargetOverrides | None) -> TargetSettings:
         if overrides is None:

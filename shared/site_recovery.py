@@ -402,6 +402,8 @@ class JobStatus(_Model):
     end_time: datetime | None = None
     error_code: str = ""
     error_message: str = ""
+    test_vm_names: tuple[str, ...] = ()
+    """A test failover job's ``customDetails.protectedItemDetails[].testVmName`` (``TestFailoverJobDetails``)."""
 
     @property
     def is_terminal(self) -> bool:

@@ -486,6 +486,11 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
             end_time=_get(props, "end_time"),
             error_code=code,
             error_message=message,
+            test_vm_names=tuple(
+                str(_get(d, "test_vm_name"))
+                for d in _get(_get(props, "custom_details"), "protected_item_details") or []
+                if _get(d, "test_vm_name")
+            ),
         )
         status.raise_for_failure()
         return status

@@ -117,6 +117,10 @@ class _StartOnlyPolling(ARMPolling):
         return None
 
 
+#: Public name: the Compute gateway starts Run Command the same way.
+StartOnlyPolling = _StartOnlyPolling
+
+
 def _job_from_url(url: str | None) -> str | None:
     if not url:
         return None

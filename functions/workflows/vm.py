@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from functions import retry
 from functions.activities import aws, site_recovery
 from functions.activities.site_recovery import ActionStarted
-from functions.workflows.replication_steps import ReplicationSteps
 from functions.workflows.steps import Cancelled, StepFailed
+from functions.workflows.test_vm_steps import TestVmSteps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.lifecycle import StepError, VmProgress, VmState
@@ -41,7 +41,7 @@ def migrate_vm(context: Any) -> Flow:
     return result
 
 
-class VmMigration(ReplicationSteps):
+class VmMigration(TestVmSteps):
     """The state of one VM's orchestration while it replays."""
 
     def __init__(self, context: Any, spec: VmInput) -> None:
@@ -321,6 +321,7 @@ class VmMigration(ReplicationSteps):
                     f"test failover state {status.test_failover_state or 'unknown'}: "
                     f"{status.test_failover_state_description or 'the test VM is not ready'}",
                 )
+            yield from self.validate_test_vm(test_job)
         except StepFailed as failed:
             failure = failed
         yield from self.clean_up_test_migration()

@@ -22,7 +22,12 @@ from local.site_recovery.estate import (
 )
 from local.site_recovery.migrate_machines import guest_device
 from local.site_recovery.model import thawed
-from local.site_recovery.transport import EmulatorCredential, EmulatorTransport, build_emulated_client
+from local.site_recovery.transport import (
+    EmulatorCredential,
+    EmulatorTransport,
+    build_emulated_client,
+    build_emulated_compute_client,
+)
 
 __all__ = [
     "API_VERSION",
@@ -43,6 +48,7 @@ __all__ = [
     "SiteRecoveryEmulator",
     "Timings",
     "build_emulated_client",
+    "build_emulated_compute_client",
     "guest_device",
     "thawed",
 ]

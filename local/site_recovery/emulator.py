@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from local.site_recovery.compute import ComputeMixin, compute_route
 from local.site_recovery.estate import FaultKind, HealthLevel, MachineBehaviour, Operation
 from local.site_recovery.fabrics import FabricsMixin
 from local.site_recovery.migrate_machines import SITE_PATH, MigrateMachinesMixin
@@ -40,7 +41,7 @@ from local.site_recovery.protected_items import ProtectedItemsMixin
 __all__ = ["EmulatorHttpError", "EmulatorResponse", "EmulatorTimeoutError", "RecordedRequest", "SiteRecoveryEmulator"]
 
 
-class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ProtectedItemsMixin):
+class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, ProtectedItemsMixin):
     """The emulated vault and discovery site: routes, jobs, replication state machine, faults and a request log."""
 
     # ------------------------------------------------------- the AWS side's hooks
@@ -123,7 +124,11 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ProtectedItemsMix
             operation = Operation.UNKNOWN
             try:
                 site = SITE_PATH.fullmatch(path)
-                if site is not None:
+                compute = compute_route(method.upper(), path) if site is None else None
+                if compute is not None:
+                    operation = compute[0]
+                    status, extra, result = self._handle_compute(*compute, query, headers, payload)
+                elif site is not None:
                     operation = Operation.GET_MACHINE if site["machine"] else Operation.LIST_MACHINES
                     self._check_request(operation, {}, query, headers, payload, api_version=False)
                     status, extra, result = self._handle_site(method.upper(), path, query)

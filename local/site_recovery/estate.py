@@ -104,6 +104,31 @@ class HealthLevel(StrEnum):
     CRITICAL = "Critical"
 
 
+class TestVmBoot(StrEnum):
+    """How the test VM a test failover creates comes up (the emulator's scenario faults)."""
+
+    __test__ = False
+
+    OK = "ok"
+    PROVISIONING_FAILED = "provisioning_failed"  # ProvisioningState/failed/OSProvisioningTimedOut, VM stopped
+    NOT_RUNNING = "not_running"  # provisioned, PowerState/stopped: the OS never came up
+    AGENT_NOT_READY = "agent_not_ready"  # running, but the VM agent never reports Ready
+
+
+class TestVmBehaviour(_Config):
+    """The test VM's boot and what its guest answers to the validation's Run Command."""
+
+    __test__ = False
+
+    boot: TestVmBoot = TestVmBoot.OK
+    boot_seconds: float = Field(default=90, ge=0, description="from the test failover's end to the agent's Ready")
+    smoke_exit_code: int = 0
+    smoke_stdout: str = "smoke test passed"
+    smoke_stderr: str = ""
+    open_ports: list[int] | None = Field(default=None, description="None: every port asked about answers")
+    run_seconds: float = Field(default=40, gt=0, description="how long a Run Command takes")
+
+
 class MachineBehaviour(_Config):
     """How one machine replicates; change it at runtime through the emulator's methods."""
 
@@ -112,6 +137,7 @@ class MachineBehaviour(_Config):
     health: HealthLevel = HealthLevel.NORMAL
     health_error_code: str = "SourceMachineDiskChurnHigh"
     health_error_message: str = "The data change rate on the source machine is above the supported limit."
+    test_vm: TestVmBehaviour = Field(default_factory=TestVmBehaviour)
 
 
 class FaultKind(StrEnum):
@@ -151,6 +177,9 @@ class Operation(StrEnum):
     GET_JOB = "get_job"
     GET_OPERATION_STATUS = "get_operation_status"
     LIST_JOBS = "list_jobs"
+    VM_INSTANCE_VIEW = "vm_instance_view"  # Microsoft.Compute: the test VM's instance view
+    RUN_COMMAND = "run_command"  # Microsoft.Compute: action Run Command on the test VM
+    RUN_COMMAND_RESULT = "run_command_result"  # its Location / Azure-AsyncOperation
     UNKNOWN = "unknown"
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from local.site_recovery.estate import FaultKind, Operation
@@ -37,6 +37,8 @@ class JobsMixin(EmulatorCore):
                 fault.error_code or "InternalError",
                 fault.error_message or f"The {_FRIENDLY_JOB_NAMES.get(scenario, scenario)} job failed.",
             )
+        if scenario == "TestFailover":
+            job.test_vm_name = self.test_vm_name(item)
         self._jobs[name] = job
         self._unsettled.append(job)
         item.running_job = job
@@ -74,8 +76,11 @@ class JobsMixin(EmulatorCore):
             if ok:
                 item.last_test_failover_time = job.end
                 keep_scenario = True
+                self._test_vm_created(item, job.end)
         elif scenario == "TestFailoverCleanup":
             item.test_failover_state = "None" if ok else "WaitingForCompletion"
+            if ok:
+                self._test_vm_removed(item)
         elif scenario == "UnplannedFailover":
             item.failover_state = "FailedOver" if ok else "None"
             if ok:
@@ -125,10 +130,7 @@ class JobsMixin(EmulatorCore):
             "properties": {
                 "activityId": _guid("activity", job.name),
                 "allowedActions": [] if done else ["Cancel"],
-                "customDetails": {
-                    "instanceType": "AsrJobDetails",
-                    "affectedObjectDetails": {"ProtectedItemName": job.target_object_name},
-                },
+                "customDetails": self._job_details(job),
                 "endTime": _iso(job.end) if done else None,
                 "errors": errors,
                 "friendlyName": _FRIENDLY_JOB_NAMES.get(job.scenario, job.scenario),
@@ -142,6 +144,37 @@ class JobsMixin(EmulatorCore):
                 "tasks": [],
             },
         }
+
+    def _job_details(self, job: _Job) -> dict[str, Any]:
+        """``AsrJobDetails``; a test failover's are ``TestFailoverJobDetails`` naming the test VM it created."""
+        affected = {"ProtectedItemName": job.target_object_name}
+        if not job.test_vm_name:
+            return {"instanceType": "AsrJobDetails", "affectedObjectDetails": affected}
+        return {
+            "instanceType": "TestFailoverJobDetails",
+            "affectedObjectDetails": affected,
+            "testFailoverStatus": "Completed" if job.state(self.clock.now()) == "Succeeded" else "",
+            "comments": "",
+            "networkType": "VmNetworkAsInput",
+            "protectedItemDetails": [
+                {
+                    "name": job.target_object_id,
+                    "friendlyName": job.target_object_name,
+                    "testVmName": job.test_vm_name,
+                    "testVmFriendlyName": job.test_vm_name,
+                    "networkConnectionStatus": "Connected",
+                }
+            ],
+        }
+
+    def test_vm_name(self, item: _Item) -> str:  # the Compute family names it
+        raise NotImplementedError
+
+    def _test_vm_created(self, item: _Item, at: datetime) -> None:  # the Compute family keeps test VMs
+        raise NotImplementedError
+
+    def _test_vm_removed(self, item: _Item) -> None:
+        raise NotImplementedError
 
     def _operation_status_body(self, operation_id: str) -> dict[str, Any]:
         """The ARM async-operation shape (``id``, ``name``, ``status``, ``startTime``, ``endTime``, ``error``)."""

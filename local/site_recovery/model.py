@@ -165,6 +165,7 @@ class _Job:
     end: datetime
     failure: tuple[str, str] | None = None
     settled: bool = False
+    test_vm_name: str = ""  # a test failover's: TestFailoverJobDetails.protectedItemDetails[].testVmName
 
     def state(self, now: datetime) -> str:
         if now < self.start:

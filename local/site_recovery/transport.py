@@ -18,6 +18,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
+from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
 from local.clock import Clock
@@ -118,4 +119,14 @@ def build_emulated_client(
         base_url=emulator.base_url,
         transport=EmulatorTransport(emulator),
         **kwargs,
+    )
+
+
+def build_emulated_compute_client(emulator: SiteRecoveryEmulator, subscription_id: str) -> ComputeManagementClient:
+    """A real ``ComputeManagementClient`` wired to ``emulator``'s Compute family (the test VMs)."""
+    return ComputeManagementClient(
+        credential=EmulatorCredential(),
+        subscription_id=subscription_id,
+        base_url=emulator.base_url,
+        transport=EmulatorTransport(emulator),
     )
