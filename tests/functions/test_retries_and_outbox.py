@@ -7,9 +7,11 @@ what ``call_activity_with_retry`` would have waited.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from shared.errors import OperationInProgressError, PermanentError, TransientErr
 from shared.pipeline import EventType, MigrationEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Ask(BaseModel):
@@ -220,3 +223,24 @@ def test_delivery_gives_up_after_the_policy_and_says_so() -> None:
     assert _drive(outbox.deliver(short), context, [_transient("down")] * 3) is False
     assert outbox.pending and "down" in outbox.last_error
     assert timedelta(seconds=sum(gap for kind, gap in context.calls if kind == "timer")) == timedelta(seconds=3)
+
+
+def _iso_duration(text: str) -> timedelta:
+    """The ``P[nD][T[nH][nM][nS]]`` durations the templates use."""
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", text)
+    assert match, f"not an ISO 8601 duration: {text}"
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def test_the_topic_remembers_message_ids_longer_than_the_outbox_retries_a_batch() -> None:
+    """A batch the topic accepted but whose answer was lost is sent again by the outbox; the topic drops it only
+    if its duplicate detection window still holds the message ids. Microsoft: the window defaults to 10 minutes
+    and may be at most 7 days (``duplicateDetectionHistoryTimeWindow``, Service Bus topic properties)."""
+    bicep = (ROOT / "infra" / "azure" / "modules" / "servicebus.bicep").read_text(encoding="utf-8")
+    topic = bicep[bicep.index("resource eventsTopic") :]
+    topic = topic[: topic.index("\n}\n")]
+    assert "requiresDuplicateDetection: true" in topic
+    window = _iso_duration(re.search(r"duplicateDetectionHistoryTimeWindow: '([^']+)'", topic)[1])  # type: ignore[index]
+    delivering = timedelta(seconds=sum(_mine(retry.EVENT_PUBLISH)))
+    assert delivering < window <= timedelta(days=7)
