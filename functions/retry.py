@@ -1,7 +1,11 @@
 """Named retry policies, declared once and used where activities are called.
 
-A policy retries what an activity raises. Activities raise only transient errors (throttling, 429/503,
-timeouts, an operation in progress); permanent ones come back as a failed result and are never retried.
+A policy says how often a step activity is tried and how long to wait between tries. Only a
+:class:`~shared.errors.TransientError` (throttling, 429/503, timeouts, an operation in progress) is retried; a
+permanent error, a contract breach or a bug comes back as a failed result and fails the step at once. The
+orchestrator itself retries (:mod:`functions.workflows.retrying`: ``call_activity`` and a durable timer per retry,
+so each retry can publish ``step.retried``) with the numbers Durable's ``call_activity_with_retry`` would use
+(:meth:`RetryPolicy.delay_after`, the same formula as ``local/host/retry.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ class RetryPolicy(df.RetryOptions):  # type: ignore[misc]
         self.backoff_coefficient = backoff
         self.max_retry_interval_in_milliseconds = int(max_seconds * 1000)
 
+    @property
+    def attempts(self) -> int:
+        return int(self.max_number_of_attempts)
+
+    def delay_after(self, failed_attempt: int) -> float:
+        """Seconds to wait after attempt ``failed_attempt`` (1-based) failed, as the Durable Task Framework computes
+        them: ``firstRetryInterval * backoffCoefficient ** (n - 1)``, capped at ``maxRetryInterval``."""
+        first = self.first_retry_interval_in_milliseconds / 1000
+        longest = self.max_retry_interval_in_milliseconds / 1000
+        return float(min(first * self.backoff_coefficient ** (failed_attempt - 1), longest))
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(super().to_json())
         data["backoffCoefficient"] = self.backoff_coefficient
@@ -49,5 +64,6 @@ READINESS = RetryPolicy("readiness", first_retry_seconds=10, attempts=4, max_sec
 #: The wave's batched preflight (inventory of many instances in one call).
 PREFLIGHT = RetryPolicy("preflight", first_retry_seconds=10, attempts=4, max_seconds=120)
 
-#: Publishing events: cheap and idempotent, retried briefly.
-EVENT_PUBLISH = RetryPolicy("event-publish", first_retry_seconds=2, attempts=4, max_seconds=30)
+#: Delivering a finished VM's (or wave's) outbox of events while the topic is down: 30 s, 1, 2, 4, 8 min, then
+#: every 10 min, for about a day (150 tries). Before that, pending events ride along with the next wait.
+EVENT_PUBLISH = RetryPolicy("event-publish", first_retry_seconds=30, attempts=150, max_seconds=600)

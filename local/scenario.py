@@ -9,6 +9,7 @@ which ``cli simulate`` checks.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from local.aws.estate import Estate
 from local.azure_resources.estate import AzureEstate
+from local.events import TopicOutage
 from local.site_recovery.estate import ApplianceHealth, MachineBehaviour, RequestFault
 from local.site_recovery.estate import Timings as SiteRecoveryTimings
 from shared.errors import InvalidRequestError
@@ -38,6 +40,29 @@ class VmBehaviour(_Model):
     aws_throttles: dict[str, int] = Field(
         default_factory=dict, description="Lambda name -> how many invocations are throttled first (transient)"
     )
+
+
+class TopicOutageSpec(_Model):
+    """The event topic cannot be reached for ``minutes``, starting ``after_hours`` after the stack opened."""
+
+    after_hours: float = Field(ge=0)
+    minutes: float = Field(gt=0)
+
+
+class EventTopicBehaviour(_Model):
+    """How the event topic (Service Bus ``migration-events``; the local event log) behaves."""
+
+    outages: list[TopicOutageSpec] = Field(default_factory=list)
+
+    def outages_from(self, opened: datetime) -> list[TopicOutage]:
+        """The outages on the stack's clock, counted from ``opened``."""
+        return [
+            TopicOutage(
+                start=opened + timedelta(hours=spec.after_hours),
+                end=opened + timedelta(hours=spec.after_hours, minutes=spec.minutes),
+            )
+            for spec in self.outages
+        ]
 
 
 class OperatorAction(_Model):
@@ -65,6 +90,7 @@ class Scenario(_Model):
     health_schedule: str = "0 */15 * * * *"
     request: dict[str, Any]
     behaviour: dict[str, VmBehaviour] = Field(default_factory=dict)
+    event_topic: EventTopicBehaviour = Field(default_factory=EventTopicBehaviour)
     operator: list[OperatorAction] = Field(default_factory=list)
     expect: dict[str, VmState] = Field(default_factory=dict)
     max_virtual_hours: float = Field(default=14 * 24, gt=0)

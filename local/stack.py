@@ -276,7 +276,9 @@ class LocalStack:
                     for function, count in behaviour.aws_throttles.items()
                 },
             )
-            events = EventLog(state_dir / "events.jsonl")
+            events = EventLog(
+                state_dir / "events.jsonl", outages=scenario.event_topic.outages_from(clock.now()), now=clock.now
+            )
             gateway = AzureSiteRecoveryGateway(client=build_emulated_client(emulator))
             deployment = _deployment_app_settings(scenario, emulator.estate)
             runtime.install(

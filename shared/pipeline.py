@@ -60,6 +60,7 @@ class EventType(StrEnum):
     WAVE_COMPLETED = "wave.completed"
     VM_STATE_CHANGED = "vm.state_changed"
     VM_HEALTH_DEGRADED = "vm.health_degraded"
+    STEP_RETRIED = "step.retried"
     REQUEST_REJECTED = "request.rejected"
 
 

@@ -1,38 +1,67 @@
 """The envelope every step activity speaks.
 
-In: ``{"input": <the activity's typed model as JSON>, "events": [<lifecycle events to publish first>]}``.
-Out: ``{"value": <result>}``, or ``{"error": <MigrationError.to_dict()>}`` for a permanent error (the orchestrator
-fails the VM at that step without retrying). Transient errors are raised, so the call's retry policy retries them.
+In: ``{"input": <the activity's typed model as JSON>}``. Out, never raised:
+
+* ``{"value": <result>}``;
+* ``{"transient": <MigrationError.to_dict()>}`` for a :class:`~shared.errors.TransientError`: the orchestrator
+  retries it with the call's named policy (:mod:`functions.workflows.retrying`), publishing ``step.retried``;
+* ``{"error": <MigrationError.to_dict()>}`` for everything else, which fails the step at once with its cause: a
+  :class:`~shared.errors.PermanentError`, input that breaks the activity's contract, and a programming error
+  (``TypeError``, ``KeyError``…: retrying a bug gives the same bug, 4 to 6 times later).
+
+Lifecycle events are not published here: they wait in the orchestration's outbox (:mod:`functions.workflows.outbox`),
+so a topic outage can never fail a step. An ``events`` key sent by an older orchestration is ignored.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from functions import runtime
-from shared.errors import InvalidRequestError, PermanentError
-from shared.pipeline import MigrationEvent
+from shared.errors import InvalidRequestError, MigrationError, PermanentError
 
 M = TypeVar("M", bound=BaseModel)
+
+logger = logging.getLogger(__name__)
 
 
 def run_step(
     payload: dict[str, Any], model: type[M], body: Callable[[M], BaseModel | dict[str, Any] | list[Any] | None]
 ) -> dict[str, Any]:
-    events = [MigrationEvent.model_validate(event) for event in payload.get("events") or ()]
-    if events:
-        runtime.current().events.publish(events)
     try:
         request = model.model_validate(payload.get("input") or {})
     except ValidationError as error:
-        return {"error": InvalidRequestError(f"{model.__name__}: {error}").to_dict()}
+        return {"error": InvalidRequestError(f"{model.__name__}: {_issues(error)}").to_dict()}
     try:
         value = body(request)
-    except PermanentError as error:
-        return {"error": error.to_dict()}
+    except MigrationError as error:
+        return {"transient" if error.transient else "error": error.to_dict()}
+    except Exception as error:  # a bug or a broken contract: not worth a retry, worth its cause
+        logger.exception("%s: programming error", model.__name__)
+        return {"error": programming_error(model.__name__, error).to_dict()}
     if isinstance(value, BaseModel):
         return {"value": value.model_dump(mode="json")}
     return {"value": value}
+
+
+def programming_error(where: str, error: Exception) -> PermanentError:
+    """A permanent error naming the exception's type and first line, e.g. ``[KeyError] PrepareNetworkEvent: …``."""
+    return PermanentError(f"{where}: {type(error).__name__}: {_first_line(error)}", code=type(error).__name__)
+
+
+def _first_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return _issues(error)
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:400]
+
+
+def _issues(error: ValidationError) -> str:
+    """Every problem of a validation error on one line: ``path: what was expected; …``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in issue['loc']) or '(input)'}: {issue['msg']}"
+        for issue in error.errors(include_url=False)
+    )[:800]

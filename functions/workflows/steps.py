@@ -1,8 +1,11 @@
 """The building blocks every orchestration step uses: state moves, activity calls, durable waits and polls.
 
-Activities answer ``{"value": ...}`` or, for a permanent error, ``{"error": {...}}`` (see
-``functions/activities/_step.py``); transient errors are raised and retried by the named policy. Lifecycle events
-ride along with the next activity call (``events`` in the envelope), so publishing them costs no extra episode.
+Activities answer ``{"value": ...}``, ``{"error": {...}}`` (permanent, a broken contract or a bug: the step fails
+at once with its cause) or ``{"transient": {...}}`` (see ``functions/activities/_step.py``). Only transient answers
+are retried, by the orchestrator with the call's named policy (:mod:`functions.workflows.retrying`), and each retry
+publishes ``step.retried`` with the attempt number and the cause. Lifecycle events go to the orchestration's
+outbox (:mod:`functions.workflows.outbox`) and are published just before each wait, so a topic outage delays
+events and never fails a step.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from functions import retry
-from functions.activities import events as event_activities
+from functions.workflows.outbox import Outbox
+from functions.workflows.retrying import activity_name, call_with_retry, describe
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.pipeline import CANCEL_EVENT, EventType, MigrationEvent
@@ -48,7 +52,7 @@ class Steps:
         self.request_id = request_id
         self.orchestration_id: str = context.instance_id
         self.progress = progress
-        self.pending_events: list[MigrationEvent] = []
+        self.outbox = Outbox(context)
         self.event_seq = 0
         self.cancel_task = context.wait_for_external_event(CANCEL_EVENT)
         self.cancellable = True  # rolling back ignores a cancel: the rollback itself must finish
@@ -78,7 +82,7 @@ class Steps:
     def announce(self, previous: VmState, event_type: EventType = EventType.VM_STATE_CHANGED, **data: Any) -> None:
         """Queue an event for the current state and publish the custom status."""
         self.event_seq += 1
-        self.pending_events.append(
+        self.outbox.add(
             MigrationEvent(
                 event_id=f"{self.orchestration_id}:{self.event_seq}",
                 type=event_type,
@@ -97,39 +101,64 @@ class Steps:
     def _publish_status(self) -> None:
         self.context.set_custom_status(self.progress.model_dump(mode="json"))
 
-    def take_events(self) -> list[dict[str, Any]]:
-        taken = [event.model_dump(mode="json") for event in self.pending_events]
-        self.pending_events = []
-        return taken
+    @property
+    def pending_events(self) -> list[MigrationEvent]:
+        """The outbox's events not published yet (carried over when the orchestration continues as new)."""
+        return self.outbox.pending
+
+    @pending_events.setter
+    def pending_events(self, events: list[MigrationEvent]) -> None:
+        self.outbox.pending = list(events)
 
     def flush_events(self) -> Flow:
-        """Publish queued events now (before a long wait, and at the end)."""
-        if self.pending_events:
-            yield self.context.call_activity_with_retry(
-                event_activities.publish_events, retry.EVENT_PUBLISH, {"input": {}, "events": self.take_events()}
-            )
+        """Publish the outbox now, once; a failure leaves the events for the next wait (an outage fails nothing)."""
+        yield from self.outbox.publish()
+
+    def deliver_events(self) -> Flow:
+        """Before the orchestration ends: publish the outbox, waiting out a topic outage (about a day at most)."""
+        delivered = yield from self.outbox.deliver()
+        if not delivered:
+            self.note(f"{len(self.outbox.pending)} event(s) could not be published: {self.outbox.last_error}")
 
     # --- activities -------------------------------------------------------------------------------------------
 
     def call(self, activity: Any, payload: BaseModel, result_type: type[M], policy: retry.RetryPolicy) -> Flow:
-        """Call an activity with its named retry policy; a permanent error ends the step with its cause."""
-        envelope = {"input": payload.model_dump(mode="json"), "events": self.take_events()}
+        """Call an activity, retrying only transient errors by its named policy (each retry announced as
+        ``step.retried``); a permanent error, a broken contract or a bug ends the step at once with its cause."""
+        envelope = {"input": payload.model_dump(mode="json")}
+        name = activity_name(activity)
+
+        def retried(attempt: int, cause: dict[str, Any], delay: float) -> None:
+            self.announce(
+                self.state,
+                EventType.STEP_RETRIED,
+                activity=name,
+                policy=policy.name,
+                attempt=attempt,
+                cause=describe(cause),
+                code=str(cause.get("code") or ""),
+                retry_in_seconds=delay,
+            )
+
         try:
-            answer = yield self.context.call_activity_with_retry(activity, policy, envelope)
-        except Exception as exc:  # the policy gave up on a transient error
-            raise StepFailed(
-                StepError(step=self.state, code="RetriesExhausted", message=_first_line(exc), transient=True)
-            ) from None
+            answer = yield from call_with_retry(self.context, activity, policy, envelope, retried)
+        except Exception as exc:  # the Functions host failed the activity itself (no envelope answer)
+            raise StepFailed(StepError(step=self.state, code="ActivityFailed", message=_first_line(exc))) from None
         if "error" in answer:
             error = error_from_dict(answer["error"])
             message = f"{error.message} ({error.resource})" if error.resource else error.message
-            raise StepFailed(StepError(step=self.state, code=error.code, message=message))
+            raise StepFailed(
+                StepError(
+                    step=self.state, code=error.code, message=message, transient=bool(answer["error"].get("transient"))
+                )
+            )
         return result_type.model_validate(answer["value"])
 
     # --- waits ------------------------------------------------------------------------------------------------
 
     def sleep(self, seconds: float) -> Flow:
         """A durable timer that the operator's cancel interrupts (unless rolling back)."""
+        yield from self.flush_events()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         if not self.cancellable:
             yield timer
@@ -140,6 +169,7 @@ class Steps:
 
     def wait_for(self, event: str, seconds: float) -> Flow:
         """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
+        yield from self.flush_events()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
         winner = yield self.context.task_any([waiter, timer, self.cancel_task])

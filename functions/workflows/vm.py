@@ -478,7 +478,7 @@ class VmMigration(TestVmSteps):
         return plan.disks
 
     def finish(self) -> Flow:
-        yield from self.flush_events()
+        yield from self.deliver_events()
         progress = self.progress
         return VmResult(
             instance_id=self.instance_id,

@@ -1,5 +1,9 @@
 """``migrate_wave`` and ``migrate_batch``: a whole request, fanned out and fanned in.
 
+The wave's own events (``wave.started``, ``step.retried`` of its setup calls, ``wave.completed``) go to its
+outbox (:mod:`functions.workflows.outbox`), published before it waits on its batches and delivered before it ends:
+a topic outage never fails a wave.
+
 The wave first preflights every VM in one batched activity (it only reads), then checks Azure is ready for the VMs
 preflight accepted (``check_readiness``: a gap ends the wave before anything changes; see that module for why in
 this order), resolves each vault's replication topology once, then
@@ -13,8 +17,10 @@ from collections.abc import Generator
 from typing import Any
 
 from functions import retry
-from functions.activities import events, preflight, readiness, site_recovery
+from functions.activities import preflight, readiness, site_recovery
 from functions.activities.preflight import PreflightReport
+from functions.workflows.outbox import Outbox
+from functions.workflows.retrying import activity_name, call_with_retry, describe
 from shared import site_recovery as sr
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
@@ -34,16 +40,12 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
     wave = WaveInput.model_validate(context.get_input())
     request = wave.request
     started = context.current_utc_datetime
-    announce = _Announcer(context, request.request_id)
+    announce = _Announcer(context, request.request_id, Outbox(context))
+    announce(EventType.WAVE_STARTED, "preflight", vms=len(request.vms))
     context.set_custom_status({"stage": "preflight", "vms": len(request.vms)})
     try:
         report: PreflightReport = yield from _call(
-            context,
-            preflight.preflight_wave,
-            request,
-            PreflightReport,
-            retry.PREFLIGHT,
-            events=[announce(EventType.WAVE_STARTED, "preflight", vms=len(request.vms))],
+            context, preflight.preflight_wave, request, PreflightReport, retry.PREFLIGHT, announce
         )
         context.set_custom_status({"stage": "readiness", "vms": len(request.vms)})
         ready: ReadinessReport = yield from _call(
@@ -52,6 +54,7 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
             readiness.ReadinessInput(request=request, vms=readiness.machine_queries(report.outcomes)),
             ReadinessReport,
             retry.READINESS,
+            announce,
         )
         if not ready.ready:  # a gap in Azure: nothing starts, every VM fails with the gaps that stop it
             failed = not_ready_results(request, ready, context.current_utc_datetime)
@@ -62,7 +65,12 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
         for vault in sr.vaults_of(request, accepted):
             spec = sr.DiscoverTopologySpec(vault=vault, appliance=appliance)
             topology: sr.ReplicationTopology = yield from _call(
-                context, site_recovery.discover_topology, spec, sr.ReplicationTopology, retry.SITE_RECOVERY_CALL
+                context,
+                site_recovery.discover_topology,
+                spec,
+                sr.ReplicationTopology,
+                retry.SITE_RECOVERY_CALL,
+                announce,
             )
             topologies[_key(vault)] = topology.model_dump(mode="json")
     except WaveSetupError as failure:
@@ -116,6 +124,7 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
             )
             running[task] = batches[next_batch]
             next_batch += 1
+        yield from announce.outbox.publish()
         finished = yield context.task_any(list(running))
         members = running.pop(finished)
         if isinstance(finished.result, Exception):
@@ -151,11 +160,8 @@ def _summarise(
         started_at=started,
         finished_at=context.current_utc_datetime,
     )
-    yield context.call_activity_with_retry(
-        events.publish_events,
-        retry.EVENT_PUBLISH,
-        {"input": {}, "events": [announce(EventType.WAVE_COMPLETED, "completed", counts=counts)]},
-    )
+    announce(EventType.WAVE_COMPLETED, "completed", counts=counts)
+    yield from announce.outbox.deliver()
     context.set_custom_status({"stage": "completed", "vms": len(results), "done": len(results), "counts": counts})
     return summary.model_dump(mode="json")
 
@@ -211,14 +217,16 @@ def _failed(request_id: str, instance_id: str, step: VmState, code: str, message
 class _Announcer:
     """Deterministic wave-level events."""
 
-    def __init__(self, context: Any, request_id: str) -> None:
+    def __init__(self, context: Any, request_id: str, outbox: Outbox) -> None:
         self.context = context
         self.request_id = request_id
+        self.outbox = outbox
         self.seq = 0
 
-    def __call__(self, event_type: EventType, state: str, **data: Any) -> dict[str, Any]:
+    def __call__(self, event_type: EventType, state: str, **data: Any) -> None:
+        """Put a wave event in the wave's outbox."""
         self.seq += 1
-        return MigrationEvent(
+        event = MigrationEvent(
             event_id=f"{self.context.instance_id}:{self.seq}",
             type=event_type,
             request_id=self.request_id,
@@ -226,15 +234,31 @@ class _Announcer:
             state=state,
             at=self.context.current_utc_datetime,
             data=data,
-        ).model_dump(mode="json")
+        )
+        self.outbox.add(event)
 
 
 def _call(
-    context: Any, activity: Any, payload: Any, result_type: Any, policy: Any, events: list[Any] | None = None
+    context: Any, activity: Any, payload: Any, result_type: Any, policy: retry.RetryPolicy, announce: _Announcer
 ) -> Flow:
-    answer = yield context.call_activity_with_retry(
-        activity, policy, {"input": payload.model_dump(mode="json"), "events": events or []}
-    )
+    """A wave setup call: transient errors retried by ``policy`` (each retry a ``step.retried`` event), anything
+    else ends the wave's setup with its cause."""
+    status = getattr(context, "custom_status", None)
+    stage = str(status.get("stage", "")) if isinstance(status, dict) else ""
+
+    def retried(attempt: int, cause: dict[str, Any], delay: float) -> None:
+        announce(
+            EventType.STEP_RETRIED,
+            stage,
+            activity=activity_name(activity),
+            policy=policy.name,
+            attempt=attempt,
+            cause=describe(cause),
+            code=str(cause.get("code") or ""),
+            retry_in_seconds=delay,
+        )
+
+    answer = yield from call_with_retry(context, activity, policy, {"input": payload.model_dump(mode="json")}, retried)
     if "error" in answer:
         raise WaveSetupError(str(error_from_dict(answer["error"])))
     return result_type.model_validate(answer["value"])

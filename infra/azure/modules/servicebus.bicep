@@ -47,8 +47,11 @@ resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview'
   parent: namespace
   name: 'migration-events'
   properties: {
+    // message id = event id: an orchestration's outbox may send a batch again long after the topic took it (an answer
+    // lost, then an outage or a long wait before the next try), so the ids are remembered for the longest window
+    // Service Bus allows (7 days; the default is 10 minutes).
     requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    duplicateDetectionHistoryTimeWindow: 'P7D'
     defaultMessageTimeToLive: 'P14D'
     maxSizeInMegabytes: 1024
     enableBatchedOperations: true

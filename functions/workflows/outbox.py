@@ -1,0 +1,81 @@
+"""The outbox: lifecycle events kept with the orchestration until the topic has them.
+
+An orchestration never publishes in the middle of a step. :meth:`Outbox.add` keeps an event in the orchestration's
+state (carried across ``continue_as_new`` in :class:`shared.pipeline.VmCheckpoint`); :meth:`Outbox.publish` hands
+the pending batch to its own activity (:func:`functions.activities.events.publish_events`) at a natural point — just
+before the orchestration waits anyway (a durable timer or an external event) — so the events cost one activity per
+wait that has any, not one per event, and the step never depends on the topic. A failed publish (a topic outage)
+leaves the batch in the outbox for the next natural point; only when the orchestration is about to end does
+:meth:`Outbox.deliver` insist, retrying on durable timers by the named policy :data:`functions.retry.EVENT_PUBLISH`
+(about a day), and even then an undeliverable outbox never changes the VM's outcome.
+
+Every event's id is deterministic (orchestration id and sequence) and is the Service Bus message id, so a batch
+published again after a lost answer is dropped by the topic's duplicate detection (the local event log writes an id
+once): an outage delays events and never duplicates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions import retry
+from functions.activities import events as event_activities
+from functions.workflows.retrying import describe
+from shared.pipeline import MigrationEvent
+
+Flow = Generator[Any, Any, Any]
+
+#: Events per publish: a Service Bus batch must fit one message batch (256 KB on Standard); ours are ~1 KB each.
+MAX_BATCH = 50
+
+
+class Outbox:
+    """Pending events of one orchestration, published in batches before its waits."""
+
+    def __init__(self, context: Any, pending: Iterable[MigrationEvent] = ()) -> None:
+        self.context = context
+        self.pending: list[MigrationEvent] = list(pending)
+        self.failures = 0
+        self.last_error = ""
+        self._failed_at: datetime | None = None
+
+    def add(self, event: MigrationEvent) -> None:
+        self.pending.append(event)
+
+    def publish(self) -> Flow:
+        """Try once to publish what is pending (at most :data:`MAX_BATCH` events); returns whether the outbox is
+        empty now. A failed try at this same orchestration time is not repeated."""
+        now: datetime = self.context.current_utc_datetime
+        if not self.pending or self._failed_at == now:
+            return not self.pending
+        batch = self.pending[:MAX_BATCH]
+        answer = yield self.context.call_activity(
+            event_activities.publish_events, {"input": {"events": [event.model_dump(mode="json") for event in batch]}}
+        )
+        if isinstance(answer, dict) and "value" in answer:
+            sent = {event.event_id for event in batch}
+            self.pending = [event for event in self.pending if event.event_id not in sent]
+            return not self.pending
+        self.failures += 1
+        self._failed_at = now
+        cause = (answer.get("transient") or answer.get("error")) if isinstance(answer, dict) else None
+        self.last_error = describe(cause) if isinstance(cause, dict) else f"unexpected answer {answer!r}"[:200]
+        return False
+
+    def deliver(self, policy: retry.RetryPolicy = retry.EVENT_PUBLISH) -> Flow:
+        """Publish everything before the orchestration ends, waiting out an outage on durable timers by ``policy``;
+        returns whether the outbox is empty (False: the policy gave up, the events are lost to the topic)."""
+        attempt = 0
+        while True:
+            emptied = yield from self.publish()
+            if emptied:
+                return True
+            if self._failed_at != self.context.current_utc_datetime:
+                continue  # the batch went out and more are pending: publish the next one now
+            attempt += 1
+            if attempt >= policy.attempts:
+                return False
+            delay = policy.delay_after(attempt)
+            yield self.context.create_timer(self.context.current_utc_datetime + timedelta(seconds=delay))
