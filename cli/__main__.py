@@ -77,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         action = commands.add_parser(name, help=f"{verb} for a wave or one VM (deployed function app)")
         action.add_argument("request_id")
         action.add_argument("--vm", help="an EC2 instance id of the wave (default: every waiting VM)")
-        action.add_argument("--by", required=True, help="who decides (recorded in the VM's status)")
+        action.add_argument("--by", required=True, help="your display name (the approver is who authenticated)")
+        if name == "cancel":
+            action.add_argument(
+                "--rollback",
+                action="store_true",
+                help="also cancel a failover Site Recovery accepted (removes the Azure VM, then restarts the source)",
+            )
         action.set_defaults(handler=cmd_operator, action=name)
 
     report = commands.add_parser("report", help="write the Markdown and HTML report of a wave")
@@ -258,9 +264,16 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
         )
         return EXIT_USAGE
     body = {"by": args.by, **({"vm": args.vm} if args.vm else {})}
-    answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body)
+    if getattr(args, "rollback", False):
+        body["rollback"] = True
+    answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body) or {}
     done = answer.get("approved") or answer.get("cancelled") or []
-    console.print(f"{args.action}: {', '.join(done) or 'no VM was waiting for it'}")
+    if done:
+        console.print(f"{args.action}: {', '.join(done)}")
+    for instance, reason in (answer.get("refused") or {}).items():
+        console.print(f"[yellow]{instance}[/] {reason}")
+    if not done:
+        console.print(answer.get("error") or f"{args.action}: no such wave or VM")
     return EXIT_OK if done else EXIT_FAILED
 
 

@@ -33,11 +33,12 @@ class StepFailed(Exception):  # noqa: N818 - control flow inside the orchestrato
 
 
 class Cancelled(Exception):  # noqa: N818 - control flow
-    """The operator cancelled the migration."""
+    """The operator cancelled the migration (``rollback``: asked explicitly to undo an accepted failover)."""
 
-    def __init__(self, by: str) -> None:
+    def __init__(self, by: str, rollback: bool = False) -> None:
         super().__init__(by)
         self.by = by
+        self.rollback = rollback
 
 
 class Steps:
@@ -134,24 +135,35 @@ class Steps:
         if not self.cancellable:
             yield timer
             return
-        winner = yield self.context.task_any([timer, self.cancel_task])
-        if winner is self.cancel_task:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+        while (yield self.context.task_any([timer, self.cancel_task])) is self.cancel_task:
+            self._cancel_arrived()
 
     def wait_for(self, event: str, seconds: float) -> Flow:
         """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
-        winner = yield self.context.task_any([waiter, timer, self.cancel_task])
-        if winner is self.cancel_task:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+        while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
+            self._cancel_arrived()
         if winner is timer:
             return None
         return waiter.result
 
     def check_cancelled(self) -> None:
         if self.cancel_task.is_completed:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+            self._cancel_arrived()
+
+    def cancel_refused(self, data: Any) -> str | None:
+        """Why the operator's cancel (its event ``data``) is not honoured now, or None; see the subclass."""
+        return None
+
+    def _cancel_arrived(self) -> None:
+        """A cancel event came: raise :class:`Cancelled`, or, if refused now, say so and wait for the next one."""
+        data = self.cancel_task.result
+        refusal = self.cancel_refused(data)
+        if refusal is None:
+            raise Cancelled(_cancelled_by(data), rollback=isinstance(data, dict) and data.get("rollback") is True)
+        self.cancel_task = self.context.wait_for_external_event(CANCEL_EVENT)
+        self.note(f"cancel by {_cancelled_by(data)} refused: {refusal}")
 
     def poll(
         self,

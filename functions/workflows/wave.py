@@ -83,6 +83,8 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
                 mode=request.mode,
                 approval=request.approval,
                 approval_timeout_hours=request.approval_timeout_hours,
+                on_no_approval=request.on_no_approval,
+                on_test_failure=request.on_test_failure,
                 appliance=request.appliance,
                 target=target,
                 verdict=outcome.verdict,
@@ -239,12 +241,24 @@ class _Announcer:
         ).model_dump(mode="json")
 
 
+def _name_of(activity: Any) -> str:
+    """The registered name of an activity (a decorated function builder, or a plain function in tests)."""
+    built = getattr(activity, "build", None)
+    function = built() if callable(built) else None
+    name = getattr(function, "get_function_name", lambda: None)() if function is not None else None
+    return str(name or getattr(activity, "__name__", "activity"))
+
+
 def _call(
     context: Any, activity: Any, payload: Any, result_type: Any, policy: Any, events: list[Any] | None = None
 ) -> Flow:
-    answer = yield context.call_activity_with_retry(
-        activity, policy, {"input": payload.model_dump(mode="json"), "events": events or []}
-    )
+    try:
+        answer = yield context.call_activity_with_retry(
+            activity, policy, {"input": payload.model_dump(mode="json"), "events": events or []}
+        )
+    except Exception as exhausted:  # the retry policy gave up on a transient error: the wave ends, it does not crash
+        cause = (str(exhausted).strip().splitlines() or [type(exhausted).__name__])[0][:300]
+        raise WaveSetupError(f"{_name_of(activity)}: retries exhausted: {cause}") from None
     if "error" in answer:
         raise WaveSetupError(str(error_from_dict(answer["error"])))
     return result_type.model_validate(answer["value"])
