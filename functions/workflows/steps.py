@@ -146,6 +146,7 @@ class Steps:
             self._cancel_arrived()
         if winner is timer:
             return None
+        _consumed(self.context, event)
         return waiter.result
 
     def check_cancelled(self) -> None:
@@ -162,6 +163,7 @@ class Steps:
         refusal = self.cancel_refused(data)
         if refusal is None:
             raise Cancelled(_cancelled_by(data), rollback=isinstance(data, dict) and data.get("rollback") is True)
+        _consumed(self.context, CANCEL_EVENT)
         self.cancel_task = self.context.wait_for_external_event(CANCEL_EVENT)
         self.note(f"cancel by {_cancelled_by(data)} refused: {refusal}")
 
@@ -194,6 +196,19 @@ class Steps:
             if backoff_from is not None:
                 delay, backoff_from = backoff_from / self.backoff, None
             delay = min(delay * self.backoff, maximum, max(1.0, (deadline - self.now).total_seconds()))
+
+
+def _consumed(context: Any, event: str) -> None:
+    """Forget an external event once a waiter took it.
+
+    The Durable Python SDK (azure-functions-durable 1.x) keeps an event that arrived before its waiter was yielded
+    as a deferred completion and never removes it, so every later ``wait_for_external_event`` of that name would
+    complete at once with the same old event (an endless loop for a refused cancel, a re-read health event). The
+    JavaScript SDK fixed the same defect (Azure/azure-functions-durable-js#707); this clears the spent entry.
+    """
+    deferred = getattr(context, "deferred_tasks", None)
+    if isinstance(deferred, dict):
+        deferred.pop(event, None)
 
 
 def _first_line(exc: BaseException) -> str:
