@@ -89,6 +89,7 @@ class EventType(StrEnum):
     WAVE_COMPLETED = "wave.completed"
     VM_STATE_CHANGED = "vm.state_changed"
     VM_HEALTH_DEGRADED = "vm.health_degraded"
+    VM_APPROVED = "vm.approved"
     REQUEST_REJECTED = "request.rejected"
 
 

@@ -25,7 +25,16 @@ from functions.workflows.steps import Cancelled, StepFailed
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.lifecycle import Cutover, StepError, VmProgress, VmState
-from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, Approval, VmCheckpoint, VmInput, VmResult, VmStage
+from shared.pipeline import (
+    APPROVAL_EVENT,
+    HEALTH_EVENT,
+    Approval,
+    EventType,
+    VmCheckpoint,
+    VmInput,
+    VmResult,
+    VmStage,
+)
 from shared.request import ApprovalMode, Mode, NoCutover, OsType, suggest_vm_name
 
 S = VmState
@@ -397,6 +406,13 @@ class VmMigration(CutoverSteps):
                 }
             )
             self.note(f"approved by {approval.who}")
+            self.announce(
+                self.state,
+                EventType.VM_APPROVED,
+                principal_id=approval.principal_id,
+                principal_name=approval.principal_name,
+                by=approval.by,
+            )
             return True
 
     def keep_replicating(self, reason: StepError) -> Flow:

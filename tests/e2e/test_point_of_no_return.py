@@ -20,7 +20,6 @@ from local.site_recovery.estate import FaultKind, RequestFault
 from local.stack import LocalStack
 from shared.lifecycle import MAIN_LINE, TERMINAL, Cutover, VmProgress, VmState
 from shared.pipeline import APPROVAL_EVENT, CANCEL_EVENT, Approval, WaveSummary
-from shared.request import vm_instance_id
 
 from .helpers import open_stack, run_wave, scenario, source, wave
 
@@ -54,10 +53,10 @@ class AtState:
             return
         name, state = str(custom.get("name")), VmState(custom["state"])
         target = self.plan.get(name)
-        if target is not None and name not in self.acted_at and state not in TERMINAL:
-            if ORDER[state] >= ORDER[target[0]]:
-                self.acted_at[name] = state.value
-                target[1](name, change.instance_id)
+        reached = target is not None and state not in TERMINAL and ORDER[state] >= ORDER[target[0]]
+        if target is not None and reached and name not in self.acted_at:
+            self.acted_at[name] = state.value
+            target[1](name, change.instance_id)
         if state is S.AWAITING_APPROVAL and change.instance_id not in self.approved:
             if target is not None and target[0] is S.AWAITING_APPROVAL and target[1].__name__ == "cancel":
                 return  # its cancel is what it waits for
@@ -108,16 +107,12 @@ def test_a_cancel_at_every_state_never_leaves_two_live_copies(stack: LocalStack)
     cancel, rollback = _canceller(stack, rollback=False), _canceller(stack, rollback=True)
     plan = {f"c{index:02d}": (state, cancel) for index, state in enumerate(STATES)}
     plan |= {"r14": (S.MIGRATING, rollback), "r15": (S.COMMITTING, rollback)}
-    import os
-    if os.environ.get("ONLY"):
-        plan = {k: v for k, v in plan.items() if k in os.environ["ONLY"].split(",")}
     outcome, actor = _run(stack, "e2e-pnr-cancel", plan)
     seen = _never_two_live_copies(stack, list(plan))
     progress = _by_name(outcome)
     for name, (state, _action) in plan.items():
         final, (power, azure_vm) = progress[name], seen[name]
         where = f"{name}: cancelled at {actor.acted_at.get(name)} (planned {state.value}) -> {final.state.value}"
-        where += f" {outcome.summary.vms if outcome.summary else None}"
         if name == "r14":  # a rollback asked for: failoverCancel removed the VM, then the source started
             assert final.state is S.CANCELLED, where
             assert (power, azure_vm) == ("running", None), where
