@@ -27,8 +27,10 @@ S = VmState
 #: Every state a VM can be in before it ends (COMPLETED is where the main line stops).
 STATES = MAIN_LINE[:-1]
 ORDER = {state: index for index, state in enumerate(MAIN_LINE)}
-LAMBDAS = ("prepare_network", "prepare_guest", "install_agent", "command_status", "stop_source", "start_source")
-LAMBDAS += ("revert_changes", "inventory")
+LAMBDAS = (
+    *("prepare_network", "prepare_guest", "install_agent", "command_status"),
+    *("stop_source", "start_source", "revert_changes", "inventory"),
+)
 
 
 @pytest.fixture(scope="module")
