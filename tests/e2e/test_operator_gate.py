@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local.clock import VirtualClock
 from local.site_recovery.estate import FaultKind, Operation, RequestFault
 from local.stack import LocalStack, local_principal_headers
 from shared.aws_contracts import OUTCOME_TAG
@@ -41,7 +42,10 @@ def _step_until(stack: LocalStack, done: Callable[[], bool], *, step: float = 60
     limit = stack.clock.now() + timedelta(hours=hours)
     while not done():
         assert stack.clock.now() < limit, "the state was never reached"
+        until = stack.clock.now() + timedelta(seconds=step)
         stack.host.run_until_idle(horizon=timedelta(seconds=step))
+        if isinstance(stack.clock, VirtualClock):
+            stack.clock.advance_to(until)
 
 
 def _post(stack: LocalStack, action: str, body: dict[str, Any], *, authenticated: bool = True) -> tuple[int, Any]:
@@ -63,7 +67,8 @@ def test_approvals_only_while_awaiting_approval_and_only_from_the_authenticated_
     stack.host.raise_event(vm_instance_id(stack.request_id, a), APPROVAL_EVENT, {"approved": True, "by": "early"})
 
     _step_until(stack, lambda: all(_status(stack, n).get("state") == "awaiting_approval" for n in ("gate-a", "gate-b")))
-    stack.host.run_until_idle(horizon=timedelta(hours=2))
+    later = stack.clock.now() + timedelta(hours=2)
+    _step_until(stack, lambda: stack.clock.now() >= later, step=900)
     assert _status(stack, "gate-a")["state"] == "awaiting_approval"  # the early approval did not cut it over
 
     code, answer = _post(stack, "approve", {"by": "Ann", "vm": a}, authenticated=False)
