@@ -80,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         action = commands.add_parser(name, help=f"{verb} for a wave or one VM (deployed function app)")
         action.add_argument("request_id")
         action.add_argument("--vm", help="an EC2 instance id of the wave (default: every waiting VM)")
-        action.add_argument("--by", required=True, help="who decides (recorded in the VM's status)")
+        action.add_argument("--by", required=True, help="your display name (the approver is who authenticated)")
+        if name == "cancel":
+            action.add_argument(
+                "--rollback",
+                action="store_true",
+                help="also cancel a failover Site Recovery accepted (removes the Azure VM, then restarts the source)",
+            )
         action.set_defaults(handler=cmd_operator, action=name)
 
     report = commands.add_parser("report", help="write the Markdown and HTML report of a wave")
@@ -89,16 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("reports"), help="directory (default reports/)")
     report.set_defaults(handler=cmd_report)
 
-    dlq = commands.add_parser("dlq", help="dead-lettered requests: list them, or replay one")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
-    dlq_list = dlq_commands.add_parser("list", help="list dead-lettered messages with their reasons")
-    dlq_list.add_argument("--state", type=Path, help="local state directory (default: the last local run)")
-    dlq_list.add_argument("--json", action="store_true", help="print JSON")
-    dlq_list.set_defaults(handler=cmd_dlq_list)
-    dlq_replay = dlq_commands.add_parser("replay", help="put a dead-lettered message back on the queue")
-    dlq_replay.add_argument("message_id")
-    dlq_replay.add_argument("--state", type=Path, help="local state directory (default: the last local run)")
-    dlq_replay.set_defaults(handler=cmd_dlq_replay)
+    _dlq_commands(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the migration request")
     schema.set_defaults(handler=cmd_schema)
@@ -111,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     return parser
+
+
+def _dlq_commands(commands: Any) -> None:
+    dlq = commands.add_parser("dlq", help="dead-lettered requests: list them, or replay one")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dlq_list = dlq_commands.add_parser("list", help="list dead-lettered messages with their reasons")
+    dlq_list.add_argument("--state", type=Path, help="local state directory (default: the last local run)")
+    dlq_list.add_argument("--json", action="store_true", help="print JSON")
+    dlq_list.set_defaults(handler=cmd_dlq_list)
+    dlq_replay = dlq_commands.add_parser("replay", help="put a dead-lettered message back on the queue")
+    dlq_replay.add_argument("message_id")
+    dlq_replay.add_argument("--state", type=Path, help="local state directory (default: the last local run)")
+    dlq_replay.set_defaults(handler=cmd_dlq_replay)
 
 
 # --- commands ----------------------------------------------------------------------------------------------------
@@ -292,9 +302,16 @@ def cmd_operator(args: argparse.Namespace, console: Console) -> int:
         )
         return EXIT_ENVIRONMENT
     body = {"by": args.by, **({"vm": args.vm} if args.vm else {})}
-    answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body)
+    if getattr(args, "rollback", False):
+        body["rollback"] = True
+    answer = cloud.api("POST", f"waves/{args.request_id}/{args.action}", body) or {}
     done = answer.get("approved") or answer.get("cancelled") or []
-    console.print(f"{args.action}: {', '.join(done) or 'no VM was waiting for it'}")
+    if done:
+        console.print(f"{args.action}: {', '.join(done)}")
+    for instance, reason in (answer.get("refused") or {}).items():
+        console.print(f"[yellow]{instance}[/] {reason}")
+    if not done:
+        console.print(answer.get("error") or f"{args.action}: no such wave or VM")
     return EXIT_OK if done else EXIT_FAILED
 
 

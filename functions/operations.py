@@ -6,10 +6,11 @@ Used by the HTTP triggers in the cloud and by the CLI on the local host, so both
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from shared.lifecycle import TERMINAL, VmState
-from shared.pipeline import APPROVAL_EVENT, CANCEL_EVENT
+from shared.lifecycle import Cutover, VmState, cancel_refusal
+from shared.pipeline import APPROVAL_EVENT, CANCEL_EVENT, Approval
 from shared.request import vm_instance_id, wave_instance_id
 
 _RUNNING = {"Running", "Pending", "ContinuedAsNew"}
@@ -81,30 +82,93 @@ async def wave_status(client: Any, request_id: str) -> dict[str, Any] | None:
     }
 
 
-async def approve(client: Any, request_id: str, by: str, instance_id: str | None = None) -> list[str]:
-    """Approve cutover for one VM, or for every VM of the wave waiting for it; returns the VMs approved."""
-    return await _send(client, request_id, instance_id, APPROVAL_EVENT, {"approved": True, "by": by}, approval=True)
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the principal the platform authenticated (App Service authentication's ``X-MS-CLIENT-PRINCIPAL-*``
+    headers; locally the OS user) and the display name the body gave (``by``; a name, never an identity)."""
+
+    principal_id: str
+    principal_name: str
+    display_name: str = ""
+
+    def describe(self) -> str:
+        name = self.principal_name or self.principal_id
+        return f"{name} ({self.display_name})" if self.display_name and self.display_name != name else name
 
 
-async def cancel(client: Any, request_id: str, by: str, instance_id: str | None = None) -> list[str]:
-    """Cancel one VM's migration, or every unfinished VM of the wave; returns the VMs told to cancel."""
-    return await _send(client, request_id, instance_id, CANCEL_EVENT, {"by": by}, approval=False)
+@dataclass
+class Answer:
+    """What an approve or cancel did: the VMs it reached, and the others with why not (their state)."""
+
+    done: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
-async def _send(
-    client: Any, request_id: str, instance_id: str | None, event: str, data: dict[str, Any], *, approval: bool
-) -> list[str]:
+async def approve(client: Any, request_id: str, caller: Caller, instance_id: str | None = None) -> Answer:
+    """Approve cutover for one VM, or for every VM of the wave now in ``awaiting_approval``.
+
+    Only a VM in ``awaiting_approval`` is approved; any other is refused with its state (nothing is buffered for
+    later). The event carries the time the VM entered that state, which the orchestration checks.
+    """
+    answer = Answer()
+    for status in await _candidates(client, request_id, instance_id):
+        state, custom = _vm_state(status), status.custom_status
+        if runtime_status_of(status) not in _RUNNING or state != VmState.AWAITING_APPROVAL.value:
+            answer.refused[_vm_id(status)] = f"is {state or runtime_status_of(status).lower()}, not awaiting approval"
+            continue
+        stages = custom.get("stages") or [{}]
+        data = Approval(
+            by=caller.display_name,
+            principal_id=caller.principal_id,
+            principal_name=caller.principal_name,
+            awaiting_since=stages[-1].get("at"),
+        )
+        await client.raise_event(status.instance_id, APPROVAL_EVENT, data.model_dump(mode="json"))
+        answer.done.append(str(status.instance_id))
+    return answer
+
+
+async def cancel(
+    client: Any, request_id: str, caller: Caller, instance_id: str | None = None, *, rollback: bool = False
+) -> Answer:
+    """Cancel one VM's migration, or every unfinished VM of the wave, within the point of no return: a VM whose
+    failover Site Recovery accepted is cancelled only when ``rollback`` asks for it (see
+    :func:`shared.lifecycle.cancel_refusal`); a committed one never."""
+    answer = Answer()
+    for status in await _candidates(client, request_id, instance_id):
+        custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+        state = _vm_state(status)
+        if runtime_status_of(status) not in _RUNNING:
+            answer.refused[_vm_id(status)] = f"is {state or runtime_status_of(status).lower()}: nothing to cancel"
+            continue
+        try:
+            refusal = cancel_refusal(
+                VmState(state or VmState.QUEUED.value),
+                Cutover(custom.get("cutover") or Cutover.NOT_STARTED.value),
+                rollback=rollback,
+            )
+        except ValueError:
+            refusal = f"has an unreadable status (state {state!r})"
+        if refusal:
+            answer.refused[_vm_id(status)] = refusal.removeprefix("the VM ")
+            continue
+        data = {"by": caller.describe(), "principal_id": caller.principal_id, "rollback": rollback}
+        await client.raise_event(status.instance_id, CANCEL_EVENT, data)
+        answer.done.append(str(status.instance_id))
+    return answer
+
+
+async def _candidates(client: Any, request_id: str, instance_id: str | None) -> list[Any]:
     if instance_id:
         status = await client.get_status(vm_instance_id(request_id, instance_id))
-        candidates = [status] if status else []
-    else:
-        candidates = await vm_statuses(client, request_id)
-    sent = []
-    for status in candidates:
-        if runtime_status_of(status) not in _RUNNING or _vm_state(status) in {state.value for state in TERMINAL}:
-            continue
-        if approval and not instance_id and _vm_state(status) != VmState.AWAITING_APPROVAL.value:
-            continue
-        await client.raise_event(status.instance_id, event, data)
-        sent.append(str(status.instance_id))
-    return sent
+        return [status] if status else []
+    return await vm_statuses(client, request_id)
+
+
+def _vm_id(status: Any) -> str:
+    custom = status.custom_status
+    return (
+        str(custom.get("instance_id", ""))
+        if isinstance(custom, dict) and custom.get("instance_id")
+        else str(status.instance_id)
+    )

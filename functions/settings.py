@@ -27,6 +27,8 @@ ENV_EVENTS_TOPIC = "MIGRATION_EVENTS_TOPIC"
 ENV_TIMINGS = "EC2AZ_TIMINGS"
 ENV_HEALTH_THRESHOLDS = "EC2AZ_HEALTH_THRESHOLDS"
 ENV_BATCH_SIZE = "EC2AZ_BATCH_SIZE"
+#: "false" lets approve/cancel through without an authenticated caller (App Service authentication off); default on.
+ENV_REQUIRE_CALLER = "EC2AZ_REQUIRE_AUTHENTICATED_CALLER"
 #: The deployment: its environment and the one Recovery Services vault its identity may use (infra sets them).
 ENV_ENVIRONMENT = "MIGRATION_ENVIRONMENT"
 ENV_VAULT_SUBSCRIPTION_ID = "SITE_RECOVERY_SUBSCRIPTION_ID"
@@ -78,6 +80,9 @@ class FunctionAppSettings(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     health_thresholds: HealthThresholds = Field(default_factory=HealthThresholds)
     batch_size: int = Field(default=50, ge=1, le=500)
+    require_authenticated_caller: bool = Field(
+        default=True, description="approve / cancel need the principal App Service authentication passes in"
+    )
     environment: Environment | None = None
     """The deployment's environment; ``from_env`` requires it. None only for settings built in-process without
     a deployment (unit tests): nothing is then refused on that ground."""
@@ -119,6 +124,7 @@ class FunctionAppSettings(BaseModel):
             "servicebus_namespace": ENV_SERVICEBUS_NAMESPACE,
             "events_topic": ENV_EVENTS_TOPIC,
             "batch_size": ENV_BATCH_SIZE,
+            "require_authenticated_caller": ENV_REQUIRE_CALLER,
         }
         for field, name in plain.items():
             if env.get(name):

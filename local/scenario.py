@@ -70,8 +70,9 @@ class OperatorAction(_Model):
 
     at_hours: float = Field(ge=0)
     action: Literal["approve", "cancel"]
-    by: str = "operator"
+    by: str = Field(default="operator", description="display name; the principal is the local operator")
     vm: str | None = Field(default=None, description="estate instance name; None: the whole wave")
+    rollback: bool = Field(default=False, description="cancel: also cancel a failover Site Recovery accepted")
 
 
 class Scenario(_Model):

@@ -8,8 +8,10 @@ and the local Durable host running the unchanged ``function_app.py`` — all on 
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -395,8 +397,13 @@ class LocalStack:
         body: dict[str, Any] = {"by": action.by}
         if action.vm:
             body["vm"] = self.seeded.instance_id(action.vm)
-        response = self.host.invoke_http(f"waves/{self.request_id}/{action.action}", "POST", body)
+        if action.rollback:
+            body["rollback"] = True
+        response = self.host.invoke_http(
+            f"waves/{self.request_id}/{action.action}", "POST", body, headers=local_principal_headers()
+        )
         answer: dict[str, Any] = json.loads(response.get_body() or b"{}")
+        answer["http_status"] = response.status_code
         return answer
 
     def outcome(self, started: datetime) -> WaveOutcome:
@@ -420,6 +427,17 @@ class LocalStack:
 def estate_seed(scenario: Scenario) -> int:
     """The seed of moto's ids for a scenario: stable across runs and processes (unlike ``hash()``)."""
     return zlib.crc32(scenario.name.encode("utf-8"))
+
+
+#: Who the local operator is (default: the OS user): the local stand-in for App Service authentication.
+ENV_LOCAL_OPERATOR = "EC2AZ_LOCAL_OPERATOR"
+
+
+def local_principal_headers() -> dict[str, str]:
+    """The headers App Service authentication would add for the caller, for the local operator: locally the
+    environment supplies the identity (``EC2AZ_LOCAL_OPERATOR`` or the OS user)."""
+    name = os.environ.get(ENV_LOCAL_OPERATOR) or getpass.getuser()
+    return {"X-MS-CLIENT-PRINCIPAL-NAME": name, "X-MS-CLIENT-PRINCIPAL-ID": f"local:{name}"}
 
 
 def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:

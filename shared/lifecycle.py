@@ -42,6 +42,9 @@ class VmState(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: no approval or a failed test with ``keep_replicating``: temporary access reverted, replication kept, so a
+    #: later request adopts it instead of replicating from scratch.
+    KEPT_REPLICATING = "kept_replicating"
 
 
 S = VmState
@@ -68,7 +71,9 @@ MAIN_LINE: tuple[VmState, ...] = (
     S.COMPLETED,
 )
 
-TERMINAL: frozenset[VmState] = frozenset({S.COMPLETED, S.TEST_COMPLETED, S.REJECTED, S.FAILED, S.CANCELLED})
+TERMINAL: frozenset[VmState] = frozenset(
+    {S.COMPLETED, S.TEST_COMPLETED, S.REJECTED, S.FAILED, S.CANCELLED, S.KEPT_REPLICATING}
+)
 
 #: Moves off the main line.
 _BRANCHES: dict[VmState, frozenset[VmState]] = {
@@ -77,9 +82,11 @@ _BRANCHES: dict[VmState, frozenset[VmState]] = {
     S.REPLICATING: frozenset({S.COMPLETED}),
     # a failed test migration is cleaned up before the VM fails.
     S.TEST_MIGRATING: frozenset({S.CLEANING_UP_TEST}),
-    # test_only: tear down after the clean-up and finish as a rehearsal.
-    S.CLEANING_UP_TEST: frozenset({S.COMPLETING}),
+    # test_only: tear down after the clean-up and finish as a rehearsal (see below for keep_replicating).
     S.COMPLETING: frozenset({S.TEST_COMPLETED}),
+    # keep_replicating: the test failed (after its clean-up) or no approval came; replication stays.
+    S.CLEANING_UP_TEST: frozenset({S.COMPLETING, S.KEPT_REPLICATING}),
+    S.AWAITING_APPROVAL: frozenset({S.KEPT_REPLICATING}),
 }
 
 
@@ -111,6 +118,43 @@ def check_transition(current: VmState, target: VmState) -> None:
             f"illegal lifecycle transition {current.value} -> {target.value}; allowed: {allowed}",
             code="IllegalTransition",
         )
+
+
+class Cutover(StrEnum):
+    """How far the cutover went, which decides what a cancel, a failure or a timeout may still undo.
+
+    The point of no return (Microsoft: "Before commit a failover can be cancelled (failoverCancel), which removes
+    the failed-over VM; after commit there is no way back"):
+
+    - ``not_started``: the failover was not accepted; a cancel or a failure rolls back and the source runs again.
+    - ``failed_over``: Site Recovery accepted the failover, nothing is committed: the only way back is
+      ``failoverCancel``, waited for; only once it removed the failed-over VM may the source start again. An
+      operator's cancel is refused unless it asks for that rollback.
+    - ``committed``: the commit succeeded; the source is never restarted, the Azure VM is authoritative.
+    """
+
+    NOT_STARTED = "not_started"
+    FAILED_OVER = "failed_over"
+    COMMITTED = "committed"
+
+
+def cancel_refusal(state: VmState, cutover: Cutover, *, rollback: bool) -> str | None:
+    """Why an operator's cancel of a VM in ``state`` must be refused, or None if it may be honoured."""
+    if is_terminal(state):
+        return f"the VM is {state.value}: nothing to cancel"
+    if cutover is Cutover.COMMITTED:
+        return (
+            f"the VM is {state.value} and its migration was committed: the Azure VM is authoritative and the "
+            "source stays stopped; nothing can be cancelled"
+        )
+    if state is S.COMMITTING:
+        return "the VM is committing: a commit under way cannot be cancelled"
+    if cutover is Cutover.FAILED_OVER and not rollback:
+        return (
+            f"the VM is {state.value} and Site Recovery accepted its failover: cancelling means cancelling the "
+            "failover (the Azure VM is removed, then the source starts again); ask for it as a rollback"
+        )
+    return None
 
 
 class StepError(BaseModel):
@@ -152,7 +196,10 @@ class VmProgress(BaseModel):
     reasons: tuple[str, ...] = Field(default=(), description="preflight rejection reasons and warnings")
     error: StepError | None = None
     rolled_back: tuple[str, ...] = ()
-    approved_by: str = ""
+    approved_by: str = Field(default="", description="the approver's display name (the request body's 'by')")
+    approver_id: str = Field(default="", description="the authenticated principal's id (Entra ID object id)")
+    approver_name: str = Field(default="", description="the authenticated principal's name (UPN)")
+    cutover: Cutover = Cutover.NOT_STARTED
     protected_item: str = Field(default="", description="Site Recovery protected item name, once replicating")
     health: str = Field(default="", description="last replication health level seen (healthy, warning, ...)")
     health_reasons: tuple[str, ...] = ()

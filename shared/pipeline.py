@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.aws_contracts import SecurityGroupRuleChange
 from shared.facts import InstanceFacts
-from shared.lifecycle import StepError, VmProgress, VmState
+from shared.lifecycle import Cutover, StepError, VmProgress, VmState
 from shared.preflight import PreflightVerdict
-from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, TargetSettings, VmSpec
+from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, NoCutover, TargetSettings, VmSpec
 from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo, TargetVmSettings
 
 #: External events the orchestrations wait for.
@@ -55,12 +55,44 @@ class Timings(_Model):
     test_vm_max_poll: float = Field(default=120, gt=0)
 
 
+class Approval(BaseModel):
+    """The data of an approval event, as :mod:`functions.operations` sends it.
+
+    ``by`` is the display name the operator typed; ``principal_id`` / ``principal_name`` are who the platform
+    authenticated (Easy Auth's ``X-MS-CLIENT-PRINCIPAL-ID`` / ``-NAME``; locally, the OS user). ``awaiting_since``
+    is when the VM entered ``awaiting_approval`` as its status said when the approval was given: an approval that
+    does not carry the orchestration's own time was not given while the VM awaited it.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    approved: bool = True
+    by: str = ""
+    principal_id: str = ""
+    principal_name: str = ""
+    awaiting_since: datetime | None = None
+
+    @classmethod
+    def of(cls, data: Any) -> Approval:
+        """The approval in an event's data; anything unreadable is an approval of nobody, for no wait."""
+        try:
+            return cls.model_validate(data if isinstance(data, dict) else {})
+        except ValueError:
+            return cls(approved=False)
+
+    @property
+    def who(self) -> str:
+        name = self.principal_name or self.principal_id or "an unauthenticated caller"
+        return f"{name} ({self.by})" if self.by and self.by != name else name
+
+
 class EventType(StrEnum):
     WAVE_STARTED = "wave.started"
     WAVE_COMPLETED = "wave.completed"
     VM_STATE_CHANGED = "vm.state_changed"
     VM_HEALTH_DEGRADED = "vm.health_degraded"
     STEP_RETRIED = "step.retried"
+    VM_APPROVED = "vm.approved"
     REQUEST_REJECTED = "request.rejected"
 
 
@@ -161,6 +193,8 @@ class VmInput(_Model):
     mode: Mode
     approval: ApprovalMode
     approval_timeout_hours: float
+    on_no_approval: NoCutover = NoCutover.KEEP_REPLICATING
+    on_test_failure: NoCutover = NoCutover.KEEP_REPLICATING
     appliance: Appliance
     target: TargetSettings
     verdict: PreflightVerdict
@@ -183,6 +217,9 @@ class VmResult(_Model):
     error: StepError | None = None
     reasons: tuple[str, ...] = ()
     rolled_back: tuple[str, ...] = ()
+    cutover: Cutover = Field(
+        default=Cutover.NOT_STARTED, description="committed: the Azure VM is authoritative, whatever the state says"
+    )
     started_at: datetime
     finished_at: datetime
     landing: Landing | None = None

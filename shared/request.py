@@ -53,6 +53,16 @@ class ApprovalMode(StrEnum):
     AUTO = "auto"
 
 
+class NoCutover(StrEnum):
+    """What a VM that will not cut over (no approval in time, or a failed test migration) leaves behind."""
+
+    #: revert the temporary access (security group rules, guest settings), keep the replication: the VM ends
+    #: ``kept_replicating`` and a later request for the instance adopts the replication instead of starting over.
+    KEEP_REPLICATING = "keep_replicating"
+    #: roll everything back, replication included (a later request replicates from scratch).
+    ROLL_BACK = "roll_back"
+
+
 class DiskType(StrEnum):
     STANDARD_LRS = "Standard_LRS"
     STANDARD_SSD_LRS = "StandardSSD_LRS"
@@ -373,6 +383,8 @@ class MigrationRequest(_Strict):
     mode: Mode = Mode.FULL
     approval: ApprovalMode = ApprovalMode.MANUAL
     approval_timeout_hours: Annotated[float, Field(gt=0, le=24 * 30, strict=True)] = 72.0
+    on_no_approval: NoCutover = NoCutover.KEEP_REPLICATING
+    on_test_failure: NoCutover = NoCutover.KEEP_REPLICATING
     max_parallel: Annotated[int, Field(ge=1, le=200, strict=True)] = 10
     region: AwsRegion = Field(description="AWS region of the sources (a VM may override it)")
     appliance: Appliance

@@ -456,6 +456,10 @@ def can_commit(status: _ItemHealth) -> bool:
     return _allowed(status, AllowedOperation.COMMIT)
 
 
+def can_cancel_failover(status: _ItemHealth) -> bool:
+    return _allowed(status, AllowedOperation.CANCEL_FAILOVER)
+
+
 def can_stop_replication(status: _ItemHealth) -> bool:
     return _allowed(status, AllowedOperation.DISABLE_PROTECTION)
 

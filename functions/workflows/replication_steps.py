@@ -14,8 +14,11 @@ from functions import retry
 from functions.activities import site_recovery
 from functions.activities.site_recovery import ActionStarted, RecoveryPoints
 from functions.workflows.guest_steps import GuestSteps
+from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.health import ProgressSnapshot
+from shared.request import OsType, suggest_vm_name
+from shared.site_recovery_disks import DiskMappingError, plan_disks
 
 Flow = Generator[Any, Any, Any]
 
@@ -26,17 +29,12 @@ class ReplicationSteps(GuestSteps):
     item: sr.ProtectedItemRef | None
     failed_over: bool
     test_failover_started: bool
+    identity: awsc.GuestIdentity | None
 
-    def cancel_failover(self) -> Flow:
-        """Failed over but not committed: remove the migrated VM before the source runs again (``failoverCancel``)."""
-        item = self.require_item()
-        status = yield from self.replication_status()
-        if not sr.can_commit(status):
-            return ["failover: nothing to cancel"]
-        started = yield from self.call(site_recovery.cancel_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "cancel failover")
-        self.failed_over = False
-        return ["failover cancelled: the migrated VM was removed"]
+    @property
+    def machine_name(self) -> str:
+        facts = self.spec.facts
+        return (facts.name if facts and facts.name else "") or self.instance_id
 
     def clean_up_after_failure(self) -> Flow:
         item = self.require_item()
@@ -49,6 +47,54 @@ class ReplicationSteps(GuestSteps):
         yield from self.await_job(started, "test migration clean-up")
         self.test_failover_started = False
         return ["test VM removed"]
+
+    # --- the target VM ----------------------------------------------------------------------------------------
+
+    def target_vm_settings(self, machine: sr.DiscoveredMachine) -> sr.TargetVmSettings:
+        target, vm, facts = self.spec.target, self.spec.vm, self.spec.facts
+        os_type = OsType(facts.platform.value) if facts else vm.os_type
+        tags = {**target.tags, **vm.tags, **self.spec.migration_tags}
+        return sr.TargetVmSettings(
+            resource_group_id=f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}",
+            network_id=target.virtual_network_id,
+            subnet_name=target.subnet,
+            test_network_id=target.test_virtual_network_id,
+            test_subnet_name=target.test_subnet,
+            vm_name=vm.target_vm_name or suggest_vm_name(self.machine_name, self.instance_id, os_type),
+            vm_size=vm.vm_size,
+            cache_storage_account_id=target.cache_storage_account_id,
+            availability_zone=target.availability.zone,
+            availability_set_id=target.availability.set_id,
+            disk_encryption_set_id=target.disk_encryption.disk_encryption_set_id,
+            # licences per OS (shared.licensing): Windows Server hybrid benefit → licenseType WindowsServer (the
+            # wave's flag applies to its Windows VMs only); linux_license → linuxLicenseType (preflight checked it
+            # against the OS); sql_server_license → sqlServerLicenseType, on either OS
+            hybrid_benefit=target.hybrid_benefit and os_type is not OsType.LINUX,
+            linux_license_type=vm.linux_license,
+            sql_server_license_type=vm.sql_server_license,
+            os_type=os_type,
+            default_disk_type=target.disk_type,
+            disks=self.disks_to_replicate(machine),
+            vm_tags=tags,
+            nic_tags=tags,
+            disk_tags=tags,
+        )
+
+    def disks_to_replicate(self, machine: sr.DiscoveredMachine) -> tuple[sr.DiskSpec, ...]:
+        """Map the EBS volumes to the discovered disks (see :mod:`shared.site_recovery_disks`)."""
+        vm, target, facts = self.spec.vm, self.spec.target, self.spec.facts
+        try:
+            plan = plan_disks(
+                machine.disks,
+                facts.volumes if facts else (),
+                self.identity.disks if self.identity else (),
+                exclude=vm.exclude_disks,
+                types=vm.disk_types,
+                default=target.disk_type,
+            )
+        except DiskMappingError as problem:
+            raise self.failure(problem.code, problem.message) from None
+        return plan.disks
 
     # --- helpers ----------------------------------------------------------------------------------------------
 

@@ -37,11 +37,12 @@ class StepFailed(Exception):  # noqa: N818 - control flow inside the orchestrato
 
 
 class Cancelled(Exception):  # noqa: N818 - control flow
-    """The operator cancelled the migration."""
+    """The operator cancelled the migration (``rollback``: asked explicitly to undo an accepted failover)."""
 
-    def __init__(self, by: str) -> None:
+    def __init__(self, by: str, rollback: bool = False) -> None:
         super().__init__(by)
         self.by = by
+        self.rollback = rollback
 
 
 class Steps:
@@ -163,25 +164,38 @@ class Steps:
         if not self.cancellable:
             yield timer
             return
-        winner = yield self.context.task_any([timer, self.cancel_task])
-        if winner is self.cancel_task:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+        while (yield self.context.task_any([timer, self.cancel_task])) is self.cancel_task:
+            self._cancel_arrived()
 
     def wait_for(self, event: str, seconds: float) -> Flow:
         """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
         yield from self.flush_events()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
-        winner = yield self.context.task_any([waiter, timer, self.cancel_task])
-        if winner is self.cancel_task:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+        while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
+            self._cancel_arrived()
         if winner is timer:
             return None
+        _consumed(self.context, event)
         return waiter.result
 
     def check_cancelled(self) -> None:
         if self.cancel_task.is_completed:
-            raise Cancelled(_cancelled_by(self.cancel_task.result))
+            self._cancel_arrived()
+
+    def cancel_refused(self, data: Any) -> str | None:
+        """Why the operator's cancel (its event ``data``) is not honoured now, or None; see the subclass."""
+        return None
+
+    def _cancel_arrived(self) -> None:
+        """A cancel event came: raise :class:`Cancelled`, or, if refused now, say so and wait for the next one."""
+        data = self.cancel_task.result
+        refusal = self.cancel_refused(data)
+        if refusal is None:
+            raise Cancelled(_cancelled_by(data), rollback=isinstance(data, dict) and data.get("rollback") is True)
+        _consumed(self.context, CANCEL_EVENT)
+        self.cancel_task = self.context.wait_for_external_event(CANCEL_EVENT)
+        self.note(f"cancel by {_cancelled_by(data)} refused: {refusal}")
 
     def poll(
         self,
@@ -212,6 +226,19 @@ class Steps:
             if backoff_from is not None:
                 delay, backoff_from = backoff_from / self.backoff, None
             delay = min(delay * self.backoff, maximum, max(1.0, (deadline - self.now).total_seconds()))
+
+
+def _consumed(context: Any, event: str) -> None:
+    """Forget an external event once a waiter took it.
+
+    The Durable Python SDK (azure-functions-durable 1.x) keeps an event that arrived before its waiter was yielded
+    as a deferred completion and never removes it, so every later ``wait_for_external_event`` of that name would
+    complete at once with the same old event (an endless loop for a refused cancel, a re-read health event). The
+    JavaScript SDK fixed the same defect (Azure/azure-functions-durable-js#707); this clears the spent entry.
+    """
+    deferred = getattr(context, "deferred_tasks", None)
+    if isinstance(deferred, dict):
+        deferred.pop(event, None)
 
 
 def _first_line(exc: BaseException) -> str:

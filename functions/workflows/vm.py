@@ -20,14 +20,24 @@ from pydantic import BaseModel
 from functions import retry
 from functions.activities import aws, site_recovery
 from functions.activities.site_recovery import ActionStarted
+from functions.workflows.cutover_steps import CutoverSteps
 from functions.workflows.steps import Cancelled, StepFailed
 from functions.workflows.test_vm_steps import TestVmSteps
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
-from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import APPROVAL_EVENT, HEALTH_EVENT, Landing, VmCheckpoint, VmInput, VmResult, VmStage
-from shared.request import ApprovalMode, Mode, OsType, suggest_vm_name
-from shared.site_recovery_disks import DiskMappingError, plan_disks
+from shared.lifecycle import Cutover, StepError, VmProgress, VmState
+from shared.pipeline import (
+    APPROVAL_EVENT,
+    HEALTH_EVENT,
+    Approval,
+    EventType,
+    Landing,
+    VmCheckpoint,
+    VmInput,
+    VmResult,
+    VmStage,
+)
+from shared.request import ApprovalMode, Mode, NoCutover, OsType, suggest_vm_name
 
 S = VmState
 R = TypeVar("R", bound=BaseModel)
@@ -41,7 +51,7 @@ def migrate_vm(context: Any) -> Flow:
     return result
 
 
-class VmMigration(TestVmSteps):
+class VmMigration(CutoverSteps, TestVmSteps):
     """The state of one VM's orchestration while it replays."""
 
     def __init__(self, context: Any, spec: VmInput) -> None:
@@ -66,8 +76,9 @@ class VmMigration(TestVmSteps):
         self.access_closed = carried.access_closed if carried else False
         self.expected_failover_seconds = carried.expected_failover_seconds if carried else 0.0
         self.final_point = carried.final_point if carried else None
-        self.committed = False
-        self.failed_over = False
+        self.adopted = False
+        self.committed = self.progress.cutover is Cutover.COMMITTED
+        self.failed_over = self.progress.cutover is not Cutover.NOT_STARTED
         self.identity: awsc.GuestIdentity | None = None
         self.landing: Landing | None = carried.landing if carried else None  # as enable replication was given
         self.invocations: dict[str, awsc.InvocationStatus] = {}
@@ -99,6 +110,7 @@ class VmMigration(TestVmSteps):
 
     def replicate_test_and_approve(self) -> Flow:
         if not self.preflight():
+            yield from self.tag_source("rejected")
             return None
         yield from self.prepare_network()
         yield from self.prepare_guest()
@@ -109,13 +121,28 @@ class VmMigration(TestVmSteps):
         if self.spec.mode is Mode.REPLICATE_ONLY:
             self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
             return None
-        yield from self.test_migration()
+        try:
+            yield from self.test_migration()
+        except StepFailed as failed:
+            if self.spec.on_test_failure is NoCutover.ROLL_BACK or self.test_failover_started:
+                raise  # roll_back, or the test VM may still be there: clean it up on the way back
+            yield from self.keep_replicating(failed.error)
+            return None
         if self.spec.mode is Mode.TEST_ONLY:
             yield from self.complete(S.TEST_COMPLETED, outcome="test-completed")
             return None
         if self.spec.appliance.discovery_ip is not None:
             yield from self.close_discovery_access()
-        yield from self.await_approval()
+        approved = yield from self.await_approval()
+        if not approved:
+            yield from self.keep_replicating(
+                StepError(
+                    step=S.AWAITING_APPROVAL,
+                    code="ApprovalTimedOut",
+                    message=f"no approval within {self.spec.approval_timeout_hours:g}h; nothing was cut over",
+                )
+            )
+            return None
         return VmStage.FINAL_SYNC
 
     def stop_and_sync(self) -> Flow:
@@ -270,11 +297,22 @@ class VmMigration(TestVmSteps):
         )
         self.item = enabled.item
         self.progress = self.progress.model_copy(update={"protected_item": self.item.item_name})
+        if enabled.job is None:  # the item was already there (an earlier request kept it replicating): adopt it
+            status = yield from self.replication_status()
+            self.adopted = status.initial_replication_complete
+            self.note(
+                f"adopted the existing replication of {self.item.item_name} "
+                f"({'initial replication complete' if self.adopted else 'initial replication still running'})"
+            )
+            return
         yield from self.await_job(enabled, "enable replication")
 
     def await_initial_replication(self) -> Flow:
         """Wait on health events from the replication-health timer; one status read only at the deadline."""
         self.move(S.INITIAL_REPLICATION, "initial replication of the disks to Azure")
+        if self.adopted:
+            self.move(S.REPLICATING, "delta replication running (adopted from an earlier request)")
+            return
         yield from self.flush_events()
         deadline_seconds = self.timings.initial_replication_timeout_hours * 3600
         deadline = self.now.timestamp() + deadline_seconds
@@ -340,15 +378,24 @@ class VmMigration(TestVmSteps):
         self.test_failover_started = False
 
     def await_approval(self) -> Flow:
+        """Wait for the operator's approval; True once approved, False when none came in time (keep_replicating).
+
+        Only an approval sent while this VM was awaiting it counts: it carries the time the VM entered
+        ``awaiting_approval`` (read from its status by :mod:`functions.operations`). An approval raised earlier,
+        which Durable buffers until the orchestration waits, cannot know that time and is discarded.
+        """
         self.move(S.AWAITING_APPROVAL, "waiting for approval to cut over")
         if self.spec.approval is ApprovalMode.AUTO:
             self.progress = self.progress.model_copy(update={"approved_by": "auto"})
-            return
+            return True
+        awaiting_since = self.progress.stages[-1].at
         yield from self.flush_events()
         deadline = self.now.timestamp() + self.spec.approval_timeout_hours * 3600
         while True:
             remaining = deadline - self.now.timestamp()
             if remaining <= 0:
+                if self.spec.on_no_approval is NoCutover.KEEP_REPLICATING:
+                    return False
                 raise self.failure(
                     "ApprovalTimedOut",
                     f"no approval within {self.spec.approval_timeout_hours:g}h; nothing was cut over",
@@ -356,28 +403,45 @@ class VmMigration(TestVmSteps):
             decision = yield from self.wait_for(APPROVAL_EVENT, remaining)
             if decision is None:
                 continue
-            approver = str(decision.get("by") or "operator") if isinstance(decision, dict) else "operator"
-            if isinstance(decision, dict) and decision.get("approved") is False:
-                raise Cancelled(approver)
-            self.progress = self.progress.model_copy(update={"approved_by": approver})
-            self.note(f"approved by {approver}")
-            return
+            approval = Approval.of(decision)
+            if approval.awaiting_since != awaiting_since:
+                self.note(f"approval by {approval.who} ignored: it was not given while this VM awaited approval")
+                continue
+            if not approval.approved:
+                raise Cancelled(approval.who)
+            self.progress = self.progress.model_copy(
+                update={
+                    "approved_by": approval.by,
+                    "approver_id": approval.principal_id,
+                    "approver_name": approval.principal_name,
+                }
+            )
+            self.note(f"approved by {approval.who}")
+            self.announce(
+                self.state,
+                EventType.VM_APPROVED,
+                principal_id=approval.principal_id,
+                principal_name=approval.principal_name,
+                by=approval.by,
+            )
+            return True
 
-    def migrate(self) -> Flow:
-        """Migrate with the final recovery point and commit."""
-        point = self.final_point
-        if point is None:
-            raise self.failure("NoFinalRecoveryPoint", "no recovery point newer than the source's stop was recorded")
-        self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
-        item = self.require_item()
-        migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
-        started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "migration", cutover=True, expected_seconds=self.expected_failover_seconds)
-        self.failed_over = True
-        self.move(S.COMMITTING, "committing the migration")
-        started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
-        yield from self.await_job(started, "commit", cutover=True)
-        self.committed = True
+    def keep_replicating(self, reason: StepError) -> Flow:
+        """No cutover this time: revert the temporary access, keep replicating for a later request to adopt."""
+        undone = yield from self.best_effort(
+            "revert temporary changes", lambda: self.revert("kept-replicating", guest=self.source_stopped_at is None)
+        )
+        self.progress = self.progress.model_copy(
+            update={"error": reason, "rolled_back": (*self.progress.rolled_back, *undone)}
+        )
+        item = self.item.item_name if self.item else "none"
+        self.move(S.KEPT_REPLICATING, f"{reason.message}; replication kept (protected item {item})")
+
+    def tag_source(self, outcome: str) -> Flow:
+        """Tag the source with the outcome (the revert Lambda tags; nothing else to revert here)."""
+        tagged = yield from self.best_effort(f"tag the source '{outcome}'", lambda: self.revert(outcome, guest=False))
+        self.progress = self.progress.model_copy(update={"rolled_back": (*self.progress.rolled_back, *tagged)})
+        self._publish_status()
 
     def complete(self, final: VmState, outcome: str) -> Flow:
         """Stop replication, revert every temporary change and tag the source with the outcome."""
@@ -387,95 +451,9 @@ class VmMigration(TestVmSteps):
         self.progress = self.progress.model_copy(update={"rolled_back": (*self.progress.rolled_back, *undone)})
         self.move(final, "done")
 
-    # --- failure ----------------------------------------------------------------------------------------------
-
-    def roll_back(self, error: StepError, final: VmState) -> Flow:
-        """Undo what this VM changed, best effort; the source ends running and untouched but for its tag."""
-        self.cancellable = False
-        done: list[str] = []
-        if self.test_failover_started:
-            done += yield from self.best_effort("clean up the test migration", self.clean_up_after_failure)
-        if self.failed_over and not self.committed:
-            done += yield from self.best_effort("cancel the failover", self.cancel_failover)
-        if self.source_stopped_at is not None and not self.committed:
-            done += yield from self.best_effort("start the source again", self.start_source)
-        if self.item is not None and not self.committed:
-            done += yield from self.best_effort("stop replication", self.stop_replication)
-        if self.rules or self.guest_touched:
-            outcome = "cancelled" if final is S.CANCELLED else "failed"
-            source_runs = self.source_stopped_at is None  # SSM reaches only a running guest
-            done += yield from self.best_effort(
-                "revert temporary changes", lambda: self.revert(outcome, guest=source_runs)
-            )
-        if final is S.CANCELLED:
-            self.progress = self.progress.model_copy(update={"error": error, "rolled_back": tuple(done)})
-            self.move(S.CANCELLED, error.message)
-        else:
-            previous = self.state
-            self.progress = self.progress.fail(error, self.now, rolled_back=tuple(done))
-            self.announce(previous)
-
-    def best_effort(self, what: str, action: Any) -> Flow:
-        try:
-            result = yield from action()
-        except StepFailed as failure:
-            return [f"could not {what}: {failure.error.message}"]
-        return list(result or [f"{what}: done"])
-
     @property
     def topology(self) -> sr.ReplicationTopology:
         return sr.ReplicationTopology.model_validate(self.spec.topology)
-
-    @property
-    def machine_name(self) -> str:
-        facts = self.spec.facts
-        return (facts.name if facts and facts.name else "") or self.instance_id
-
-    def target_vm_settings(self, machine: sr.DiscoveredMachine) -> sr.TargetVmSettings:
-        target, vm, facts = self.spec.target, self.spec.vm, self.spec.facts
-        os_type = OsType(facts.platform.value) if facts else vm.os_type
-        tags = {**target.tags, **vm.tags, **self.spec.migration_tags}
-        return sr.TargetVmSettings(
-            resource_group_id=f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}",
-            network_id=target.virtual_network_id,
-            subnet_name=target.subnet,
-            test_network_id=target.test_virtual_network_id,
-            test_subnet_name=target.test_subnet,
-            vm_name=vm.target_vm_name or suggest_vm_name(self.machine_name, self.instance_id, os_type),
-            vm_size=vm.vm_size,
-            cache_storage_account_id=target.cache_storage_account_id,
-            availability_zone=target.availability.zone,
-            availability_set_id=target.availability.set_id,
-            disk_encryption_set_id=target.disk_encryption.disk_encryption_set_id,
-            # licences per OS (shared.licensing): Windows Server hybrid benefit → licenseType WindowsServer (the
-            # wave's flag applies to its Windows VMs only); linux_license → linuxLicenseType (preflight checked it
-            # against the OS); sql_server_license → sqlServerLicenseType, on either OS
-            hybrid_benefit=target.hybrid_benefit and os_type is not OsType.LINUX,
-            linux_license_type=vm.linux_license,
-            sql_server_license_type=vm.sql_server_license,
-            os_type=os_type,
-            default_disk_type=target.disk_type,
-            disks=self.disks_to_replicate(machine),
-            vm_tags=tags,
-            nic_tags=tags,
-            disk_tags=tags,
-        )
-
-    def disks_to_replicate(self, machine: sr.DiscoveredMachine) -> tuple[sr.DiskSpec, ...]:
-        """Map the EBS volumes to the discovered disks (see :mod:`shared.site_recovery_disks`)."""
-        vm, target, facts = self.spec.vm, self.spec.target, self.spec.facts
-        try:
-            plan = plan_disks(
-                machine.disks,
-                facts.volumes if facts else (),
-                self.identity.disks if self.identity else (),
-                exclude=vm.exclude_disks,
-                types=vm.disk_types,
-                default=target.disk_type,
-            )
-        except DiskMappingError as problem:
-            raise self.failure(problem.code, problem.message) from None
-        return plan.disks
 
     def finish(self) -> Flow:
         yield from self.deliver_events()
@@ -489,6 +467,7 @@ class VmMigration(TestVmSteps):
             error=progress.error,
             reasons=progress.reasons,
             rolled_back=progress.rolled_back,
+            cutover=progress.cutover,
             started_at=progress.started_at,
             finished_at=self.now,
             landing=self.landing or self.landing_of(None),

@@ -96,6 +96,8 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
                 mode=request.mode,
                 approval=request.approval,
                 approval_timeout_hours=request.approval_timeout_hours,
+                on_no_approval=request.on_no_approval,
+                on_test_failure=request.on_test_failure,
                 appliance=request.appliance,
                 target=target,
                 verdict=outcome.verdict,

@@ -56,6 +56,12 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
         with self._lock:
             self._machine(machine).source_stopped_at = None
 
+    def failed_over_vm(self, machine: str) -> str | None:
+        """The Azure VM a failover of ``machine`` created and no failoverCancel removed (None: there is none)."""
+        with self._lock:
+            self._settle()
+            return self._failed_over_vms.get(self._machine(machine).name)
+
     def set_health(self, machine: str, level: HealthLevel | str, *, code: str = "", message: str = "") -> None:
         """Degrade (or restore) a machine's replication health; critical comes with health errors."""
         with self._lock:

@@ -87,12 +87,15 @@ class JobsMixin(EmulatorCore):
                 item.replication_stopped_at = job.end
                 item.last_failover_time = job.end
                 keep_scenario = True
+                target = item.details.get("targetVmName") or item.machine.name
+                self._failed_over_vms[item.machine.name] = str(target)
         elif scenario == "CancelFailover":
             # the failed-over VM is removed and replication resumes from the source
             item.failover_state = "None" if ok else "FailedOver"
             if ok:
                 item.replication_stopped_at = None
                 item.failover_recovery_point_id = None
+                self._failed_over_vms.pop(item.machine.name, None)
         elif scenario == "FailoverCommit":
             item.failover_state = "Committed" if ok else "FailedOver"
         elif scenario == "DisableDr":

@@ -218,6 +218,10 @@ class EmulatorCore:
         self._faults: list[RequestFault] = list(self.estate.faults)
         self._requests: list[RecordedRequest] = []
         self._job_counter = 0
+        #: Azure VMs a failover created, by source machine name -> target VM name: a successful unplanned failover
+        #: creates it, failoverCancel removes it, commit keeps it, and so does removing the protected item after
+        #: commit (Microsoft: "Before commit a failover can be cancelled, which removes the failed-over VM").
+        self._failed_over_vms: dict[str, str] = {}
         if not self.estate.fabrics:
             raise ValueError("the emulated estate needs at least one fabric")
         names = [f.name.lower() for f in self.estate.fabrics]

@@ -27,7 +27,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def test_approval_timeout_fails_at_awaiting_approval_and_leaves_the_source_intact(stack: LocalStack) -> None:
     rules_before = appliance_rules(stack)
     outcome = run_wave(
-        stack, wave(stack, "e2e-approval-timeout", ["appr-lin"], approval="manual", approval_timeout_hours=2)
+        stack,
+        wave(
+            stack,
+            "e2e-approval-timeout",
+            ["appr-lin"],
+            approval="manual",
+            approval_timeout_hours=2,
+            on_no_approval="roll_back",
+        ),
     )
     progress = by_name(outcome)["appr-lin"]
     instance_id = stack.seeded.instance_id("appr-lin")

@@ -36,7 +36,9 @@ from .helpers import (
 )
 
 FULL_STAGES = [
-    state.value for state in VmState if state.value not in {"rejected", "failed", "cancelled", "test_completed"}
+    state.value
+    for state in VmState
+    if state.value not in {"rejected", "failed", "cancelled", "test_completed", "kept_replicating"}
 ]
 TEST_ONLY_STAGES = [*FULL_STAGES[: FULL_STAGES.index("awaiting_approval")], "completing", "test_completed"]
 

@@ -59,6 +59,9 @@ def _request(request_id: str, vms: list[str]) -> MigrationRequest:
     return parse_request(json.dumps(body).encode())
 
 
+ANN = operations.Caller(principal_id="local:ann", principal_name="ann")
+
+
 def _history(host: LocalHost, size: int, offset: int) -> None:
     """Instances of old waves: a wave, and per VM its orchestration and its claim (never run: status is enough)."""
     for n in range(offset, offset + size):
@@ -78,8 +81,8 @@ def _measure(host: LocalHost, calls: Counter[str]) -> dict[str, Counter[str]]:
     for name, lookup in {
         "queue": lambda: queue._instances_in_other_waves(client, incoming),
         "status": lambda: operations.wave_status(client, "w-live"),
-        "approve": lambda: operations.approve(client, "w-live", "ann"),
-        "cancel": lambda: operations.cancel(client, "w-live", "ann", VMS[0]),
+        "approve": lambda: operations.approve(client, "w-live", ANN),
+        "cancel": lambda: operations.cancel(client, "w-live", ANN, VMS[0]),
     }.items():
         calls.clear()
         run_on_loop(lookup(), timeout=60)

@@ -56,7 +56,7 @@ def test_duplicate_and_reordered_events_change_nothing_they_should_not(gated: Lo
 
     # The approval is raised twice for the same VM (a retried HTTP call).
     approve = OperatorAction(at_hours=0, action="approve", by="alice@contoso.example", vm="vm-000")
-    assert stack.operate(approve) == {"approved": [orchestration]}
+    assert stack.operate(approve)["approved"] == [orchestration]
     stack.host.raise_event(orchestration, APPROVAL_EVENT, {"approved": True, "by": "alice@contoso.example"})
     stack.host.run_until_idle(horizon=timedelta(hours=6))
     assert _vm_state(stack, "vm-000") == S.COMPLETED.value
@@ -64,7 +64,8 @@ def test_duplicate_and_reordered_events_change_nothing_they_should_not(gated: Lo
 
     # Approving the whole wave now reaches only the VM still waiting.
     answer = stack.operate(OperatorAction(at_hours=0, action="approve", by="bob@contoso.example"))
-    assert answer == {"approved": [vm_instance_id(stack.request_id, stack.seeded.instance_id("vm-001"))]}
+    assert answer["approved"] == [vm_instance_id(stack.request_id, stack.seeded.instance_id("vm-001"))]
+    assert list(answer["refused"]) == [first]  # reported with its state, not approved
     outcome = stack.run()
     assert outcome.summary is not None
     assert {vm.state for vm in outcome.summary.vms} == {S.COMPLETED}
@@ -85,9 +86,10 @@ def test_cancel_approve_and_resubmit_after_completion_change_nothing(gated: Loca
     events_before = len(list(stack.events.read()))
     requests_before = len(stack.site_recovery.requests)
 
-    assert stack.operate(OperatorAction(at_hours=0, action="cancel", by="mallory")) == {"cancelled": []}
-    assert stack.operate(OperatorAction(at_hours=0, action="cancel", by="mallory", vm="vm-000")) == {"cancelled": []}
-    assert stack.operate(OperatorAction(at_hours=0, action="approve", by="mallory")) == {"approved": []}
+    for action, vm in (("cancel", None), ("cancel", "vm-000"), ("approve", None)):
+        answer = stack.operate(OperatorAction(at_hours=0, action=action, by="mallory", vm=vm))  # type: ignore[arg-type]
+        assert answer["http_status"] == 409, answer
+        assert answer.get("approved", answer.get("cancelled", [])) == [], answer
     stack.submit()  # the same request again, under a new message id
     stack.submit(message_id=stack.request_id)  # and the very same message
     stack.host.run_until_idle(horizon=timedelta(hours=2))

@@ -5,7 +5,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import IllegalTransitionError
-from shared.lifecycle import MAIN_LINE, TERMINAL, TRANSITIONS, StepError, VmProgress, VmState, check_transition
+from shared.lifecycle import (
+    MAIN_LINE,
+    TERMINAL,
+    TRANSITIONS,
+    Cutover,
+    StepError,
+    VmProgress,
+    VmState,
+    cancel_refusal,
+    check_transition,
+)
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -87,3 +97,34 @@ def test_no_sequence_of_legal_transitions_leaves_a_terminal_state(choices):
         for state in VmState:
             with pytest.raises(IllegalTransitionError):
                 progress.advance(state, T0)
+
+
+# --- the point of no return ---------------------------------------------------------------------------------------
+
+#: States a VM can be in once Site Recovery accepted its failover (migrate_vm sets the cutover only from MIGRATING).
+_AFTER_FAILOVER = (VmState.MIGRATING, VmState.COMMITTING, VmState.COMPLETING)
+
+
+@pytest.mark.parametrize("state", [s for s in VmState if s not in TERMINAL])
+@pytest.mark.parametrize("cutover", list(Cutover))
+@pytest.mark.parametrize("rollback", [False, True])
+def test_a_cancel_is_honoured_only_before_the_point_of_no_return(state, cutover, rollback):
+    refusal = cancel_refusal(state, cutover, rollback=rollback)
+    if cutover is Cutover.COMMITTED or state is VmState.COMMITTING:
+        assert refusal is not None and state.value in refusal  # never after (or during) the commit
+    elif cutover is Cutover.FAILED_OVER:
+        assert (refusal is None) is rollback  # only an explicit rollback cancels an accepted failover
+    else:
+        assert refusal is None
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL))
+def test_a_finished_vm_has_nothing_to_cancel(state):
+    assert cancel_refusal(state, Cutover.NOT_STARTED, rollback=True) == f"the VM is {state.value}: nothing to cancel"
+
+
+def test_kept_replicating_is_terminal_and_reached_only_without_a_cutover():
+    sources = {state for state, targets in TRANSITIONS.items() if VmState.KEPT_REPLICATING in targets}
+    assert sources == {VmState.CLEANING_UP_TEST, VmState.AWAITING_APPROVAL}
+    assert VmState.KEPT_REPLICATING in TERMINAL
+    assert not set(_AFTER_FAILOVER) & sources
