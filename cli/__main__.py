@@ -203,6 +203,8 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     raw = cloud.load_request_file(args.request)
     if args.env:
         raw["environment"] = args.env
+    if "select" not in raw:
+        parse_request(raw)  # bad input is reported as such (exit 2) wherever it would be submitted to
     if not cloud.configured():
         console.print(
             "[red]nowhere to submit to:[/] no deployment configured (EC2AZ_API_URL, "

@@ -58,8 +58,9 @@ SITE_RECOVERY_CALL = RetryPolicy("site-recovery-call", first_retry_seconds=15, a
 #: Reads of the test VM and Run Command on it (Compute throttling and 409 "another operation" clear in minutes).
 COMPUTE_CALL = RetryPolicy("compute-call", first_retry_seconds=15, attempts=5, max_seconds=300)
 
-#: The wave's Azure readiness check (ARM and Site Recovery reads; throttling clears within a minute or two).
-READINESS = RetryPolicy("readiness", first_retry_seconds=10, attempts=4, max_seconds=120)
+#: The wave's Azure readiness check: Site Recovery and ARM reads, as patient as the VMs' own Site Recovery calls
+#: (a wave must not give up on an outage its VMs would ride out).
+READINESS = RetryPolicy("readiness", first_retry_seconds=15, attempts=6, max_seconds=300)
 
 #: The wave's batched preflight (inventory of many instances in one call).
 PREFLIGHT = RetryPolicy("preflight", first_retry_seconds=10, attempts=4, max_seconds=120)

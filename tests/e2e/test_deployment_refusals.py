@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cli.dlq import rejection_causes
 from functions.settings import REQUESTS_QUEUE
 from local.stack import LocalStack
 from shared.request import wave_instance_id
@@ -33,10 +34,13 @@ def _refused(stack: LocalStack, request: dict[str, Any], message_id: str) -> str
     stack.host.send(REQUESTS_QUEUE, body, message_id=message_id, content_type="application/json")
     stack.host.run_until_idle(advance_clock=False)
     [dead] = [m for m in stack.host.dead_letters(REQUESTS_QUEUE) if m.message_id == message_id]
-    assert dead.dead_letter_reason == "NotThisDeployment"
+    # as in Azure: redelivered to the max delivery count, then the broker's reason; the cause is request.rejected
+    assert dead.dead_letter_reason == "MaxDeliveryCountExceeded"
+    cause = rejection_causes(stack.events.read()).get(message_id, "")
+    assert cause.startswith("NotThisDeployment: "), cause
     assert stack.host.status(wave_instance_id(request["request_id"])) is None
     assert (len(stack.host.instances()), len(stack.invoker.history), len(stack.site_recovery.requests)) == before
-    return dead.dead_letter_description or ""
+    return cause.removeprefix("NotThisDeployment: ")
 
 
 def test_the_local_deployment_is_the_scenarios_environment_and_the_emulators_vault(stack: LocalStack) -> None:

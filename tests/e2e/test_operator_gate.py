@@ -199,6 +199,6 @@ def test_a_wave_whose_preflight_never_succeeds_ends_with_every_vm_failed(stack: 
     for result in outcome.summary.vms:
         assert result.error is not None
         assert (result.error.step, result.error.code) == (S.PREFLIGHT, "WaveSetupFailed")
-        assert "preflight_wave: retries exhausted" in result.error.message, result.error.message
+        assert "[RetriesExhausted] preflight: gave up after" in result.error.message, result.error.message
     completed = [e for e in stack.events.read() if e.type is EventType.WAVE_COMPLETED]
     assert any(e.request_id == "e2e-setup-fails" and e.data["counts"] == {"failed": 2} for e in completed)

@@ -42,8 +42,9 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("submit a binary file", ["submit", "binary.yaml"], USAGE, "not a UTF-8 text file"),
     ("submit a latin-1 file", ["submit", "latin1.yaml"], USAGE, "not a UTF-8 text file"),
     ("submit YAML with markup", ["submit", "markup.yaml"], USAGE, "request_id: [bold]x"),
-    ("submit a typo", ["submit", "typo.yaml", "--scenario", str(SMALL)], USAGE, 'did you mean "approval"'),
-    ("submit an unknown instance", ["submit", "unknown-instance.yaml", "--scenario", str(SMALL)], USAGE, "nobody-01"),
+    ("submit a typo", ["submit", "typo.yaml"], USAGE, 'did you mean "approval"'),
+    # checked before anything is looked up: the request file lists VMs but lacks what every request needs
+    ("submit an incomplete request", ["submit", "unknown-instance.yaml"], USAGE, "required field is missing"),
     ("submit a list", ["submit", "list.yaml"], USAGE, "mapping"),
     ("simulate a binary file", ["simulate", "binary.yaml"], USAGE, "not a UTF-8 text file"),
     ("simulate a missing file", ["simulate", "missing.yaml"], USAGE, "missing.yaml"),
@@ -56,10 +57,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("status of a missing state dir", ["status", "--state", "nowhere"], ENVIRONMENT, "nowhere"),
     ("approve with nothing deployed", ["approve", "w1", "--by", "alice"], ENVIRONMENT, "EC2AZ_API_URL"),
     ("cancel with nothing deployed", ["cancel", "w1", "--by", "alice"], ENVIRONMENT, "EC2AZ_API_URL"),
-    *[
-        (f"submit queue message {name}", ["submit", f"message-{name}.json", "--scenario", str(SMALL)], USAGE, "")
-        for name in BAD_MESSAGES
-    ],
+    *[(f"submit queue message {name}", ["submit", f"message-{name}.json"], USAGE, "") for name in BAD_MESSAGES],
 ]
 
 
@@ -111,7 +109,7 @@ def test_bad_input_gives_one_clear_line_and_the_documented_code(
 
 
 def test_each_problem_is_shown_once(workdir: Path) -> None:
-    done = _cli(workdir, ["submit", "typo.yaml", "--scenario", str(SMALL)])
+    done = _cli(workdir, ["submit", "typo.yaml"])
     assert done.stdout.count("aproval") == 1, done.stdout
 
 
