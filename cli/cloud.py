@@ -24,6 +24,7 @@ from cli import dlq
 from functions.settings import ENV_EVENTS_TOPIC, ENV_SERVICEBUS_NAMESPACE, REQUESTS_QUEUE, FunctionAppSettings
 from local.aws.server import FAKE_CREDENTIALS
 from local.env.endpoint import LocalEndpoint, read_endpoint
+from local.env.identity import local_bearer_token
 from shared.errors import InvalidRequestError, PermanentError, TransientError
 from shared.pipeline import EventType, MigrationEvent
 from shared.request import MigrationRequest
@@ -270,6 +271,14 @@ def replay_dead_letter(message_id: str) -> dlq.Replay:
                 receiver.abandon_message(message)
 
 
+def _credentials(local: LocalEndpoint | None) -> dict[str, str]:
+    """What the caller presents: locally the local operator's credential (the environment plays App Service
+    authentication); for a deployment the function key."""
+    if local is not None:
+        return {"authorization": local_bearer_token()}
+    return {"x-functions-key": os.environ.get(ENV_API_KEY, "")}
+
+
 def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """Call the function app's HTTP API; 404 gives None."""
     local = local_endpoint()
@@ -280,7 +289,7 @@ def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         f"{base}/{path}",
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"content-type": "application/json", "x-functions-key": os.environ.get(ENV_API_KEY, "")},
+        headers={"content-type": "application/json", **_credentials(local)},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310

@@ -8,10 +8,8 @@ and the local Durable host running the unchanged ``function_app.py`` — all on 
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -49,6 +47,7 @@ from local.aws.seed import SeededInstance, aws_client
 from local.aws.server import GUEST_CREDENTIALS
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
+from local.env.identity import local_principal_headers
 from local.events import EventLog
 from local.host import LocalHost
 from local.host.loop import run_on_loop
@@ -427,17 +426,6 @@ class LocalStack:
 def estate_seed(scenario: Scenario) -> int:
     """The seed of moto's ids for a scenario: stable across runs and processes (unlike ``hash()``)."""
     return zlib.crc32(scenario.name.encode("utf-8"))
-
-
-#: Who the local operator is (default: the OS user): the local stand-in for App Service authentication.
-ENV_LOCAL_OPERATOR = "EC2AZ_LOCAL_OPERATOR"
-
-
-def local_principal_headers() -> dict[str, str]:
-    """The headers App Service authentication would add for the caller, for the local operator: locally the
-    environment supplies the identity (``EC2AZ_LOCAL_OPERATOR`` or the OS user)."""
-    name = os.environ.get(ENV_LOCAL_OPERATOR) or getpass.getuser()
-    return {"X-MS-CLIENT-PRINCIPAL-NAME": name, "X-MS-CLIENT-PRINCIPAL-ID": f"local:{name}"}
 
 
 def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.env import views
+from local.env.identity import authenticated_headers
 from local.host.queue import QueueError
 from shared.errors import PermanentError
 
@@ -120,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _function_app(self, method: str, route: str, body: bytes, params: dict[str, str]) -> None:
         host = self.environment.stack.host
-        headers = {key.lower(): value for key, value in self.headers.items()}
+        headers = authenticated_headers({key.lower(): value for key, value in self.headers.items()})
 
         def invoke() -> Any:
             return host.invoke_http(route, method, body or None, headers=headers, params=params)

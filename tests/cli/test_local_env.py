@@ -13,12 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from cli.__main__ import main
 from cli.local_env import parse_duration
 from local.aws.server import FAKE_CREDENTIALS, start_moto_server
 from local.env.endpoint import LocalEndpoint, read_endpoint
 from tests.e2e.test_try_locally import try_it_locally_block
+from tests.unit.requests import VALID
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1h30m", 5400)])
@@ -65,7 +67,8 @@ def test_commands_needing_the_environment_say_so_in_one_line(
 def test_submit_with_nowhere_to_submit_to_exits_3_and_touches_no_state(
     nothing_up: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    request = Path(__file__).parent / "small.yaml"
+    request = nothing_up / "request.yaml"
+    request.write_text(yaml.safe_dump(VALID))  # a valid request, so what is refused is where to send it
     runs = Path(".state") / "runs"
     before = sorted(runs.iterdir()) if runs.exists() else []
     assert main(["submit", str(request)]) == 3

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from local.clock import VirtualClock
+from local.env.identity import local_principal_headers
 from local.site_recovery.estate import FaultKind, Operation, RequestFault
-from local.stack import LocalStack, local_principal_headers
+from local.stack import LocalStack
 from shared.aws_contracts import OUTCOME_TAG
 from shared.lifecycle import VmState
 from shared.pipeline import APPROVAL_EVENT, EventType

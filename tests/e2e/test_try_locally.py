@@ -40,7 +40,7 @@ def _fresh_clone(target: Path) -> Path:
     venv = (ROOT / ".venv").resolve()
     (clone / ".venv").symlink_to(venv)
     # `make venv` is then up to date, as after a first `make venv` in a clone: it must not reinstall the shared venv.
-    installed = (venv / ".installed").stat().st_mtime
+    installed = (venv / ".runtime").stat().st_mtime
     for name in ("requirements.txt", "requirements-dev.txt", "Makefile"):
         os.utime(clone / name, (installed - 60, installed - 60))
     return clone
@@ -63,8 +63,7 @@ def _port_open(url: str) -> bool:
 
 @pytest.mark.slow
 def test_readme_try_it_locally_block_runs_as_written(tmp_path: Path) -> None:
-    if not (ROOT / ".venv" / ".installed").exists():
-        pytest.skip("needs the .venv `make venv` sets up")
+    assert (ROOT / ".venv" / ".runtime").exists(), "needs the .venv `make venv` sets up (make test-slow does)"
     block = try_it_locally_block((ROOT / "README.md").read_text(encoding="utf-8"))
     clone = _fresh_clone(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EC2AZ_", "ServiceBusConnection", "AWS_"))}
