@@ -4,10 +4,11 @@ Exit codes: 0 all VMs completed; 1 some VMs failed or were rejected (demo/simula
 scenario's ``expect`` says); 2 bad input or usage; 3 environment problem (credentials, an unreachable endpoint,
 no local environment, interrupted). Errors are one line, never a traceback (``cli/outcome.py``).
 
-With ``EC2AZ_API_URL`` (the function app's base URL) and ``ServiceBusConnection__fullyQualifiedNamespace`` set,
-submit/status/approve/cancel/dlq talk to the deployed function app and queue; without them, to the local
-environment started by ``python -m cli local up`` through the same code (``cli/cloud.py``). ``demo`` and
-``simulate`` run a scenario to its end on the embedded default, with its scripted operator and faults.
+With ``EC2AZ_API_URL`` (the function app's base URL; ``EC2AZ_API_SCOPE`` to sign in to it with Entra ID) and
+``ServiceBusConnection__fullyQualifiedNamespace`` set, submit/status/approve/cancel/dlq talk to the deployed
+function app and queue; without them, to the local environment started by ``python -m cli local up`` through
+the same code (``cli/cloud.py``). ``demo`` and ``simulate`` run a scenario to its end on the embedded default,
+with its scripted operator and faults.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 Configured by environment: ``ServiceBusConnection__fullyQualifiedNamespace`` (queue ``migration-requests``,
 credentials from azure-identity's ``DefaultAzureCredential``), ``EC2AZ_API_URL`` (the function app's
-``https://<app>.azurewebsites.net/api``) and ``EC2AZ_API_KEY`` (a function key, sent as ``x-functions-key``).
+``https://<app>.azurewebsites.net/api``), ``EC2AZ_API_SCOPE`` (``api://<clientId>/.default`` of the operator API's
+app registration: the CLI signs in with ``DefaultAzureCredential`` and sends ``Authorization: Bearer``, which App
+Service authentication turns into the caller approve/cancel record) and ``EC2AZ_API_KEY`` (a function key, sent as
+``x-functions-key``: the routes' auth level still asks for one, but it identifies no one).
 
 Without those, a running local environment (``python -m cli local up``, found through its ``endpoint.json``) is
 the cloud: its function app API takes the same calls, its queue takes the request through Service Bus's REST send
@@ -12,7 +15,9 @@ shape, and AWS calls go to its moto server (``AWS_ENDPOINT_URL`` and moto's fake
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,6 +36,12 @@ from shared.request import MigrationRequest
 
 ENV_API_URL = "EC2AZ_API_URL"
 ENV_API_KEY = "EC2AZ_API_KEY"
+ENV_API_SCOPE = "EC2AZ_API_SCOPE"
+#: How an operator gets a token for the API (docs/deploy.md, "Pointing the CLI at a deployment").
+SIGN_IN = (
+    f"sign in with `az login` (azure-identity DefaultAzureCredential) and set {ENV_API_SCOPE}="
+    "api://<operator API client id>/.default"
+)
 
 
 def deployment_configured() -> bool:
@@ -271,12 +282,38 @@ def replay_dead_letter(message_id: str) -> dlq.Replay:
                 receiver.abandon_message(message)
 
 
+def _azure_credential() -> Any:
+    """The operator's Entra ID credential (a seam for tests)."""
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+
+    # The chain logs a many-line report of each credential it tried as a warning; the CLI's error is one line.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    return DefaultAzureCredential()
+
+
+def _bearer_token(scope: str) -> str:
+    """An access token for the operator API; no credential, or Entra ID refusing, is an environment problem."""
+    from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415 - CredentialUnavailableError too
+
+    try:
+        token: str = _azure_credential().get_token(scope).token
+    except (ClientAuthenticationError, ValueError) as error:  # ValueError: a scope azure-identity rejects
+        aadsts = re.search(r"AADSTS\d+", str(error))
+        why = type(error).__name__ + (f", {aadsts.group()}" if aadsts else "")
+        raise PermanentError(f"no Entra ID token for {scope} ({why}): {SIGN_IN}", code="NotSignedIn") from None
+    return token
+
+
 def _credentials(local: LocalEndpoint | None) -> dict[str, str]:
     """What the caller presents: locally the local operator's credential (the environment plays App Service
-    authentication); for a deployment the function key."""
+    authentication); for a deployment an Entra ID token for ``EC2AZ_API_SCOPE`` (App Service authentication
+    validates it and passes the caller on) and the function key when ``EC2AZ_API_KEY`` is set."""
     if local is not None:
         return {"authorization": local_bearer_token()}
-    return {"x-functions-key": os.environ.get(ENV_API_KEY, "")}
+    headers = {"x-functions-key": key} if (key := os.environ.get(ENV_API_KEY)) else {}
+    if scope := os.environ.get(ENV_API_SCOPE):
+        headers["authorization"] = f"Bearer {_bearer_token(scope)}"
+    return headers
 
 
 def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -301,6 +338,11 @@ def api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
             return json.loads(error.read() or b"{}")
         if error.code in {429, 500, 502, 503, 504}:
             raise TransientError(f"{method} {path}: HTTP {error.code}", code=str(error.code)) from None
+        if error.code == 401 and local is None:
+            scope = os.environ.get(ENV_API_SCOPE)
+            hint = f"its token for {scope} was refused (the operator API's scope?)" if scope else SIGN_IN
+            message = f"{method} {path}: HTTP 401, no signed-in caller: {hint}"
+            raise PermanentError(message, code="NotSignedIn") from None
         raise PermanentError(
             f"{method} {path}: HTTP {error.code} {error.read()[:300]!r}", code=str(error.code)
         ) from None

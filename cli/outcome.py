@@ -23,8 +23,8 @@ EXIT_CODES_HELP = (
 
 #: Error codes of :class:`~shared.errors.PermanentError` that mean "you named something that is not there".
 _USAGE_CODES = frozenset({"NotFound", "DuplicateReplay", "InvalidRequest"})
-#: Error codes that mean "the environment is not set up": not configured, not reachable.
-_ENVIRONMENT_CODES = frozenset({"NotConfigured", "Unreachable"})
+#: Error codes that mean "the environment is not set up": not configured, not reachable, not signed in.
+_ENVIRONMENT_CODES = frozenset({"NotConfigured", "Unreachable", "NotSignedIn"})
 #: SDK exception class names (botocore, azure-core, azure-identity, azure-servicebus) about credentials or
 #: reaching an endpoint; matched by name so that the CLI imports no SDK it does not use.
 _SDK_ENVIRONMENT = {

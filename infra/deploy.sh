@@ -14,6 +14,7 @@
 #   AZURE_RESOURCE_GROUP  resource group of the environment      (default: ec2mig-<env>)
 #   AZURE_LOCATION        region for the resource group         (default: westeurope)
 #   OWNER                 owner tag                             (default: platform-team)
+#   OPERATOR_API_CLIENT_ID  client id of the operator API's app registration (required; read by <env>.bicepparam)
 #   SKIP_CODE=1           deploy infrastructure only
 set -euo pipefail
 
@@ -67,6 +68,9 @@ readonly OWNER_TAG="${OWNER:-platform-team}"
 readonly PARAM_FILE="${SCRIPT_DIR}/azure/${ENV_NAME}.bicepparam"
 readonly BUILD_DIR="${REPO_ROOT}/build"
 [[ -f "${PARAM_FILE}" ]] || die "missing ${PARAM_FILE}"
+# The .bicepparam reads it (operatorApiClientId, App Service authentication of the HTTP API): stop before any change.
+[[ -n "${OPERATOR_API_CLIENT_ID:-}" ]] ||
+  die "OPERATOR_API_CLIENT_ID is not set: the application (client) ID of the operator API's app registration (docs/deploy.md 1.8)"
 
 az account show --output none 2>/dev/null || die "az is not logged in (az login / azure/login in CI)"
 AWS_REGION_NAME="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))[sys.argv[2]]["deploy"]["parameters"]["region"])' "${SCRIPT_DIR}/aws/samconfig.toml" "${ENV_NAME}")"

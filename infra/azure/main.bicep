@@ -43,7 +43,7 @@ param integrationSubnetPrefix string = '10.42.0.0/25'
 @description('Subnet (within vnetAddressPrefix) for the private endpoints.')
 param privateEndpointSubnetPrefix string = '10.42.0.128/25'
 
-@description('CIDRs allowed to call the Function App HTTP endpoints (status/approve/cancel). Empty: any source (function keys still required).')
+@description('CIDRs allowed to call the Function App HTTP endpoints (status/approve/cancel). Empty: any source (an Entra ID sign-in and a function key still required).')
 param allowedInboundCidrs array = []
 
 @allowed(['Standard', 'Premium'])
@@ -96,6 +96,11 @@ param awsFederationAudience string
 
 @description('Cron schedule of the replication health check (six fields, UTC).')
 param replicationHealthSchedule string = '0 */5 * * * *'
+
+@description('Application (client) ID of the Entra ID app registration of the operator API (docs/deploy.md 1.8). App Service authentication accepts only tokens issued for it (audience api://<id>), so approve and cancel know who asks.')
+@minLength(36)
+@maxLength(36)
+param operatorApiClientId string
 
 param extraTags object = {}
 
@@ -275,6 +280,7 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationHealthSchedule: replicationHealthSchedule
     allowedInboundCidrs: allowedInboundCidrs
     integrationSubnetId: isPrivate ? network.outputs.integrationSubnetId : ''
+    operatorApiClientId: operatorApiClientId
   }
   dependsOn: [
     roles

@@ -30,3 +30,6 @@ param awsRegion = 'eu-west-1'
 param awsInvokerRoleArn = readEnvironmentVariable('AWS_INVOKER_ROLE_ARN', 'arn:aws:iam::000000000000:role/ec2mig-prod-azure-invoker')
 param awsFederationAudience = 'api://ec2mig-aws-federation-prod'
 param operatorsGroupObjectId = readEnvironmentVariable('OPERATORS_GROUP_OBJECT_ID', '')
+// Application (client) ID of the operator API's app registration (docs/deploy.md 1.8); App Service authentication
+// of the HTTP API accepts tokens for it only. No default: a deployment without it fails before anything changes.
+param operatorApiClientId = readEnvironmentVariable('OPERATOR_API_CLIENT_ID')

@@ -70,6 +70,11 @@ def test_the_plan_resolves_each_environment(environment: str, tmp_path: Path) ->
     assert {"module": "roles", "symbol": "queueTrigger", "type": "Microsoft.Authorization/roleAssignments"} in azure[
         "resources"
     ]
+    # App Service authentication of the HTTP API, configured with the operator API's app registration
+    assert {"module": "functionapp", "symbol": "authSettings", "type": "Microsoft.Web/sites/config"} in azure[
+        "resources"
+    ]
+    assert azure["parameters"]["operatorApiClientId"]["source"].startswith("$OPERATOR_API_CLIENT_ID")
     assert (tmp_path / "lambda_src" / "aws_lambdas" / "guest_scripts").is_dir()
 
 

@@ -22,6 +22,7 @@ ENVIRONMENT_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "deploy-environment
 UNTAGGABLE_AZURE_TYPES = (
     "Microsoft.Authorization/roleAssignments",
     "Microsoft.Web/sites/basicPublishingCredentialsPolicies",
+    "Microsoft.Web/sites/config",
     "Microsoft.Storage/storageAccounts/blobServices",
     "Microsoft.Storage/storageAccounts/queueServices",
     "Microsoft.Storage/storageAccounts/blobServices/containers",

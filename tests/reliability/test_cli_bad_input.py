@@ -18,7 +18,15 @@ from tests.reliability.test_bad_input import BAD_MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "tests" / "cli" / "small.yaml"
-CLOUD_SETTINGS = ("EC2AZ_API_URL", "EC2AZ_API_KEY", "ServiceBusConnection__fullyQualifiedNamespace")
+CLOUD_SETTINGS = (
+    "EC2AZ_API_URL",
+    "EC2AZ_API_KEY",
+    "EC2AZ_API_SCOPE",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+)
 
 FILES: dict[str, bytes] = {
     "binary.yaml": b"\xff\xfe\x00\x01garbage\x00",
@@ -116,6 +124,19 @@ def test_each_problem_is_shown_once(workdir: Path) -> None:
 def test_an_unreachable_function_app_is_an_environment_problem(workdir: Path) -> None:
     done = _cli(workdir, ["status", "w1"], EC2AZ_API_URL="http://127.0.0.1:9/api")
     _assert_clean(done, ENVIRONMENT, "environment:")
+
+
+def test_approve_without_an_entra_id_sign_in_says_how_to_sign_in(workdir: Path) -> None:
+    """The real DefaultAzureCredential with nothing to sign in with (no az, no AZURE_* settings): one line, exit 3."""
+    done = _cli(
+        workdir,
+        ["approve", "w1", "--by", "alice"],
+        EC2AZ_API_URL="http://127.0.0.1:9/api",
+        EC2AZ_API_SCOPE="api://00000000-0000-0000-0000-0000000000aa/.default",
+        PATH=str(Path(sys.executable).parent),
+    )
+    _assert_clean(done, ENVIRONMENT, "sign in with `az login`")
+    assert len((done.stdout + done.stderr).strip().splitlines()) == 1, done.stdout + done.stderr
 
 
 def test_discover_without_aws_credentials_says_how_to_provide_them(workdir: Path) -> None:

@@ -26,6 +26,8 @@ param awsFederationAudience string
 param replicationHealthSchedule string
 param allowedInboundCidrs array
 param integrationSubnetId string
+@description('Application (client) ID of the operator API\'s Entra ID app registration (App Service authentication).')
+param operatorApiClientId string
 
 var isFlex = hostingPlan == 'FlexConsumption'
 // Durable concurrency per instance follows the instance size: Flex instances (2 GB) run fewer activities at
@@ -120,8 +122,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: operators call the status/approve/cancel HTTP API; prod restricts it to allowedInboundCidrs and every call needs a function key
-  // checkov:skip=CKV_AZURE_17: client certificates would have to be issued to every operator; HTTP triggers authenticate with function keys over TLS 1.2+
+  // checkov:skip=CKV_AZURE_222: operators call the status/approve/cancel HTTP API; every call needs an Entra ID token (authSettings below) and a function key, and prod restricts it to allowedInboundCidrs
+  // checkov:skip=CKV_AZURE_17: client certificates would have to be issued to every operator; callers authenticate with Entra ID tokens (App Service authentication) over TLS 1.2+
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero and Elastic Premium keeps a warm instance; durable state survives instance loss
   // checkov:skip=CKV_AZURE_213: App Service health check needs an HTTP route in the app; the host is watched through Application Insights (heartbeats, failures) and the replication_health timer
   name: '${namePrefix}-func'
@@ -172,6 +174,65 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// App Service authentication ("Easy Auth") in front of the HTTP API: every request needs an Entra ID token issued
+// for the operator API's app registration; the platform validates it and passes the caller to the function as
+// X-MS-CLIENT-PRINCIPAL(-ID/-NAME), which approve/cancel require (functions/triggers/http.py). Property names follow
+// the SiteAuthSettingsV2 schema (Azure/azure-rest-api-specs, specification/web/resource-manager/Microsoft.Web/
+// stable/2024-04-01/WebApps.json: platform, globalValidation, identityProviders, login, httpSettings) and
+// MicrosoftDocs/azure-docs articles/app-service/configure-authentication-file-based.md (azureActiveDirectory
+// registration.openIdIssuer / clientId, validation.allowedAudiences, login.tokenStore.enabled).
+// No excluded paths: only the operator routes (/api/waves/...) are HTTP. The Durable client binding reaches the
+// extension on its local RPC endpoint (http://127.0.0.1:17071/durabletask/, DurableTaskOptions.LocalRpcEndpointEnabled:
+// on by default for non-.NET apps), not through the site's front end, and the app hands out no
+// /runtime/webhooks/durabletask URLs; Service Bus and timer triggers are not HTTP requests, which is all the module
+// sees ("every incoming HTTP request passes through it", articles/app-service/overview-authentication-authorization.md).
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov matches every sites/config resource as if it were the 'web' site config; these keys do not exist here:
+  // checkov:skip=CKV_AZURE_13: checkov reads the V1 authsettings shape (properties.enabled); authsettingsV2 enables authentication in platform.enabled, checked by tests/infra/test_app_authentication.py
+  // checkov:skip=CKV_AZURE_63: httpLoggingEnabled is a key of the web site config, not of authsettingsV2; the app logs to Application Insights
+  // checkov:skip=CKV_AZURE_65: detailedErrorLoggingEnabled is a key of the web site config, not of authsettingsV2; the app logs to Application Insights
+  // checkov:skip=CKV_AZURE_66: requestTracingEnabled is a key of the web site config, not of authsettingsV2; requests are traced in Application Insights
+  // checkov:skip=CKV_AZURE_80: netFrameworkVersion is a key of the web site config, not of authsettingsV2; the app runs Python 3.11
+  // checkov:skip=CKV_AZURE_88: azureStorageAccounts is a key of the web site config, not of authsettingsV2; the app mounts no Azure Files share
+  // checkov:skip=CKV_AZURE_222: publicNetworkAccess is a property of the site, skipped there with its reason; this resource is what requires the Entra ID sign-in
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: operatorApiClientId
+          // configure-authentication-provider-aad.md: Issuer URL "<authentication-endpoint>/<tenant-id>/v2.0"
+          // (global Azure: https://login.microsoftonline.com); az.environment() because a parameter is named environment.
+          openIdIssuer: '${az.environment().authentication.loginEndpoint}${subscription().tenantId}/v2.0'
+        }
+        validation: {
+          // The client ID is always an allowed audience; an API called by other clients adds its Application ID URI.
+          allowedAudiences: [
+            'api://${operatorApiClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
   }
 }
 
