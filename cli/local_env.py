@@ -209,7 +209,7 @@ def _down(args: argparse.Namespace, console: Console) -> int:
     endpoint = read_endpoint(state)
     if endpoint is not None:
         try:
-            _warn_in_flight(endpoint, console)
+            _note_in_flight(endpoint, console)
             control(endpoint, "POST", "stop")
         except LocalEnvironmentError:
             os.kill(pid, signal.SIGTERM)
@@ -224,14 +224,13 @@ def _down(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _warn_in_flight(endpoint: LocalEndpoint, console: Console) -> None:
-    """Waves still running resume in the host after `up`, but the emulated clouds keep their state in memory."""
+def _note_in_flight(endpoint: LocalEndpoint, console: Console) -> None:
+    """Waves still running continue after `up`: the host's orchestrations and the emulated clouds are saved."""
     running = [w["request_id"] for w in control(endpoint, "GET", "status")["waves"] if w["runtime_status"] == "Running"]
     if running:
         console.print(
-            f"[yellow]waves in flight: {', '.join(running)}. Their orchestrations resume after `local up`, but the "
-            "emulated AWS and Site Recovery start afresh (same ids, no replication progress): finish or cancel "
-            "waves before `local down` to keep their outcome meaningful.[/]"
+            f"waves in flight: {', '.join(running)}. They continue where they are after `local up` (orchestrations, "
+            "emulated AWS, Site Recovery and Azure are saved in the state directory; virtual time stands still)."
         )
 
 

@@ -9,12 +9,10 @@ and the local Durable host running the unchanged ``function_app.py`` — all on 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -22,48 +20,58 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aws_lambdas.runtime import logger as powertools_logger
 from functions import runtime
 from functions.gateways.azure_resources import ArmResourceReader
 from functions.gateways.compute import AzureComputeGateway
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import (
     ENV_AWS_REGION,
-    ENV_ENVIRONMENT,
-    ENV_VAULT_NAME,
-    ENV_VAULT_RESOURCE_GROUP,
-    ENV_VAULT_SUBSCRIPTION_ID,
     HEALTH_SCHEDULE_SETTING,
     REQUESTS_QUEUE,
     FunctionAppSettings,
 )
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
-from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate, start_moto_server
+from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate
 from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
 from local.aws.iam import lambda_role_credentials
-from local.aws.identity import bios_id_for, guest_disks_for, hostname_for
-from local.aws.seed import SeededInstance, aws_client
-from local.aws.server import GUEST_CREDENTIALS
+from local.aws.seed import aws_client
+from local.aws.server import MotoServer
 from local.azure_resources import AzureResourcesEmulator, build_emulated_arm_client, seed_from_request
 from local.clock import VirtualClock, WallClock
 from local.env.identity import local_principal_headers
 from local.events import EventLog
 from local.host import LocalHost
 from local.host.loop import run_on_loop
+from local.persistence import (
+    EMULATOR_EXCLUDED,
+    GUEST_EXCLUDED,
+    INVOKER_EXCLUDED,
+    CloudState,
+    capture,
+    load_state,
+    restore,
+    write_state,
+)
 from local.scenario import OperatorAction, Scenario, resolve_request
-from local.site_recovery import (
-    EmulatorEstate,
-    FabricConfig,
-    ProcessServerConfig,
-    SiteRecoveryEmulator,
-    build_emulated_client,
-    build_emulated_compute_client,
+from local.site_recovery import SiteRecoveryEmulator, build_emulated_client, build_emulated_compute_client
+from local.wiring import (
+    _deployment_app_settings,
+    _discover_estate,
+    _emulator_estate,
+    _guest_aws_environment,
+    _lambda_logs_to,
+    _migrate_site_id,
+    _moto_server,
+    _registration_hook,
+    estate_seed,
 )
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.lifecycle import VmProgress
 from shared.pipeline import WaveSummary
-from shared.request import Environment, parse_request, wave_instance_id
+from shared.request import parse_request, wave_instance_id
+
+__all__ = ["ROOT", "Elapsed", "LambdaCall", "LocalLambdaInvoker", "LocalStack", "WaveOutcome", "estate_seed"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,6 +189,9 @@ class LocalStack:
         self.seeding = seeding or Elapsed(0.0, 0.0)
         #: moto's server (what ``AWS_ENDPOINT_URL`` points a client at); set by :meth:`open`.
         self.aws_endpoint_url = ""
+        #: The clouds' state was restored from the state directory (set by :meth:`open`).
+        self.restored = False
+        self._persisted: tuple[MotoServer, dict[str, Any]] | None = None
         self.request = self.resolve(scenario.request)
         self.request_id = str(self.request.get("request_id", ""))
 
@@ -220,23 +231,28 @@ class LocalStack:
         clock: VirtualClock | WallClock | None = None,
         activity_workers: int = 4,
         run_linux_scripts: bool = False,
+        persist: bool = False,
     ) -> Iterator[LocalStack]:
         """Open everything on ``state_dir``. moto's ids are seeded from the scenario's name
-        (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run."""
+        (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run.
+
+        ``persist``: the emulated clouds' state is saved in ``state_dir`` (:mod:`local.persistence`) when the
+        stack closes and whenever :meth:`save_state` is called, and a saved state is restored on open instead of
+        seeding afresh: a wave in flight continues on the same clouds (raises
+        :class:`~local.persistence.IncompatibleStateError` for a state of another version)."""
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
+        saved = load_state(state_dir) if persist else None
+        if saved is not None and isinstance(clock, VirtualClock):
+            clock.advance_to(saved.saved_at)  # the emulators' jobs are timed on it: never before their save
         with ExitStack() as stack:
             guest_agent = stack.enter_context(GuestAgentServer().serving())
-            moto = stack.enter_context(
-                start_moto_server(
-                    inbound_rules_per_security_group=scenario.estate.inbound_rules_per_security_group,
-                    guest_agent_url=guest_agent.url,
-                    enforce_iam=True,
-                    seed=estate_seed(scenario),
-                )
-            )
+            moto = stack.enter_context(_moto_server(scenario, state_dir, guest_agent.url, saved))
             real, cpu = time.perf_counter(), time.process_time()
-            seeded = seed_estate(scenario.estate, moto.endpoint_url)
+            if saved is None:
+                seeded = seed_estate(scenario.estate, moto.endpoint_url)
+            else:
+                seeded = saved.seeded.model_copy(update={"endpoint_url": moto.endpoint_url})
             seeding = Elapsed(time.perf_counter() - real, time.process_time() - cpu)
             ids = {name: item.instance_id for name, item in seeded.instances.items()}
             overrides = {name: dict(b.guest) for name, b in scenario.behaviour.items() if b.guest}
@@ -259,8 +275,8 @@ class LocalStack:
                 for fault in behaviour.site_recovery_faults:
                     emulator.inject(fault.model_copy(update={"machine": fault.machine or name}))
             guests.on_agent_registered = _registration_hook(seeded, emulator)
-            guest_agent.attach(guests)  # the moto server answers SSM's calls about the guests from it
-            roles = lambda_role_credentials(moto.endpoint_url, scenario.estate.region)  # each Lambda under its role
+            # each Lambda under its role
+            roles = saved.roles if saved else lambda_role_credentials(moto.endpoint_url, scenario.estate.region)
             arm = AzureResourcesEmulator(scenario.azure, clock=clock)
             seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
@@ -277,6 +293,9 @@ class LocalStack:
                     for function, count in behaviour.aws_throttles.items()
                 },
             )
+            if saved is not None:
+                _restore_emulators(saved, guests, emulator, arm, invoker)
+            guest_agent.attach(guests)  # the moto server answers SSM's calls about the guests from it
             events = EventLog(
                 state_dir / "events.jsonl", outages=scenario.event_topic.outages_from(clock.now()), now=clock.now
             )
@@ -323,9 +342,39 @@ class LocalStack:
                 azure_resources=arm,
             )
             local.aws_endpoint_url = moto.endpoint_url
+            local.restored = saved is not None
+            if persist:
+                local._persisted = (moto, roles)
+                stack.callback(local._save_on_close)  # after the host is closed (callbacks run last first)
             stack.callback(local._close_host)
             local.host.start_server()
             yield local
+
+    # --- the clouds' state ------------------------------------------------------------------------------------
+
+    def save_state(self) -> Path | None:
+        """Save the emulated clouds' state in the state directory (when opened with ``persist``); take it while
+        the host is idle (no activity running), so that no call is half in it."""
+        if self._persisted is None:
+            return None
+        moto, roles = self._persisted
+        state = CloudState(
+            saved_at=self.clock.now(),
+            moto=moto.snapshot(self.state_dir / ".moto-snapshot.pickle"),
+            seeded=self.seeded,
+            roles=roles,
+            guests=capture(self.guests, GUEST_EXCLUDED),
+            site_recovery=capture(self.site_recovery, EMULATOR_EXCLUDED),
+            azure_resources=capture(self.azure_resources, EMULATOR_EXCLUDED),
+            invoker=capture(self.invoker, INVOKER_EXCLUDED),
+        )
+        return write_state(self.state_dir, state)
+
+    def _save_on_close(self) -> None:
+        try:
+            self.save_state()
+        except Exception as error:  # closing goes on: the rest of the stack still has to stop
+            print(f"the emulated clouds' state was not saved: {type(error).__name__}: {error}", file=sys.stderr)
 
     # --- the host process -------------------------------------------------------------------------------------
 
@@ -423,115 +472,14 @@ class LocalStack:
         )
 
 
-def estate_seed(scenario: Scenario) -> int:
-    """The seed of moto's ids for a scenario: stable across runs and processes (unlike ``hash()``)."""
-    return zlib.crc32(scenario.name.encode("utf-8"))
-
-
-def _deployment_app_settings(scenario: Scenario, vault: EmulatorEstate) -> dict[str, str]:
-    """The app settings infra gives a deployment (functionapp.bicep), for the local one: the environment of the
-    scenario's request and the vault the Site Recovery emulator serves, the only one this deployment may use."""
-    return {
-        ENV_ENVIRONMENT: str(scenario.request.get("environment") or Environment.DEV.value),
-        ENV_VAULT_SUBSCRIPTION_ID: vault.subscription_id,
-        ENV_VAULT_RESOURCE_GROUP: vault.resource_group,
-        ENV_VAULT_NAME: vault.vault_name,
-    }
-
-
-def _emulator_estate(scenario: Scenario, seeded: SeededEstate) -> EmulatorEstate:
-    """The vault of the scenario's request, with the estate's appliance as the InMageRcm fabric's process server
-    (its health as the scenario's ``appliance_health`` says)."""
-    target = scenario.request.get("target") or {}
-    vault = target.get("vault") or {}
-    appliance = seeded.appliance
-    defaults = EmulatorEstate.model_fields
-    fabric = EmulatorEstate().fabrics[0]
-    return EmulatorEstate(
-        subscription_id=target.get("subscription_id", defaults["subscription_id"].default),
-        resource_group=vault.get("resource_group", defaults["resource_group"].default),
-        vault_name=vault.get("name", defaults["vault_name"].default),
-        timings=scenario.site_recovery,
-        fabrics=[
-            FabricConfig(
-                **{
-                    **fabric.model_dump(exclude={"process_server"}),
-                    "process_server": ProcessServerConfig(
-                        **scenario.appliance_health.model_dump(),
-                        name=scenario.estate.appliance.name,
-                        ip_address=appliance.private_ip,
-                        bios_id=bios_id_for(appliance.instance_id).upper(),
-                    ),
-                }
-            )
-        ],
-    )
-
-
-def _migrate_site_id(emulator: SiteRecoveryEmulator) -> str | None:
-    """The Azure Migrate discovery site of the emulated InMageRcm fabric (the readiness check reads its machines)."""
-    fabrics = emulator.estate.fabrics
-    return emulator.physical_site_id(fabrics[0]) if fabrics else None
-
-
-def _discover_estate(scenario: Scenario, seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> None:
-    """Azure Migrate's discovery of the estate: every instance appears on the appliance's site as the guest
-    describes itself (:mod:`local.aws.identity`: the same SMBIOS UUID, reported in upper case as Azure Migrate may;
-    the same OS host name, ``ip-…`` on Linux and ``EC2AMAZ-…`` on Windows; the same disks at the same devices)."""
-    for spec in scenario.estate.instances:
-        seeded_instance = seeded.instances[spec.name]
-        behaviour = scenario.behaviour.get(spec.name)
-        emulator.discover_machine(
-            spec.name,
-            seeded_instance.private_ip,
-            bios_id_for(seeded_instance.instance_id).upper(),
-            spec.platform.value,
-            hostname=hostname_for(seeded_instance.instance_id, seeded_instance.private_ip, spec.platform),
-            os_name=f"{spec.os_name} {spec.os_version}".strip(),
-            disks=_discovered_disks(seeded_instance),
-            behaviour=behaviour.replication if behaviour and behaviour.replication else None,
-        )
-
-
-def _registration_hook(seeded: SeededEstate, emulator: SiteRecoveryEmulator) -> Any:
-    """When an agent registers on a guest, the appliance's fabric lists it (after the discovery delay)."""
-    names = {item.instance_id: name for name, item in seeded.instances.items()}
-
-    def registered(instance_id: str, at: datetime) -> None:
-        emulator.register_agent(names[instance_id], at=at)
-
-    return registered
-
-
-def _discovered_disks(item: SeededInstance) -> list[dict[str, Any]]:
-    """The disks Azure Migrate reports: the ones the guest OS shows, root first, at the same device paths
-    (:func:`local.aws.identity.guest_disks_for`: NVMe or PHYSICALDRIVE on Nitro, ``/dev/xvd…`` on Xen)."""
-    return [
-        {"path": disk.device, "size_gb": disk.size_bytes // 1024**3, "is_os": disk.is_os_disk}
-        for disk in guest_disks_for(item.volumes, item.platform, item.hypervisor)
-    ]
-
-
-@contextmanager
-def _lambda_logs_to(path: Path) -> Iterator[None]:
-    """Send the Lambdas' structured logs (Powertools, stdout in AWS) and moto's request log to a file."""
-    lambda_logger = logging.getLogger(powertools_logger.name)  # named after the service Powertools was given
-    moto_logger = logging.getLogger("werkzeug")
-    saved = (list(lambda_logger.handlers), moto_logger.level)
-    with path.open("a", encoding="utf-8") as stream:
-        for handler in lambda_logger.handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(stream)
-        moto_logger.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for handler in saved[0]:
-                if isinstance(handler, logging.StreamHandler):
-                    handler.setStream(sys.stdout)
-            moto_logger.setLevel(saved[1])
-
-
-def _guest_aws_environment(endpoint_url: str, region: str) -> dict[str, str]:
-    """What a guest's instance profile gives its scripts in AWS: credentials and the (emulated) endpoint."""
-    return {"AWS_ENDPOINT_URL": endpoint_url, **GUEST_CREDENTIALS, "AWS_DEFAULT_REGION": region}
+def _restore_emulators(
+    saved: CloudState,
+    guests: GuestEmulator,
+    site_recovery: SiteRecoveryEmulator,
+    arm: AzureResourcesEmulator,
+    invoker: LocalLambdaInvoker,
+) -> None:
+    restore(guests, saved.guests, GUEST_EXCLUDED, what="guest emulator")
+    restore(site_recovery, saved.site_recovery, EMULATOR_EXCLUDED, what="Site Recovery emulator")
+    restore(arm, saved.azure_resources, EMULATOR_EXCLUDED, what="Azure resources emulator")
+    restore(invoker, saved.invoker, INVOKER_EXCLUDED, what="Lambda invoker")

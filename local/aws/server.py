@@ -21,7 +21,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # moto accepts any credentials; these make boto3 sign requests without touching a real account.
@@ -37,16 +38,38 @@ DEFAULT_RULES_PER_SECURITY_GROUP = 60
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 10.0
 _READY = "listening"
+_SAVED = "saved"
 
 
 @dataclass(frozen=True)
 class MotoServer:
     host: str
     port: int
+    process: subprocess.Popen[str] | None = field(default=None, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def snapshot(self, scratch: Path) -> bytes:
+        """Everything the server holds (:func:`local.aws.snapshot.snapshot`), passed through the file ``scratch``.
+
+        Take it while nothing calls the server, or the snapshot may hold half of a request's changes."""
+        process = self.process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise RuntimeError("this moto server was not started by start_moto_server")
+        with self._lock:
+            process.stdin.write(f"save {scratch}\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
+            answer = process.stdout.readline().strip() if ready else ""
+        if answer != _SAVED:
+            raise RuntimeError(f"moto's server did not save its state (exit code {process.poll()}, said {answer!r})")
+        try:
+            return scratch.read_bytes()
+        finally:
+            scratch.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -57,6 +80,7 @@ def start_moto_server(
     guest_agent_url: str | None = None,
     enforce_iam: bool = False,
     seed: int | None = None,
+    restore: Path | None = None,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
@@ -67,7 +91,8 @@ def start_moto_server(
     access control checks every request signed by anyone but :data:`UNCHECKED_ACCESS_KEYS` (see
     :func:`enforce_iam_except`): the Lambdas, signing with their roles' credentials (local/aws/iam.py).
     ``seed``: seeds the random source moto draws every resource id from (its ``mock_random``, the one its
-    ``/moto-api/seed`` route seeds), so the same seeding calls create the same ids every time.
+    ``/moto-api/seed`` route seeds), so the same seeding calls create the same ids every time. ``restore``: a file
+    holding a :meth:`MotoServer.snapshot`, loaded before the server listens (ids continue where they were).
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -82,6 +107,7 @@ def start_moto_server(
         *(["--guest-agent", guest_agent_url] if guest_agent_url else []),
         *(["--enforce-iam"] if enforce_iam else []),
         *(["--seed", str(seed)] if seed is not None else []),
+        *(["--restore", str(restore)] if restore is not None else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -94,7 +120,7 @@ def start_moto_server(
     )
     try:
         port = _await_port(process)
-        yield MotoServer(host=host, port=port)
+        yield MotoServer(host=host, port=port, process=process)
     finally:
         _stop(process)
 
@@ -297,8 +323,10 @@ def serve(
     guest_agent_url: str | None = None,
     enforce_iam: bool = False,
     seed: int | None = None,
+    restore: Path | None = None,
 ) -> None:
-    """Serve until stdin closes (the parent ended the block, or died)."""
+    """Serve until stdin closes (the parent ended the block, or died); ``save PATH`` lines on stdin write a
+    snapshot of moto's state to PATH, answered by a ``saved`` line on stdout."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
     # werkzeug logs every request to stderr unless its logger is told otherwise (verbose=False does not).
@@ -308,6 +336,10 @@ def serve(
         set_rules_quota(inbound_rules_per_security_group)
     if seed is not None:
         seed_ids(seed)
+    if restore is not None:
+        from local.aws.snapshot import restore as restore_snapshot  # noqa: PLC0415
+
+        restore_snapshot(restore.read_bytes())
     if guest_agent_url:
         from local.aws.guest_bridge import RemoteGuest  # noqa: PLC0415
         from local.aws.ssm_extension import install  # noqa: PLC0415
@@ -320,9 +352,23 @@ def serve(
     try:
         _, port = server.get_host_and_port()
         print(f"{_READY} {port}", flush=True)
-        sys.stdin.read()  # returns at EOF
+        for line in sys.stdin:  # ends at EOF
+            command, _, argument = line.strip().partition(" ")
+            if command == "save":
+                _save(Path(argument))
     finally:
         server.stop()
+
+
+def _save(path: Path) -> None:
+    from local.aws.snapshot import snapshot  # noqa: PLC0415
+
+    try:
+        path.write_bytes(snapshot())
+    except Exception as error:
+        print(f"not saved: {type(error).__name__}: {error}", flush=True)
+        return
+    print(_SAVED, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guest-agent", default=None, help="URL of the guest emulator's agent (guest_bridge)")
     parser.add_argument("--enforce-iam", action="store_true", help="check every caller but the operator and guests")
     parser.add_argument("--seed", type=int, default=None, help="seed moto's random ids (same calls, same ids)")
+    parser.add_argument("--restore", type=Path, default=None, help="a snapshot of moto's state to start from")
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam, args.seed)
+    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam, args.seed, args.restore)
     return 0
 
 

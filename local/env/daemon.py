@@ -6,6 +6,11 @@ at ``speed`` virtual seconds per real second, and the HTTP front door other proc
 Every host operation runs on this process's main thread (the local host runs orchestrations on its caller's
 thread): HTTP handlers hand their work to :meth:`Environment.call` and wait for the answer. SIGTERM/SIGINT or
 ``POST /local/stop`` end the loop; leaving :class:`LocalStack` stops moto's server (the only child process).
+
+The stack is opened with ``persist``: the emulated clouds' state is restored from the state directory on start,
+saved there when the stack closes, and saved every :data:`SAVE_SECONDS` while the host has done something since
+(between two loop turns, when no activity runs), so a wave in flight continues after `local down` / `local up`
+and a killed daemon loses at most the last few seconds of the clouds' changes.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, TypeVar
 
 from local.clock import VirtualClock
 from local.env.endpoint import LocalEndpoint
+from local.persistence import IncompatibleStateError
 from local.scenario import Scenario, load_scenario
 from local.stack import LocalStack
 
@@ -39,6 +45,8 @@ TICK_SECONDS = 0.2
 CALL_TIMEOUT = 120.0
 #: How much virtual time one `local advance` may jump (a bound, not a policy: 60 days).
 MAX_ADVANCE = timedelta(days=60)
+#: How often (real seconds) the loop saves the emulated clouds' state while the host is doing something.
+SAVE_SECONDS = 5.0
 
 T = TypeVar("T")
 
@@ -65,6 +73,8 @@ class Environment:
         self.stopping = threading.Event()
         self._calls: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.Queue()
         self.started = time.monotonic()
+        self._saved_at = time.monotonic()
+        self._saved_work = self._work_done()
 
     @property
     def clock(self) -> VirtualClock:
@@ -89,8 +99,24 @@ class Environment:
             now = time.monotonic()
             self.run_for(timedelta(seconds=(now - last) * self.speed))
             last = now
+            self.save_if_due()
             self._serve_calls(wait=TICK_SECONDS)
         self._serve_calls()  # answer what arrived meanwhile (calls after the flag is set are refused)
+
+    def save_if_due(self) -> None:
+        """Save the clouds' state if the host did something since the last save, at most every SAVE_SECONDS.
+        Called between loop turns, when the host is idle (no activity is running)."""
+        if time.monotonic() - self._saved_at < SAVE_SECONDS:
+            return
+        work = self._work_done()
+        if work != self._saved_work:
+            self.stack.save_state()
+            self._saved_work = work
+        self._saved_at = time.monotonic()
+
+    def _work_done(self) -> tuple[int, ...]:
+        stats = self.stack.host.stats
+        return (stats.episodes, stats.activities_executed, stats.messages_delivered, stats.timer_triggers_fired)
 
     def run_for(self, delta: timedelta) -> None:
         """Run everything due within ``delta`` of virtual time, in order, then stand at its end."""
@@ -124,11 +150,21 @@ class Environment:
 
 
 def serve(state: Path, scenario_path: Path | None, speed: float, port: int) -> int:
-    from local.env.api import ApiServer  # noqa: PLC0415
-
     state.mkdir(parents=True, exist_ok=True)
     scenario = environment_scenario(scenario_path)
-    with LocalStack.open(scenario, state / "run", clock=VirtualClock()) as stack:
+    try:
+        return _serve_stack(state, scenario, speed, port)
+    except IncompatibleStateError as error:
+        print(error, flush=True)  # one line, the last of the log: `local up` shows it
+        return 2
+
+
+def _serve_stack(state: Path, scenario: Scenario, speed: float, port: int) -> int:
+    from local.env.api import ApiServer  # noqa: PLC0415
+
+    with LocalStack.open(scenario, state / "run", clock=VirtualClock(), persist=True) as stack:
+        if stack.restored:
+            print(f"the emulated clouds resumed from {state / 'run'} at virtual {stack.clock.now()}", flush=True)
         environment = Environment(stack, speed)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: environment.stopping.set())
