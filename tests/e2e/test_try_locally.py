@@ -85,6 +85,8 @@ def test_readme_try_it_locally_block_runs_as_written(tmp_path: Path) -> None:
         assert started is not None, output[-4000:]
         assert re.search(r"│\s*i-[0-9a-f]{17}\s*│\s*web-01\s*│\s*completed\s*│", output), output[-4000:]
         assert (clone / "reports" / "try-1.md").exists()
+        assert "Draft request with" in output, output[-4000:]
+        assert "instance_id: i-" in (clone / "draft.yaml").read_text()  # discover read the local estate
         moto = re.search(r"AWS \(moto\) (http://127\.0\.0\.1:\d+)", output)
         assert moto is not None, output[-4000:]
         # `local down` stopped everything it started: the daemon's process group is empty, its ports closed.
