@@ -42,6 +42,9 @@ MIGRATION_ID_TAG = "ec2-to-azure:migration-id"
 MANAGED_BY_TAG = "ec2-to-azure:managed-by"
 MANAGED_BY_VALUE = "ec2-to-azure"
 OUTCOME_TAG = "ec2-to-azure:outcome"
+#: Prefix of the holder tags on a source security group: ``<prefix><wave id>`` = the appliance group whose shared
+#: 443/9443 rules from this group the wave holds (see :func:`rule_holder_tag`).
+RULE_HOLDER_TAG_PREFIX = "ec2-to-azure:rule-holder:"
 
 # SSM send_command accepts at most this many instance ids per call.
 SSM_MAX_TARGETS_PER_COMMAND = 50
@@ -49,6 +52,8 @@ SSM_MAX_TARGETS_PER_COMMAND = 50
 InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8,17}$")]
 SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
 MigrationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")]
+#: Who holds shared rules: a wave's orchestration id, short enough for a tag key (128 characters at most).
+RuleHolder = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
 CommandId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
 
 
@@ -122,10 +127,33 @@ class RulePurpose(StrEnum):
     DISCOVERY = "discovery"  # 22 / 5985 from the discovery appliance to the source
 
 
+def rule_holder_tag(holder: str) -> str:
+    """The tag key that says ``holder`` (a wave) needs the shared rules from the tagged source security group.
+
+    Shared rules (``rule_source: security_group``) serve every VM whose first group is that source group, in any
+    wave, so no VM owns them. Each wave that needs them tags the *source group* (a resource that outlives the rule)
+    with its holder key before it adds or adopts the rules; the value is the appliance group the rules are on.
+    A wave releases at its end: it removes its key and revokes the rules only when no holder of the same
+    appliance group is left (then checks again, and restores them if a holder arrived meanwhile).
+    """
+    return f"{RULE_HOLDER_TAG_PREFIX}{holder}"
+
+
+def holders_of(tags: Mapping[str, str], appliance_group_id: str) -> list[str]:
+    """The holders (waves) a source group's tags name for the shared rules on ``appliance_group_id``."""
+    return sorted(
+        key.removeprefix(RULE_HOLDER_TAG_PREFIX)
+        for key, value in tags.items()
+        if key.startswith(RULE_HOLDER_TAG_PREFIX) and value == appliance_group_id
+    )
+
+
 class SecurityGroupRuleChange(_Model):
     """One ingress rule prepare_network ensured: a change-ledger entry.
 
     ``pre_existing`` rules were there before (or were added by someone else): revert never removes them.
+    ``holder`` marks a shared rule (its source is a security group): the wave named there holds it for all its
+    VMs, so one VM's revert never removes it; the wave releases it at its end (:func:`rule_holder_tag`).
     """
 
     group_id: SecurityGroupId
@@ -137,6 +165,7 @@ class SecurityGroupRuleChange(_Model):
     instance_id: InstanceId
     purpose: RulePurpose
     pre_existing: bool = False
+    holder: RuleHolder | None = None
 
     @model_validator(mode="after")
     def _one_scoped_source(self) -> SecurityGroupRuleChange:
@@ -153,6 +182,15 @@ class PrepareNetworkEvent(InstancesEvent):
     appliance_security_group_id: SecurityGroupId
     source_kind: RuleSourceKind = RuleSourceKind.PRIVATE_IP
     discovery_appliance_ip: str | None = None
+    holder: RuleHolder | None = Field(
+        default=None, description="security_group sources: the wave that holds the shared rules (its instance id)"
+    )
+
+    @model_validator(mode="after")
+    def _shared_rules_have_a_holder(self) -> PrepareNetworkEvent:
+        if self.source_kind is RuleSourceKind.SECURITY_GROUP and self.holder is None:
+            raise ValueError("rules from a security group are shared: name their holder (the wave)")
+        return self
 
     @field_validator("discovery_appliance_ip")
     @classmethod
@@ -327,7 +365,11 @@ GuestRevertScope = Literal["all", "access"]
 
 
 class RevertChangesEvent(LambdaEvent):
-    """Undo what prepare_network and prepare_guest did for one migration, then tag the instances."""
+    """Undo what prepare_network and prepare_guest did for one migration, then tag the instances.
+
+    ``release_holder``: a wave at its end releases the shared rules it holds in this region
+    (:func:`rule_holder_tag`); the ledger's shared rules (those with a holder) are never removed one VM at a time.
+    """
 
     rules: list[SecurityGroupRuleChange] = Field(default_factory=list)
     instance_ids: list[InstanceId] = Field(default_factory=list, max_length=1000)
@@ -339,6 +381,7 @@ class RevertChangesEvent(LambdaEvent):
         default=0, ge=0, le=9, description="a re-send after SSM could not deliver the command (new idempotency key)"
     )
     outcome: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="tag value, e.g. completed, failed")
+    release_holder: RuleHolder | None = None
 
     @field_validator("instance_ids")
     @classmethod
@@ -350,6 +393,9 @@ class RevertChangesResult(_Model):
     rules_removed: list[str] = Field(default_factory=list)
     rules_already_absent: list[str] = Field(default_factory=list)
     rules_kept: list[str] = Field(default_factory=list, description="pre-existing or foreign rules, left alone")
+    rules_held: list[str] = Field(
+        default_factory=list, description="shared rules left in place: another holder (wave) still needs them"
+    )
     guest: GuestCommandResult = Field(default_factory=GuestCommandResult)
     tagged: list[str] = Field(default_factory=list)
 

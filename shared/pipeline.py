@@ -250,3 +250,7 @@ class WaveSummary(_Model):
     vms: list[VmResult]
     started_at: datetime
     finished_at: datetime
+    shared_rules: list[str] = Field(
+        default_factory=list,
+        description="rule_source security_group: what releasing the wave's shared security group rules did, per region",
+    )

@@ -186,6 +186,35 @@ class Boto3Ec2Gateway:
                 raise
         return True
 
+    def security_group_tags(self, group_ids: Sequence[str] = (), *, tag_key: str = "") -> dict[str, dict[str, str]]:
+        """Tags per security group: of ``group_ids``, or of every group carrying ``tag_key``.
+
+        Read with a filter, so a group that does not exist is simply absent.
+        """
+        filters: list[dict[str, Any]] = []
+        if group_ids:
+            filters.append({"Name": "group-id", "Values": list(group_ids)})
+        if tag_key:
+            filters.append({"Name": "tag-key", "Values": [tag_key]})
+        if not filters:
+            raise ValueError("security_group_tags needs group ids or a tag key")
+        found: dict[str, dict[str, str]] = {}
+        paginator = self._client.get_paginator("describe_security_groups")
+        with aws_errors("DescribeSecurityGroups", ",".join(group_ids) or tag_key):
+            for page in paginator.paginate(Filters=filters):
+                for raw in page.get("SecurityGroups", []):
+                    found[str(raw["GroupId"])] = _tags(raw.get("Tags"))
+        return found
+
+    def tag_security_group(self, group_id: str, tags: Mapping[str, str]) -> None:
+        with aws_errors("CreateTags", group_id):
+            self._client.create_tags(Resources=[group_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def untag_security_group(self, group_id: str, keys: Sequence[str]) -> None:
+        """Remove tag ``keys`` (whatever their values); a key the group does not carry is fine."""
+        with aws_errors("DeleteTags", group_id):
+            self._client.delete_tags(Resources=[group_id], Tags=[{"Key": key} for key in keys])
+
     def stop_instances(self, instance_ids: Sequence[str]) -> list[StateChange]:
         return self._power("stop_instances", "StoppingInstances", instance_ids)
 

@@ -1,6 +1,8 @@
 """Lambda ``prepare_network``: scoped, tagged security group rules for replication (and discovery).
 
 * the appliance's group allows TCP 443 and 9443 from each source (its private IP /32 or its security group);
+  rules from a security group are shared by every VM in that group, in any wave: the event's holder (the wave)
+  is recorded on the source group first and the ledger marks the rules with it (:mod:`aws_lambdas.shared_rules`);
 * with a discovery appliance, each source's group allows 22 (Linux) or 5985 (Windows) from that IP /32 only.
 
 Rules that already exist are recorded as pre-existing and never touched by revert; rules this migration added
@@ -15,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from aws_lambdas.gateways.ports import Ec2Port, IngressRule, InstanceDescription
 from aws_lambdas.runtime import Invocation, lambda_function, logger, metrics
+from aws_lambdas.shared_rules import REPLICATION_PORTS, acquire, shared_rule_description
 from shared.aws_contracts import (
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
@@ -29,7 +32,6 @@ from shared.aws_contracts import (
 from shared.errors import InvalidRequestError, TransientError
 from shared.facts import Platform
 
-REPLICATION_PORTS = (443, 9443)
 DISCOVERY_PORTS = {Platform.LINUX: 22, Platform.WINDOWS: 5985}
 
 
@@ -65,13 +67,20 @@ class RuleEnsurer:
         purpose: RulePurpose,
         cidr: str = "",
         source_group_id: str = "",
+        holder: str | None = None,
     ) -> None:
+        """Add the rule, or record the one already there. A shared rule (``holder``) already there is pre-existing
+        only when the pipeline did not make it (no managed-by tag): one made for another VM or wave is shared."""
         # Add first, list only on a duplicate: listing reads every rule of a group that holds two per VM in flight.
         known = self._rules.get(group_id, [])
         existing = next((r for r in known if _matches(r, port, cidr, source_group_id)), None)
         if existing is None:
             tags = {MIGRATION_ID_TAG: self.migration_id, MANAGED_BY_TAG: MANAGED_BY_VALUE}
-            description = f"ec2-to-azure {purpose.value} {self.migration_id}"[:255]
+            description = (
+                shared_rule_description(source_group_id)
+                if holder
+                else f"ec2-to-azure {purpose.value} {self.migration_id}"
+            )[:255]
             rule_id = self.ec2.authorize_ingress(
                 group_id, port=port, cidr=cidr, source_group_id=source_group_id, description=description, tags=tags
             )
@@ -85,6 +94,7 @@ class RuleEnsurer:
                     cidr=cidr,
                     source_group_id=source_group_id,
                     pre_existing=False,
+                    holder=holder,
                 )
                 self._rules.setdefault(group_id, []).append(
                     IngressRule(
@@ -92,7 +102,9 @@ class RuleEnsurer:
                     )
                 )
                 return
-            # Duplicate: someone added it between our read and our write. Read again to learn whose it is.
+            # InvalidPermission.Duplicate: the rule is already there (AWS identifies a rule by protocol, ports and
+            # source, never by its description), added before us or between our read and our write. Not an error:
+            # read again to learn whose it is.
             existing = next(
                 (r for r in self.rules(group_id, refresh=True) if _matches(r, port, cidr, source_group_id)), None
             )
@@ -100,7 +112,10 @@ class RuleEnsurer:
                 raise TransientError(
                     f"rule tcp/{port} reported duplicate but not listed yet", code="RuleNotVisible", resource=group_id
                 )
-        ours = existing.tags.get(MIGRATION_ID_TAG) == self.migration_id
+        if holder:
+            ours = existing.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+        else:
+            ours = existing.tags.get(MIGRATION_ID_TAG) == self.migration_id
         self._record(
             group_id=group_id,
             rule_id=existing.rule_id,
@@ -110,6 +125,7 @@ class RuleEnsurer:
             cidr=cidr,
             source_group_id=source_group_id,
             pre_existing=not ours,
+            holder=holder if ours else None,
         )
 
     def _record(
@@ -123,6 +139,7 @@ class RuleEnsurer:
         cidr: str,
         source_group_id: str,
         pre_existing: bool,
+        holder: str | None = None,
     ) -> None:
         if any(c.rule_id == rule_id for c in (*self.created, *self.pre_existing)):
             return  # one rule can serve several sources (a shared security group)
@@ -135,6 +152,7 @@ class RuleEnsurer:
             instance_id=instance_id,
             purpose=purpose,
             pre_existing=pre_existing,
+            holder=holder,
         )
         (self.pre_existing if pre_existing else self.created).append(change)
 
@@ -155,9 +173,14 @@ def _first_group(source: InstanceDescription) -> str:
 
 @lambda_function("prepare_network", PrepareNetworkEvent)
 def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> PrepareNetworkResult:
-    ensurer = RuleEnsurer(invocation.gateways.ec2, event.migration_id)
+    ec2 = invocation.gateways.ec2
+    ensurer = RuleEnsurer(ec2, event.migration_id)
     appliance_group = event.appliance_security_group_id
     sources = _sources(event, invocation)
+    shared = event.source_kind is RuleSourceKind.SECURITY_GROUP and event.holder is not None
+    if shared and event.holder is not None:  # the holder first, then the rules (see aws_lambdas.shared_rules)
+        for group_id in dict.fromkeys(_first_group(source) for source in sources):
+            acquire(ec2, holder=event.holder, appliance_group_id=appliance_group, source_group_id=group_id)
     for source in sources:
         if event.source_kind is RuleSourceKind.PRIVATE_IP:
             if not source.private_ip:
@@ -167,7 +190,12 @@ def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> Prepa
             scope = {"source_group_id": _first_group(source)}
         for port in REPLICATION_PORTS:
             ensurer.ensure(
-                appliance_group, port=port, instance_id=source.instance_id, purpose=RulePurpose.REPLICATION, **scope
+                appliance_group,
+                port=port,
+                instance_id=source.instance_id,
+                purpose=RulePurpose.REPLICATION,
+                holder=event.holder if shared else None,
+                **scope,
             )
     if event.discovery_appliance_ip:
         for source in sources:

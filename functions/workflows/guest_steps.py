@@ -157,7 +157,8 @@ class GuestSteps(Steps):
             lambda attempt: awsc.RevertChangesEvent(
                 migration_id=self.orchestration_id,
                 region=self.spec.region,
-                rules=[rule for rule in self.rules if not rule.pre_existing],
+                # Shared rules (with a holder) serve other VMs too: the wave releases them at its end.
+                rules=[rule for rule in self.rules if not rule.pre_existing and rule.holder is None],
                 instance_ids=[self.instance_id],
                 revert_guest=revert_guest,
                 outcome=outcome,
@@ -173,6 +174,9 @@ class GuestSteps(Steps):
             )
         if result.rules_kept:
             done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
+        shared = sum(1 for rule in self.rules if rule.holder is not None)
+        if shared:
+            done.append(f"left {shared} shared security group rule(s) to the wave, which releases them at its end")
         if revert_guest:
             done.append("restored sshd / WinRM and cloud-init on the guest")
         elif self.guest_touched:

@@ -9,6 +9,10 @@ preflight accepted (``check_readiness``: a gap ends the wave before anything cha
 this order), resolves each vault's replication topology once, then
 runs the VMs in batches (``migrate_batch`` sub-orchestrations, each fanning out to ``migrate_vm``) with at most
 ``max_parallel`` VMs in flight. Batches keep every orchestrator's history bounded however large the wave.
+
+With ``rule_source: security_group`` the wave is the holder of the appliance's shared rules (VMs sharing a source
+group share one pair of rules, possibly with other waves' VMs): its VMs add or adopt them under the wave's name and
+never revoke them; once every VM has ended the wave releases them (``_release_shared_rules``).
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from collections.abc import Generator
 from typing import Any
 
 from functions import retry
-from functions.activities import preflight, readiness, site_recovery
+from functions.activities import aws, preflight, readiness, site_recovery
 from functions.activities.preflight import PreflightReport
 from functions.workflows.outbox import Outbox
-from functions.workflows.retrying import activity_name, call_with_retry, describe
+from functions.workflows.retrying import OnRetry, activity_name, call_with_retry, describe
+from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
@@ -147,8 +152,14 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
 
 
 def _summarise(
-    context: Any, announce: _Announcer, request: MigrationRequest, results: list[VmResult], started: Any
+    context: Any,
+    announce: _Announcer,
+    request: MigrationRequest,
+    results: list[VmResult],
+    started: Any,
 ) -> Flow:
+    """The wave's end, however it ends: its shared rules released, its summary, its last events delivered."""
+    shared_rules = yield from _release_shared_rules(context, request, announce)
     order = {vm.instance_id: index for index, vm in enumerate(request.vms)}
     results.sort(key=lambda result: order[result.instance_id])
     counts: dict[str, int] = {}
@@ -161,6 +172,7 @@ def _summarise(
         vms=results,
         started_at=started,
         finished_at=context.current_utc_datetime,
+        shared_rules=shared_rules,
     )
     announce(EventType.WAVE_COMPLETED, "completed", counts=counts)
     yield from announce.outbox.deliver()
@@ -245,6 +257,17 @@ def _call(
 ) -> Flow:
     """A wave setup call: transient errors retried by ``policy`` (each retry a ``step.retried`` event), anything
     else ends the wave's setup with its cause."""
+    envelope = {"input": payload.model_dump(mode="json")}
+    answer = yield from call_with_retry(
+        context, activity, policy, envelope, _on_retry(context, activity, policy, announce)
+    )
+    if "error" in answer:
+        raise WaveSetupError(str(error_from_dict(answer["error"])))
+    return result_type.model_validate(answer["value"])
+
+
+def _on_retry(context: Any, activity: Any, policy: retry.RetryPolicy, announce: _Announcer) -> OnRetry:
+    """Each retry of a wave's own call is a ``step.retried`` event of the stage it happens in."""
     status = getattr(context, "custom_status", None)
     stage = str(status.get("stage", "")) if isinstance(status, dict) else ""
 
@@ -260,7 +283,35 @@ def _call(
             retry_in_seconds=delay,
         )
 
-    answer = yield from call_with_retry(context, activity, policy, {"input": payload.model_dump(mode="json")}, retried)
-    if "error" in answer:
-        raise WaveSetupError(str(error_from_dict(answer["error"])))
-    return result_type.model_validate(answer["value"])
+    return retried
+
+
+def _release_shared_rules(context: Any, request: MigrationRequest, announce: _Announcer) -> Flow:
+    """Once every VM has ended: release the shared security group rules the wave held for its VMs (rule_source
+    security_group), in each region it used. The rules go only if no other wave holds them
+    (:mod:`aws_lambdas.shared_rules`); a failure to release is reported, never the wave's failure: the rules stay,
+    tagged with this wave as their holder. Returns what happened, for the wave's summary."""
+    if request.appliance.rule_source != "security_group":
+        return []
+    context.set_custom_status({"stage": "releasing shared rules", "vms": len(request.vms)})
+    notes: list[str] = []
+    for region in sorted({request.region_for(vm) for vm in request.vms}):
+        event = awsc.RevertChangesEvent(
+            migration_id=context.instance_id,
+            region=region,
+            revert_guest=False,
+            outcome="wave-completed",
+            release_holder=context.instance_id,
+        )
+        retried = _on_retry(context, aws.revert_changes, retry.AWS_CALL, announce)
+        envelope = {"input": event.model_dump(mode="json")}
+        answer = yield from call_with_retry(context, aws.revert_changes, retry.AWS_CALL, envelope, retried)
+        if "error" in answer:
+            notes.append(f"{region}: could not release the shared rules: {describe(answer['error'])}")
+            continue
+        result = awsc.RevertChangesResult.model_validate(answer["value"])
+        notes.append(
+            f"{region}: removed {len(result.rules_removed)} shared rule(s), "
+            f"left {len(result.rules_held)} another wave still holds"
+        )
+    return notes

@@ -44,6 +44,11 @@ class InstanceSpec(_Model):
     disks: list[DiskSpec] = Field(default_factory=lambda: [DiskSpec(size_gib=8)])
     private_ip: str | None = None
     state: Literal["running", "stopped"] = "running"
+    security_group: str | None = Field(
+        default=None,
+        pattern=_NAME,
+        description="a source security group shared by name with the other instances naming it (default: its own)",
+    )
 
 
 class Estate(_Model):
@@ -76,4 +81,8 @@ class Estate(_Model):
                 raise ValueError(f"private IP {ip} is not in the subnet {self.subnet_cidr}")
         if len(set(ips)) != len(ips):
             raise ValueError("two instances share a private IP")
+        own = {f"{i.name}-sg" for i in self.instances if i.security_group is None} | {f"{self.appliance.name}-sg"}
+        clashes = sorted(own & {i.security_group for i in self.instances if i.security_group})
+        if clashes:
+            raise ValueError(f"shared security group names clash with an instance's own group: {', '.join(clashes)}")
         return self

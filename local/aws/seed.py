@@ -21,6 +21,7 @@ from local.aws.documents import ssm_document_json
 from local.aws.estate import Estate, InstanceSpec
 from local.aws.images import choose_image
 from local.aws.installer import fake_linux_installer
+from local.aws.moto_fidelity import behave_as_aws
 from local.aws.server import FAKE_CREDENTIALS
 from shared.facts import Platform, Volume
 from shared.provider import Provider
@@ -195,6 +196,8 @@ def seed_estate(
 ) -> SeededEstate:
     """Create the estate. ``endpoint_url=None`` seeds in-process moto (inside ``mock_aws``)."""
     region = estate.region
+    if endpoint_url is None:
+        behave_as_aws()  # this process's moto answers as AWS does (a moto server patches itself)
     ec2 = aws_client("ec2", region, endpoint_url)
     vpc_id = ec2.create_vpc(CidrBlock=estate.vpc_cidr)["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=estate.subnet_cidr)["Subnet"]["SubnetId"]
@@ -241,9 +244,12 @@ def seed_estate(
     taken = {estate.appliance.private_ip} | {i.private_ip for i in estate.instances if i.private_ip}
     free = _free_ips(estate.subnet_cidr, taken)
     seeded: dict[str, SeededInstance] = {}
+    groups: dict[str, str] = {}  # source groups by name: an instance's own, or one it shares by name
     for spec in estate.instances:
-        group = security_group(f"{spec.name}-sg", f"source {spec.name}")
-        seeded[spec.name] = launch(spec, spec.private_ip or next(free), group)
+        name = spec.security_group or f"{spec.name}-sg"
+        if name not in groups:
+            groups[name] = security_group(name, f"source {spec.name}" if spec.security_group is None else "shared")
+        seeded[spec.name] = launch(spec, spec.private_ip or next(free), groups[name])
     appliance, seeded = _with_hardware(ec2, appliance, seeded)
     stopped = [seeded[s.name].instance_id for s in estate.instances if s.state == "stopped"]
     if stopped:

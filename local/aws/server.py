@@ -331,6 +331,9 @@ def serve(
 
     # werkzeug logs every request to stderr unless its logger is told otherwise (verbose=False does not).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from local.aws.moto_fidelity import behave_as_aws  # noqa: PLC0415
+
+    behave_as_aws()
     apply_speedups()
     if inbound_rules_per_security_group != DEFAULT_RULES_PER_SECURITY_GROUP:
         set_rules_quota(inbound_rules_per_security_group)

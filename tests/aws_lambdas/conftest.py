@@ -37,9 +37,12 @@ from local.aws.iam import (  # noqa: E402
     load_lambda_roles,
     provision_lambda_roles,
 )
+from local.aws.moto_fidelity import behave_as_aws  # noqa: E402
 from local.aws.ssm_extension import guest_ssm  # noqa: E402
 from local.clock import VirtualClock  # noqa: E402
 from shared.facts import Platform  # noqa: E402
+
+behave_as_aws()  # every in-process moto of these tests answers as AWS does (local/aws/moto_fidelity.py)
 
 ESTATE = Estate(
     region="eu-west-1",

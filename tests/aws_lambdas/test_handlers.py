@@ -177,9 +177,10 @@ def test_prepare_network_can_scope_to_the_source_security_group(world: AwsWorld)
             instance_ids=[web.instance_id],
             appliance_security_group_id=appliance_sg,
             source_kind="security_group",
+            holder="wave-w1",
         )
     )
-    assert {(c.source_group_id, c.cidr) for c in result.created} == {(web.security_group_id, "")}
+    assert {(c.source_group_id, c.cidr, c.holder) for c in result.created} == {(web.security_group_id, "", "wave-w1")}
     assert {r["ReferencedGroupInfo"]["GroupId"] for r in ingress(appliance_sg)} == {web.security_group_id}
 
 

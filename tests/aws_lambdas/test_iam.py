@@ -33,9 +33,9 @@ from tests.infra.conftest import SAM_TEMPLATE, lambda_roles_report
 
 #: Actions a role must grant although the handler never calls them, each with the reason.
 GRANTED_WITHOUT_A_CALL: dict[tuple[str, str], str] = {
-    ("prepare_network", "ec2:CreateTags"): (
-        "authorisation only: AuthorizeSecurityGroupIngress with TagSpecifications needs ec2:CreateTags on the new "
-        "rule (scoped by ec2:CreateAction); no CreateTags call is made"
+    ("revert_changes", "ec2:AuthorizeSecurityGroupIngress"): (
+        "race path: a wave's release restores the shared rules it revoked while another wave took hold of them "
+        "(aws_lambdas/shared_rules.py; tests/aws_lambdas/test_shared_rules.py races it through the gateway)"
     ),
     ("start_source", "kms:CreateGrant"): (
         "authorisation only: starting an instance whose EBS volumes use a customer managed key makes EC2 create a "
@@ -118,6 +118,11 @@ def representative_run(world: AwsWorld) -> None:
     ledger = [c.model_dump(mode="json") for c in prepared.created]
     reverted = world.invoke("revert_changes", rules=ledger, instance_ids=[web, win, db], outcome="rolled_back")
     assert reverted.get("rules_removed"), reverted
+    # Shared rules (rule_source security_group): a wave takes hold of them, then releases them at its end.
+    shared = {**network, "source_kind": "security_group", "holder": "wave-wave1", "migration_id": "vm-wave1-shared"}
+    assert "errorType" not in world.invoke("prepare_network", **shared)
+    released = world.invoke("revert_changes", outcome="wave-completed", release_holder="wave-wave1", revert_guest=False)
+    assert released.get("rules_removed"), released
     # Idempotent Lambdas failing after their record was written: Powertools deletes the record (DeleteItem).
     boto3.client("secretsmanager", region_name=world.seeded.region).delete_secret(
         SecretId=world.seeded.agent_config_secret_id, ForceDeleteWithoutRecovery=True

@@ -40,6 +40,8 @@ def test_estate_rejects_inconsistent_input() -> None:
         Estate(instances=[InstanceSpec(name="a", private_ip="192.168.0.4")])
     with pytest.raises(ValidationError, match="ApplianceSpec"):
         Estate(appliance=ApplianceSpec(name="bad name!"))
+    with pytest.raises(ValidationError, match="clash with an instance's own group: a-sg"):
+        Estate(instances=[InstanceSpec(name="a"), InstanceSpec(name="b", security_group="a-sg")])
 
 
 def test_moto_server_binds_loopback_and_stops() -> None:

@@ -35,6 +35,11 @@ EXPLAINED_FINDINGS: dict[tuple[str, str, str], str] = {
         "AuthorizeSecurityGroupIngress is allowed on the group by AuthorizeOnScopedGroups and on the new rule by "
         "CreateMarkedRules (security-group-rule ARNs with aws:RequestTag); the rule statement alone lacks the group"
     ),
+    ("RevertChangesFunctionRole", "RESOURCE_MISMATCH", "ec2:AuthorizeSecurityGroupIngress"): (
+        "restoring shared rules (aws_lambdas/shared_rules.py): AuthorizeSecurityGroupIngress is allowed on the group "
+        "by RestoreOnScopedGroups and on the rule by RestoreMarkedRules (aws:RequestTag); the rule statement alone "
+        "lacks the group"
+    ),
     ("StartSourceFunctionRole", "PERMISSIONS_MANAGEMENT_ACTIONS", ""): (
         "kms:CreateGrant is how EC2 gets to use a customer managed key for the volumes of an instance it starts; "
         "limited to grants for AWS resources (kms:GrantIsForAWSResource) made through EC2 (kms:ViaService)"
