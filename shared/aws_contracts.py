@@ -166,6 +166,8 @@ class SecurityGroupRuleChange(_Model):
     purpose: RulePurpose
     pre_existing: bool = False
     holder: RuleHolder | None = None
+    #: The migration that made this per-VM rule and left it when it kept replicating; this one took it over.
+    adopted_from: str | None = None
 
     @model_validator(mode="after")
     def _one_scoped_source(self) -> SecurityGroupRuleChange:

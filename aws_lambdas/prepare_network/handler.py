@@ -112,10 +112,12 @@ class RuleEnsurer:
                 raise TransientError(
                     f"rule tcp/{port} reported duplicate but not listed yet", code="RuleNotVisible", resource=group_id
                 )
-        if holder:
-            ours = existing.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
-        else:
-            ours = existing.tags.get(MIGRATION_ID_TAG) == self.migration_id
+        made_by = existing.tags.get(MIGRATION_ID_TAG)
+        managed = existing.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+        # A per-VM replication rule another migration made and left for the replication it kept: this request
+        # adopts that replication, so it takes the rule over (and removes it when it ends).
+        adopted = not holder and managed and purpose is RulePurpose.REPLICATION and made_by != self.migration_id
+        ours = managed if holder else (made_by == self.migration_id or adopted)
         self._record(
             group_id=group_id,
             rule_id=existing.rule_id,
@@ -126,6 +128,7 @@ class RuleEnsurer:
             source_group_id=source_group_id,
             pre_existing=not ours,
             holder=holder if ours else None,
+            adopted_from=made_by if adopted else None,
         )
 
     def _record(
@@ -140,6 +143,7 @@ class RuleEnsurer:
         source_group_id: str,
         pre_existing: bool,
         holder: str | None = None,
+        adopted_from: str | None = None,
     ) -> None:
         if any(c.rule_id == rule_id for c in (*self.created, *self.pre_existing)):
             return  # one rule can serve several sources (a shared security group)
@@ -153,6 +157,7 @@ class RuleEnsurer:
             purpose=purpose,
             pre_existing=pre_existing,
             holder=holder,
+            adopted_from=adopted_from,
         )
         (self.pre_existing if pre_existing else self.created).append(change)
 

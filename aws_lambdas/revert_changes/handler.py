@@ -64,7 +64,7 @@ def _revert_rules(ec2: Ec2Port, event: RevertChangesEvent) -> _Rules:
         rule = current[change.group_id].get(change.rule_id)
         if rule is None:
             done.absent.append(change.rule_id)
-        elif rule.tags.get(MIGRATION_ID_TAG) != event.migration_id:
+        elif rule.tags.get(MIGRATION_ID_TAG) not in {event.migration_id, change.adopted_from or event.migration_id}:
             logger.warning("rule not tagged with this migration: kept", extra={"rule_id": change.rule_id})
             done.kept.append(change.rule_id)
         elif ec2.revoke_ingress_rule(change.group_id, change.rule_id):

@@ -149,16 +149,24 @@ class GuestSteps(Steps):
         )
         self.access_closed = True
 
-    def revert(self, outcome: str, *, guest: bool) -> Flow:
-        """Remove the security group rules this VM added and, if the guest runs, restore what it changed."""
+    def revert(self, outcome: str, *, guest: bool, keep_replication_rules: bool = False) -> Flow:
+        """Remove the security group rules this VM added and, if the guest runs, restore what it changed.
+
+        ``keep_replication_rules``: replication goes on (kept for a later request), so the 443/9443 rules to the
+        appliance stay: the Mobility agent reaches the process server through them. They carry the managed-by tag,
+        so the request that adopts the replication takes them over and removes them when it ends.
+        """
         revert_guest = guest and self.guest_touched
+        kept = [rule for rule in self.rules if keep_replication_rules and rule.purpose is awsc.RulePurpose.REPLICATION]
         result: awsc.RevertChangesResult = yield from self.run_guest_command(
             aws.revert_changes,
             lambda attempt: awsc.RevertChangesEvent(
                 migration_id=self.orchestration_id,
                 region=self.spec.region,
                 # Shared rules (with a holder) serve other VMs too: the wave releases them at its end.
-                rules=[rule for rule in self.rules if not rule.pre_existing and rule.holder is None],
+                rules=[
+                    rule for rule in self.rules if not rule.pre_existing and rule.holder is None and rule not in kept
+                ],
                 instance_ids=[self.instance_id],
                 revert_guest=revert_guest,
                 outcome=outcome,
@@ -174,7 +182,9 @@ class GuestSteps(Steps):
             )
         if result.rules_kept:
             done.append(f"kept {len(result.rules_kept)} pre-existing rule(s)")
-        shared = sum(1 for rule in self.rules if rule.holder is not None)
+        if kept:
+            done.append(f"kept {len(kept)} replication rule(s) to the appliance: replication goes on")
+        shared = sum(1 for rule in self.rules if rule.holder is not None and rule not in kept)
         if shared:
             done.append(f"left {shared} shared security group rule(s) to the wave, which releases them at its end")
         if revert_guest:

@@ -429,9 +429,11 @@ class VmMigration(CutoverSteps, TestVmSteps):
             return True
 
     def keep_replicating(self, reason: StepError) -> Flow:
-        """No cutover this time: revert the temporary access, keep replicating for a later request to adopt."""
+        """No cutover this time: revert the temporary access (discovery rules, guest changes), keep replicating
+        (and the rules replication needs) for a later request to adopt."""
         undone = yield from self.best_effort(
-            "revert temporary changes", lambda: self.revert("kept-replicating", guest=self.source_stopped_at is None)
+            "revert temporary changes",
+            lambda: self.revert("kept-replicating", guest=self.source_stopped_at is None, keep_replication_rules=True),
         )
         self.progress = self.progress.model_copy(
             update={"error": reason, "rolled_back": (*self.progress.rolled_back, *undone)}

@@ -140,7 +140,10 @@ def test_no_approval_keeps_replicating_and_a_later_request_adopts_the_replicatio
     assert item_operations(stack, instance_id) == ["enable", "test_failover", "test_failover_cleanup"]
     assert source(stack, "keep-appr")["state"] == "running"
     assert source(stack, "keep-appr")["tags"][OUTCOME_TAG] == "kept-replicating"
-    assert appliance_rules(stack) == rules_before  # the temporary access is reverted
+    # The temporary access is reverted, but not what replication goes through: 443/9443 to the appliance stay.
+    added = [rule for rule in appliance_rules(stack) if rule not in rules_before]
+    assert sorted(rule["FromPort"] for rule in added) == [443, 9443], added
+    assert "kept 2 replication rule(s) to the appliance: replication goes on" in progress.rolled_back
 
     adopted = by_name(run_wave(stack, wave(stack, "e2e-adopt", ["keep-appr"], approval="auto")))["keep-appr"]
     assert adopted.state is S.COMPLETED, adopted
@@ -152,6 +155,7 @@ def test_no_approval_keeps_replicating_and_a_later_request_adopts_the_replicatio
     durations = adopted.durations()
     assert durations[S.INITIAL_REPLICATION] == 0, durations
     assert "replicating" in stages(adopted)
+    assert appliance_rules(stack) == rules_before  # the adopting request took the rules over and removed them
 
 
 @pytest.mark.parametrize(
