@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -467,4 +468,7 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
 
 
 if __name__ == "__main__":
+    # Ctrl-C stops the CLI with one line (exit 3) even when it was started with SIGINT ignored, as a shell's
+    # background job or some process supervisors do: Python then leaves the inherited SIG_IGN in place.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())

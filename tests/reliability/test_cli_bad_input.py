@@ -162,7 +162,11 @@ def test_ctrl_c_during_a_run_stops_with_one_line(workdir: Path) -> None:
         start_new_session=True,
     )
     try:
-        time.sleep(8)
+        # Interrupt once the run is under way (its local host has created its store), however long start-up takes.
+        deadline = time.monotonic() + 120
+        while not any((workdir / "interrupted").glob("**/*.sqlite*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
