@@ -43,7 +43,8 @@ MANAGED_BY_TAG = "ec2-to-azure:managed-by"
 MANAGED_BY_VALUE = "ec2-to-azure"
 OUTCOME_TAG = "ec2-to-azure:outcome"
 #: Prefix of the holder tags on a source security group: ``<prefix><wave id>`` = the appliance group whose shared
-#: 443/9443 rules from this group the wave holds (see :func:`rule_holder_tag`).
+#: 443/9443 rules from this group the wave holds; any holder also holds the group's own discovery rules
+#: (see :func:`rule_holder_tag`).
 RULE_HOLDER_TAG_PREFIX = "ec2-to-azure:rule-holder:"
 
 # SSM send_command accepts at most this many instance ids per call.
@@ -128,23 +129,29 @@ class RulePurpose(StrEnum):
 
 
 def rule_holder_tag(holder: str) -> str:
-    """The tag key that says ``holder`` (a wave) needs the shared rules from the tagged source security group.
+    """The tag key that says ``holder`` (a wave) needs the shared rules of the tagged source security group.
 
-    Shared rules (``rule_source: security_group``) serve every VM whose first group is that source group, in any
-    wave, so no VM owns them. Each wave that needs them tags the *source group* (a resource that outlives the rule)
-    with its holder key before it adds or adopts the rules; the value is the appliance group the rules are on.
-    A wave releases at its end: it removes its key and revokes the rules only when no holder of the same
-    appliance group is left (then checks again, and restores them if a holder arrived meanwhile).
+    Shared rules serve every VM whose first group is that source group, in any wave, so no VM owns them:
+
+    * the appliance's 443/9443 rules from the source group (``rule_source: security_group``), on the appliance
+      group; the tag's value names that appliance group, and only holders of the same appliance group hold them;
+    * the discovery rules (22 / 5985 from ``discovery_appliance_ip``), on the source group itself, whatever the
+      rule source: every holder of the source group holds them.
+
+    Each wave that needs them tags the *source group* (a resource that outlives the rules) with its holder key
+    before it adds or adopts the rules. A wave releases at its end: it removes its key and revokes the rules only
+    when no holder of them is left (then checks again, and restores them if a holder arrived meanwhile).
     """
     return f"{RULE_HOLDER_TAG_PREFIX}{holder}"
 
 
-def holders_of(tags: Mapping[str, str], appliance_group_id: str) -> list[str]:
-    """The holders (waves) a source group's tags name for the shared rules on ``appliance_group_id``."""
+def holders_of(tags: Mapping[str, str], appliance_group_id: str | None = None) -> list[str]:
+    """The holders (waves) a source group's tags name: for the shared rules on ``appliance_group_id``, or, with
+    None, for any of its shared rules (the holders of its discovery rules)."""
     return sorted(
         key.removeprefix(RULE_HOLDER_TAG_PREFIX)
         for key, value in tags.items()
-        if key.startswith(RULE_HOLDER_TAG_PREFIX) and value == appliance_group_id
+        if key.startswith(RULE_HOLDER_TAG_PREFIX) and appliance_group_id in (None, value)
     )
 
 
@@ -152,8 +159,9 @@ class SecurityGroupRuleChange(_Model):
     """One ingress rule prepare_network ensured: a change-ledger entry.
 
     ``pre_existing`` rules were there before (or were added by someone else): revert never removes them.
-    ``holder`` marks a shared rule (its source is a security group): the wave named there holds it for all its
-    VMs, so one VM's revert never removes it; the wave releases it at its end (:func:`rule_holder_tag`).
+    ``holder`` marks a shared rule (a replication rule whose source is a security group, or a discovery rule on the
+    source's group): the wave named there holds it for all its VMs, so one VM's revert never removes it; the wave
+    releases it at its end (:func:`rule_holder_tag`).
     """
 
     group_id: SecurityGroupId
@@ -185,13 +193,18 @@ class PrepareNetworkEvent(InstancesEvent):
     source_kind: RuleSourceKind = RuleSourceKind.PRIVATE_IP
     discovery_appliance_ip: str | None = None
     holder: RuleHolder | None = Field(
-        default=None, description="security_group sources: the wave that holds the shared rules (its instance id)"
+        default=None,
+        description="security_group sources or a discovery appliance: the wave that holds the shared rules (its id)",
     )
 
     @model_validator(mode="after")
     def _shared_rules_have_a_holder(self) -> PrepareNetworkEvent:
         if self.source_kind is RuleSourceKind.SECURITY_GROUP and self.holder is None:
             raise ValueError("rules from a security group are shared: name their holder (the wave)")
+        if self.discovery_appliance_ip is not None and self.holder is None:
+            raise ValueError(
+                "discovery rules are on the sources' groups, which VMs share: name their holder (the wave)"
+            )
         return self
 
     @field_validator("discovery_appliance_ip")

@@ -252,5 +252,8 @@ class WaveSummary(_Model):
     finished_at: datetime
     shared_rules: list[str] = Field(
         default_factory=list,
-        description="rule_source security_group: what releasing the wave's shared security group rules did, per region",
+        description=(
+            "rule_source security_group or a discovery appliance: what releasing the wave's shared security group "
+            "rules did, per region"
+        ),
     )

@@ -259,6 +259,13 @@ class Appliance(_Strict):
         ),
     )
 
+    @property
+    def holds_shared_rules(self) -> bool:
+        """Whether the wave holds security group rules for its VMs (``aws_lambdas/shared_rules.py``): the
+        replication rules from a source group (``rule_source: security_group``), and the discovery rules, which are
+        on the source's own group whatever the rule source, so VMs sharing that group share them too."""
+        return self.rule_source == "security_group" or self.discovery_ip is not None
+
 
 class TestVmValidation(_Strict):
     """What proves the test VM works: it always has to boot (running, VM agent ready); optionally a smoke command

@@ -3,7 +3,9 @@
 * the appliance's group allows TCP 443 and 9443 from each source (its private IP /32 or its security group);
   rules from a security group are shared by every VM in that group, in any wave: the event's holder (the wave)
   is recorded on the source group first and the ledger marks the rules with it (:mod:`aws_lambdas.shared_rules`);
-* with a discovery appliance, each source's group allows 22 (Linux) or 5985 (Windows) from that IP /32 only.
+* with a discovery appliance, each source's group allows 22 (Linux) or 5985 (Windows) from that IP /32 only;
+  that rule is on the source's own group whatever the rule source, so every VM in the group (in any wave) shares
+  it: it is held by the event's holder too, never owned by one VM.
 
 Rules that already exist are recorded as pre-existing and never touched by revert; rules this migration added
 earlier (same migration id tag) are reported as created again, so a retry returns the same ledger.
@@ -17,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from aws_lambdas.gateways.ports import Ec2Port, IngressRule, InstanceDescription
 from aws_lambdas.runtime import Invocation, lambda_function, logger, metrics
-from aws_lambdas.shared_rules import REPLICATION_PORTS, acquire, shared_rule_description
+from aws_lambdas.shared_rules import DISCOVERY_PORTS, REPLICATION_PORTS, acquire, shared_rule_description
 from shared.aws_contracts import (
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
@@ -30,9 +32,6 @@ from shared.aws_contracts import (
     SecurityGroupRuleChange,
 )
 from shared.errors import InvalidRequestError, TransientError
-from shared.facts import Platform
-
-DISCOVERY_PORTS = {Platform.LINUX: 22, Platform.WINDOWS: 5985}
 
 
 def _matches(rule: IngressRule, port: int, cidr: str, source_group_id: str) -> bool:
@@ -70,14 +69,16 @@ class RuleEnsurer:
         holder: str | None = None,
     ) -> None:
         """Add the rule, or record the one already there. A shared rule (``holder``) already there is pre-existing
-        only when the pipeline did not make it (no managed-by tag): one made for another VM or wave is shared."""
+        only when the pipeline did not make it (no managed-by tag): one made for another VM or wave is shared.
+        The holders of a shared rule are tagged on its source group: ``source_group_id`` for a replication rule
+        from a group, else ``group_id`` (a discovery rule is on the source group itself)."""
         # Add first, list only on a duplicate: listing reads every rule of a group that holds two per VM in flight.
         known = self._rules.get(group_id, [])
         existing = next((r for r in known if _matches(r, port, cidr, source_group_id)), None)
         if existing is None:
             tags = {MIGRATION_ID_TAG: self.migration_id, MANAGED_BY_TAG: MANAGED_BY_VALUE}
             description = (
-                shared_rule_description(source_group_id)
+                shared_rule_description(purpose, source_group_id or group_id)
                 if holder
                 else f"ec2-to-azure {purpose.value} {self.migration_id}"
             )[:255]
@@ -182,9 +183,13 @@ def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> Prepa
     ensurer = RuleEnsurer(ec2, event.migration_id)
     appliance_group = event.appliance_security_group_id
     sources = _sources(event, invocation)
-    shared = event.source_kind is RuleSourceKind.SECURITY_GROUP and event.holder is not None
-    if shared and event.holder is not None:  # the holder first, then the rules (see aws_lambdas.shared_rules)
-        for group_id in dict.fromkeys(_first_group(source) for source in sources):
+    # Shared rules (aws_lambdas.shared_rules): replication rules from a security group, and the discovery rules,
+    # which land on the source's own group whatever the rule source (private_ip only scopes the appliance's rules).
+    # The event's validation guarantees a holder for both.
+    replication_holder = event.holder if event.source_kind is RuleSourceKind.SECURITY_GROUP else None
+    discovery_holder = event.holder if event.discovery_appliance_ip else None
+    if event.holder is not None and (replication_holder or discovery_holder):
+        for group_id in dict.fromkeys(_first_group(source) for source in sources):  # the holder first, then the rules
             acquire(ec2, holder=event.holder, appliance_group_id=appliance_group, source_group_id=group_id)
     for source in sources:
         if event.source_kind is RuleSourceKind.PRIVATE_IP:
@@ -199,7 +204,7 @@ def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> Prepa
                 port=port,
                 instance_id=source.instance_id,
                 purpose=RulePurpose.REPLICATION,
-                holder=event.holder if shared else None,
+                holder=replication_holder,
                 **scope,
             )
     if event.discovery_appliance_ip:
@@ -210,6 +215,7 @@ def prepare_network(event: PrepareNetworkEvent, invocation: Invocation) -> Prepa
                 instance_id=source.instance_id,
                 purpose=RulePurpose.DISCOVERY,
                 cidr=f"{event.discovery_appliance_ip}/32",
+                holder=discovery_holder,
             )
     metrics.add_metric(name="RulesCreated", unit=MetricUnit.Count, value=len(ensurer.created))
     logger.info(

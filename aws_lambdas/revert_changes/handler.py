@@ -2,7 +2,8 @@
 
 * security group rules: removes exactly the ledger's rules that this migration created — never a rule marked
   pre-existing, never a rule whose migration-id tag is not this migration's, never a shared rule (one with a
-  holder: the wave releases those); an already removed rule is fine;
+  holder: a replication rule from a security group or a discovery rule on a source group; the wave releases
+  those); an already removed rule is fine;
 * with ``release_holder`` (a wave at its end): releases the shared rules that wave holds
   (:func:`aws_lambdas.shared_rules.release`), removing those no other wave holds;
 * guest: runs the revert-guest script (restores sshd settings / WinRM state recorded by prepare-guest) on the

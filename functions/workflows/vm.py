@@ -193,8 +193,9 @@ class VmMigration(CutoverSteps, TestVmSteps):
             appliance_security_group_id=appliance.security_group_id,
             source_kind=awsc.RuleSourceKind(appliance.rule_source),
             discovery_appliance_ip=str(appliance.discovery_ip) if appliance.discovery_ip else None,
-            # rules from a security group are shared: the wave holds them for all its VMs, and releases them
-            holder=self.spec.wave_instance_id if appliance.rule_source == "security_group" else None,
+            # rules from a security group, and discovery rules (on the source's group, which VMs share), are
+            # shared: the wave holds them for all its VMs, and releases them at its end
+            holder=self.spec.wave_instance_id if appliance.holds_shared_rules else None,
         )
         result = yield from self.call(aws.prepare_network, event, awsc.PrepareNetworkResult, retry.AWS_CALL)
         self.rules = [*result.created, *result.pre_existing]

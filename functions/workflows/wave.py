@@ -11,8 +11,9 @@ runs the VMs in batches (``migrate_batch`` sub-orchestrations, each fanning out 
 ``max_parallel`` VMs in flight. Batches keep every orchestrator's history bounded however large the wave.
 
 With ``rule_source: security_group`` the wave is the holder of the appliance's shared rules (VMs sharing a source
-group share one pair of rules, possibly with other waves' VMs): its VMs add or adopt them under the wave's name and
-never revoke them; once every VM has ended the wave releases them (``_release_shared_rules``).
+group share one pair of rules, possibly with other waves' VMs), and with ``appliance.discovery_ip`` of the discovery
+rules on the sources' groups (whatever the rule source): its VMs add or adopt them under the wave's name and never
+revoke them; once every VM has ended the wave releases them (``_release_shared_rules``).
 """
 
 from __future__ import annotations
@@ -288,10 +289,10 @@ def _on_retry(context: Any, activity: Any, policy: retry.RetryPolicy, announce: 
 
 def _release_shared_rules(context: Any, request: MigrationRequest, announce: _Announcer) -> Flow:
     """Once every VM has ended: release the shared security group rules the wave held for its VMs (rule_source
-    security_group), in each region it used. The rules go only if no other wave holds them
+    security_group, or a discovery appliance), in each region it used. The rules go only if no other wave holds them
     (:mod:`aws_lambdas.shared_rules`); a failure to release is reported, never the wave's failure: the rules stay,
     tagged with this wave as their holder. Returns what happened, for the wave's summary."""
-    if request.appliance.rule_source != "security_group":
+    if not request.appliance.holds_shared_rules:
         return []
     context.set_custom_status({"stage": "releasing shared rules", "vms": len(request.vms)})
     notes: list[str] = []

@@ -84,6 +84,7 @@ def test_prepare_network_adds_scoped_tagged_rules_and_is_idempotent(world: AwsWo
         "instance_ids": [web.instance_id, win.instance_id],
         "appliance_security_group_id": appliance_sg,
         "discovery_appliance_ip": "10.0.1.5",
+        "holder": "wave-wave1",
     }
     first = PrepareNetworkResult.model_validate(world.invoke("prepare_network", **event))
     assert not first.pre_existing
@@ -91,6 +92,9 @@ def test_prepare_network_adds_scoped_tagged_rules_and_is_idempotent(world: AwsWo
     assert replication == {(f"{ip}/32", p) for ip in (web.private_ip, win.private_ip) for p in (443, 9443)}
     discovery = {(c.group_id, c.port, c.cidr) for c in first.created if c.purpose == "discovery"}
     assert discovery == {(web.security_group_id, 22, "10.0.1.5/32"), (win.security_group_id, 5985, "10.0.1.5/32")}
+    # The discovery rules are on the sources' groups, which other VMs may share: held by the wave, not the VM.
+    assert {c.holder for c in first.created} == {None, "wave-wave1"}
+    assert all(c.holder == "wave-wave1" for c in first.created if c.purpose == "discovery")
 
     for group in (appliance_sg, web.security_group_id, win.security_group_id):
         for rule in ingress(group):
@@ -191,9 +195,22 @@ def test_prepare_network_refuses_an_open_discovery_source(world: AwsWorld) -> No
             instance_ids=[world.id("web-1")],
             appliance_security_group_id=world.seeded.appliance.security_group_id,
             discovery_appliance_ip="0.0.0.0",
+            holder="wave-wave1",
         )
     )
     assert isinstance(error, InvalidRequestError) and "discovery_appliance_ip" in error.message
+
+
+def test_prepare_network_refuses_discovery_rules_without_a_holder(world: AwsWorld) -> None:
+    error = error_of(
+        world.invoke(
+            "prepare_network",
+            instance_ids=[world.id("web-1")],
+            appliance_security_group_id=world.seeded.appliance.security_group_id,
+            discovery_appliance_ip="10.0.1.5",
+        )
+    )
+    assert isinstance(error, InvalidRequestError) and "name their holder" in error.message
 
 
 def test_prepare_network_names_a_missing_security_group_and_instance(world: AwsWorld) -> None:
@@ -371,6 +388,7 @@ def test_revert_removes_only_this_migrations_rules_reverts_guests_and_tags(world
             instance_ids=[web],
             appliance_security_group_id=appliance_sg,
             discovery_appliance_ip="10.0.1.5",
+            holder="wave-wave1",
         )
     )
     world.invoke("prepare_guest", instance_ids=[web], discovery=True)
@@ -382,8 +400,11 @@ def test_revert_removes_only_this_migrations_rules_reverts_guests_and_tags(world
         world.invoke("revert_changes", rules=ledger, instance_ids=[web, db], outcome="completed")
     )
     assert result.rules_already_absent == [prepared.created[0].rule_id]
-    assert sorted(result.rules_removed) == sorted(c.rule_id for c in prepared.created[1:])
-    assert ingress(appliance_sg) == [] and ingress(world.seeded.instances["web-1"].security_group_id) == []
+    [discovery] = [c.rule_id for c in prepared.created if c.purpose == "discovery"]
+    assert sorted(result.rules_removed) == sorted(c.rule_id for c in prepared.created[1:] if c.rule_id != discovery)
+    assert result.rules_held == [discovery]  # on the source's group, which others may share: the wave's to release
+    web_sg = world.seeded.instances["web-1"].security_group_id
+    assert ingress(appliance_sg) == [] and [r["SecurityGroupRuleId"] for r in ingress(web_sg)] == [discovery]
     assert [c.document_name for c in result.guest.commands] == ["ec2-to-azure-revert-guest-linux"]
     assert [(s.instance_id, s.reason) for s in result.guest.skipped] == [(db, "instance is stopped")]
     tags = ec2().describe_tags(Filters=[{"Name": "resource-id", "Values": [web, db]}])["Tags"]
@@ -396,6 +417,10 @@ def test_revert_removes_only_this_migrations_rules_reverts_guests_and_tags(world
         world.invoke("revert_changes", rules=ledger, instance_ids=[web, db], outcome="completed")
     )
     assert again == result  # idempotent: the stored result, nothing sent twice
+    released = RevertChangesResult.model_validate(
+        world.invoke("revert_changes", migration_id="wave-wave1", outcome="wave-completed", release_holder="wave-wave1")
+    )
+    assert released.rules_removed == [discovery] and ingress(web_sg) == []
 
 
 def test_revert_keeps_a_rule_that_carries_another_migrations_tag(world: AwsWorld) -> None:

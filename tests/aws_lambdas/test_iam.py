@@ -102,6 +102,7 @@ def representative_run(world: AwsWorld) -> None:
         "instance_ids": [web, win],
         "appliance_security_group_id": world.seeded.appliance.security_group_id,
         "discovery_appliance_ip": "10.0.1.5",
+        "holder": "wave-wave0",  # the discovery rules are on the sources' groups: held by the wave
     }
     prepared = PrepareNetworkResult.model_validate(world.invoke("prepare_network", **network))
     again = world.invoke("prepare_network", **network)  # the rules exist: duplicates are read back
@@ -118,6 +119,8 @@ def representative_run(world: AwsWorld) -> None:
     ledger = [c.model_dump(mode="json") for c in prepared.created]
     reverted = world.invoke("revert_changes", rules=ledger, instance_ids=[web, win, db], outcome="rolled_back")
     assert reverted.get("rules_removed"), reverted
+    released = world.invoke("revert_changes", outcome="wave-completed", release_holder="wave-wave0", revert_guest=False)
+    assert released.get("rules_removed"), released  # the discovery rules: no other wave holds them
     # Shared rules (rule_source security_group): a wave takes hold of them, then releases them at its end.
     shared = {**network, "source_kind": "security_group", "holder": "wave-wave1", "migration_id": "vm-wave1-shared"}
     assert "errorType" not in world.invoke("prepare_network", **shared)

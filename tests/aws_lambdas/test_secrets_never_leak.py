@@ -29,6 +29,7 @@ def test_no_secret_in_ssm_parameters_logs_or_results(world: AwsWorld, monkeypatc
                 instance_ids=[web, win],
                 appliance_security_group_id=world.seeded.appliance.security_group_id,
                 discovery_appliance_ip="10.0.1.5",
+                holder="wave-wave1",
             ),
             world.invoke("prepare_guest", instance_ids=[web, win], discovery=True),
             world.invoke("install_agent", instance_ids=[web, win], attempt=1),

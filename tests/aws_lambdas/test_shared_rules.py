@@ -1,5 +1,6 @@
-"""Shared rules (``rule_source: security_group``): held per wave on the source group, released by the last holder;
-and the emulated EC2 refuses a duplicate rule whatever its description, as AWS does."""
+"""Shared rules (``rule_source: security_group``, and discovery rules on a source group whatever the rule source):
+held per wave on the source group, released by the last holder; and the emulated EC2 refuses a duplicate rule
+whatever its description, as AWS does."""
 
 from __future__ import annotations
 
@@ -75,15 +76,15 @@ def _share_group(world: AwsWorld, name: str, group_id: str) -> None:
     boto3.client("ec2", region_name=REGION).modify_instance_attribute(InstanceId=world.id(name), Groups=[group_id])
 
 
-def _prepare(world: AwsWorld, name: str, holder: str) -> PrepareNetworkResult:
+def _prepare(world: AwsWorld, name: str, holder: str, **event: Any) -> PrepareNetworkResult:
     return PrepareNetworkResult.model_validate(
         world.invoke(
             "prepare_network",
             migration_id=f"vm-{holder}-{name}",
             instance_ids=[world.id(name)],
             appliance_security_group_id=world.seeded.appliance.security_group_id,
-            source_kind="security_group",
             holder=holder,
+            **{"source_kind": "security_group", **event},
         )
     )
 
@@ -165,3 +166,75 @@ def test_a_release_racing_a_new_holder_restores_the_rules(world: AwsWorld) -> No
     assert len(released.removed) == 2 and len(released.restored) == 2
     assert sorted(r["FromPort"] for r in _ingress(appliance)) == [443, 9443]
     assert _holders(group) == {rule_holder_tag("wave-late"): appliance}
+
+
+DISCOVERY_IP = "10.0.1.5"
+
+
+def _discovery_rules(group_id: str) -> list[tuple[str, int, str]]:
+    return sorted(
+        (r["SecurityGroupRuleId"], r["FromPort"], r.get("CidrIpv4", ""))
+        for r in _ingress(group_id)
+        if r.get("CidrIpv4") == f"{DISCOVERY_IP}/32"
+    )
+
+
+@pytest.mark.parametrize("source_kind", ["security_group", "private_ip"])
+def test_a_discovery_rule_on_a_shared_source_group_stays_until_the_last_wave_holding_it_releases_it(
+    world: AwsWorld, source_kind: str
+) -> None:
+    """The discovery rule (22 from the discovery appliance) is on the source group itself, whatever the rule source:
+    two Linux VMs sharing that group, in two waves, share one rule, and no VM's revert may take it from the other."""
+    appliance = world.seeded.appliance.security_group_id
+    group = world.seeded.instances["web-1"].security_group_id
+    _share_group(world, "db-1", group)
+    before = _ingress(group)
+    event = {"source_kind": source_kind, "discovery_appliance_ip": DISCOVERY_IP}
+
+    first = _prepare(world, "web-1", "wave-a", **event)
+    second = _prepare(world, "db-1", "wave-b", **event)
+    [mine] = [c for c in first.created if c.purpose == "discovery"]
+    [theirs] = [c for c in second.created if c.purpose == "discovery"]
+    assert (mine.group_id, mine.port, mine.cidr, mine.holder) == (group, 22, f"{DISCOVERY_IP}/32", "wave-a")
+    assert (theirs.rule_id, theirs.holder, theirs.pre_existing) == (mine.rule_id, "wave-b", False)
+    assert _holders(group) == {rule_holder_tag("wave-a"): appliance, rule_holder_tag("wave-b"): appliance}
+    assert _discovery_rules(group) == [(mine.rule_id, 22, f"{DISCOVERY_IP}/32")]
+
+    # web-1 fails and rolls back first: the discovery rule is its wave's, and db-1 still needs it.
+    ledger = [c.model_dump(mode="json") for c in first.created]
+    rolled_back = _revert(world, migration_id="vm-wave-a-web-1", rules=ledger, outcome="failed")
+    assert mine.rule_id in rolled_back.rules_held and mine.rule_id not in rolled_back.rules_removed
+    assert _discovery_rules(group) == [(mine.rule_id, 22, f"{DISCOVERY_IP}/32")]
+
+    # Wave A ends: wave B still holds the source group's rules.
+    released_a = _revert(world, migration_id="wave-a", outcome="wave-completed", release_holder="wave-a")
+    assert mine.rule_id in released_a.rules_held and mine.rule_id not in released_a.rules_removed
+    assert _discovery_rules(group) == [(mine.rule_id, 22, f"{DISCOVERY_IP}/32")]
+    assert _holders(group) == {rule_holder_tag("wave-b"): appliance}
+
+    # db-1 finishes: its own revert leaves the rule to its wave too.
+    ledger = [c.model_dump(mode="json") for c in second.created]
+    finished = _revert(world, migration_id="vm-wave-b-db-1", rules=ledger, outcome="completed")
+    assert mine.rule_id in finished.rules_held
+    assert _discovery_rules(group) == [(mine.rule_id, 22, f"{DISCOVERY_IP}/32")]
+
+    # Wave B ends: nobody holds the rules any more; nothing the pipeline added is left, and no holder tag.
+    released_b = _revert(world, migration_id="wave-b", outcome="wave-completed", release_holder="wave-b")
+    assert mine.rule_id in released_b.rules_removed
+    assert _discovery_rules(group) == [] and _holders(group) == {}
+    assert _ingress(group) == before and _ingress(appliance) == []
+
+
+def test_a_pre_existing_discovery_rule_is_never_released(world: AwsWorld) -> None:
+    group = world.seeded.instances["web-1"].security_group_id
+    boto3.client("ec2", region_name=REGION).authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": f"{DISCOVERY_IP}/32"}]}
+        ],
+    )
+    prepared = _prepare(world, "web-1", "wave-a", discovery_appliance_ip=DISCOVERY_IP)
+    assert [(c.port, c.pre_existing, c.holder) for c in prepared.pre_existing] == [(22, True, None)]
+    released = _revert(world, migration_id="wave-a", outcome="wave-completed", release_holder="wave-a")
+    assert prepared.pre_existing[0].rule_id not in released.rules_removed
+    assert [rule[1] for rule in _discovery_rules(group)] == [22]
