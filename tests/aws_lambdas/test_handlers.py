@@ -497,7 +497,7 @@ def test_access_denied_is_reported_as_a_permanent_error_naming_the_resource(worl
 
 def test_a_later_migration_adopts_the_replication_rules_a_kept_replication_left(world: AwsWorld) -> None:
     """keep_replicating leaves the 443/9443 rules (the agent replicates through them); the request that adopts the
-    replication takes them over and removes them at its end. Discovery rules and rules of others are never adopted."""
+    replication takes them over and removes them at its end (discovery rules are wave-held: test_shared_rules.py)."""
     appliance_sg = world.seeded.appliance.security_group_id
     web = world.seeded.instances["web-1"]
     event = {"instance_ids": [web.instance_id], "appliance_security_group_id": appliance_sg}
@@ -517,15 +517,3 @@ def test_a_later_migration_adopts_the_replication_rules_a_kept_replication_left(
     )
     assert sorted(reverted["rules_removed"]) == sorted(c["rule_id"] for c in replication)
     assert ingress(appliance_sg) == []
-
-
-def test_a_rule_with_the_pipelines_tag_for_discovery_is_not_adopted_by_another_migration(world: AwsWorld) -> None:
-    web = world.seeded.instances["web-1"]
-    event = {
-        "instance_ids": [web.instance_id],
-        "appliance_security_group_id": world.seeded.appliance.security_group_id,
-        "discovery_appliance_ip": "10.0.1.5",
-    }
-    world.invoke("prepare_network", migration_id="vm-first", **event)
-    later = PrepareNetworkResult.model_validate(world.invoke("prepare_network", migration_id="vm-later", **event))
-    assert [(c.purpose, c.pre_existing) for c in later.pre_existing] == [("discovery", True)]
