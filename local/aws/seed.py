@@ -155,7 +155,8 @@ def _with_hardware(
     ec2: Any, appliance: SeededInstance, seeded: dict[str, SeededInstance]
 ) -> tuple[SeededInstance, dict[str, SeededInstance]]:
     """Add what the guest sees of its hardware: the EBS volumes as attached (DescribeInstances + DescribeVolumes)
-    and the hypervisor of the instance type (DescribeInstanceTypes), in three calls (a page each) for the whole estate."""
+    and the hypervisor of the instance type (DescribeInstanceTypes), in three reads for the whole estate (each read
+    page by page)."""
     everyone = [appliance, *seeded.values()]
     # DescribeInstances pages its answer (moto: 100 instances a page) even when given the ids: read every page
     pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=[i.instance_id for i in everyone])
