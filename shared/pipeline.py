@@ -24,6 +24,10 @@ from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo, TargetVmSe
 APPROVAL_EVENT = "approval"
 CANCEL_EVENT = "cancel"
 HEALTH_EVENT = "replication_health"
+#: A Site Recovery job the VM waits for ended (raised by the replication watch, see :mod:`shared.watch`).
+JOB_EVENT = "job_completed"
+#: The VM's protected item reports a recovery point newer than the source's stop (see :mod:`shared.watch`).
+FINAL_SYNC_EVENT = "final_sync"
 
 
 class _Model(BaseModel):
@@ -50,6 +54,17 @@ class Timings(_Model):
     )
     cutover_max_poll: float = Field(default=30, gt=0, description="their longest poll interval")
     final_sync_timeout: float = Field(default=3600, gt=0)
+    job_safety_poll: float = Field(
+        default=900,
+        gt=0,
+        description="a job is awaited on the replication watch's event; read directly only this long after the "
+        "last look (the safety net should the watch miss it)",
+    )
+    cutover_safety_poll: float = Field(
+        default=120,
+        gt=0,
+        description="the same safety net during the cutover (final sync, migration and commit: the source is down)",
+    )
     backoff: float = Field(default=2.0, ge=1.0)
     test_vm_first_poll: float = Field(default=30, gt=0, description="first look at the test VM and its Run Command")
     test_vm_max_poll: float = Field(default=120, gt=0)

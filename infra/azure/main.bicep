@@ -97,6 +97,9 @@ param awsFederationAudience string
 @description('Cron schedule of the replication health check (six fields, UTC).')
 param replicationHealthSchedule string = '0 */5 * * * *'
 
+@description('Cron schedule of the replication watch: job completions and final syncs the VMs wait for (six fields, UTC).')
+param replicationWatchSchedule string = '*/10 * * * * *'
+
 param extraTags object = {}
 
 var namePrefix = '${projectPrefix}-${environment}'
@@ -273,6 +276,7 @@ module functionApp 'modules/functionapp.bicep' = {
     awsRegion: awsRegion
     awsFederationAudience: awsFederationAudience
     replicationHealthSchedule: replicationHealthSchedule
+    replicationWatchSchedule: replicationWatchSchedule
     allowedInboundCidrs: allowedInboundCidrs
     integrationSubnetId: isPrivate ? network.outputs.integrationSubnetId : ''
   }
