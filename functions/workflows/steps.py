@@ -173,12 +173,16 @@ class Steps:
             self._cancel_arrived()
 
     def wait_for(self, event: str, seconds: float) -> Flow:
-        """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
+        """Wait for an external event or a timeout; returns the event's data, or None on timeout. The operator's
+        cancel interrupts the wait, unless rolling back (the rollback itself waits for jobs this way)."""
         yield from self.flush_events()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
-        while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
-            self._cancel_arrived()
+        if not self.cancellable:
+            winner = yield self.context.task_any([waiter, timer])
+        else:
+            while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
+                self._cancel_arrived()
         if winner is timer:
             return None
         _consumed(self.context, event)
