@@ -8,7 +8,7 @@ from functions.activities import aws, events, preflight, readiness, site_recover
 from functions.activities import bp as activities
 from functions.orchestrators import bp as orchestrators
 from functions.triggers import bp as triggers
-from functions.triggers import health, http, queue  # noqa: F401 - they register on the blueprint
+from functions.triggers import health, http, queue, watch  # noqa: F401 - they register on the blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)

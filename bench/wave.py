@@ -30,8 +30,11 @@ from local.site_recovery.estate import Operation
 from local.stack import LocalStack
 from shared.lifecycle import VmProgress, VmState
 
-#: Site Recovery requests made by the replication-health sweep (pages of the vault's protected items).
+#: Site Recovery requests made by the replication-health sweep and the replication watch's final-sync reads (pages
+#: of the vault's protected items).
 SWEEP_OPERATIONS = frozenset({Operation.LIST_VAULT_ITEMS})
+#: Site Recovery requests made by the replication watch for jobs (pages of the vault's job list).
+WATCH_OPERATIONS = frozenset({Operation.LIST_JOBS})
 #: The largest request the pipeline accepts runs at most this many VMs side by side.
 MAX_PARALLEL_LIMIT = 200
 #: "Inbound rules per security group" raised to AWS's maximum. The pipeline adds two /32 rules per VM to the
@@ -170,6 +173,11 @@ class WaveFigures:
     sr_calls_per_vm: float
     sr_sweep_pages: int
     sr_sweep_pages_per_vm: float
+    #: The replication watch's job-list pages (vault-level, like the sweep's), apart from the per-VM calls.
+    sr_watch_pages: int
+    sr_watch_pages_per_vm: float
+    #: Every Site Recovery request, vault-level pages included, divided by the wave size.
+    sr_calls_per_vm_all: float
     sr_calls_by_operation: dict[str, int]
     wave_simulated_hours: float
     slowest_vm_hours: float
@@ -227,6 +235,7 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
     requests = local.site_recovery.requests
     by_operation = Counter(str(request.operation.value) for request in requests)
     sweep_pages = sum(1 for request in requests if request.operation in SWEEP_OPERATIONS)
+    watch_pages = sum(1 for request in requests if request.operation in WATCH_OPERATIONS)
     lambda_calls = dict(local.invoker.calls)
     progress: list[VmProgress] = outcome.progress
     states = Counter(item.state.value for item in progress)
@@ -262,9 +271,12 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         largest_history_instance=largest_id,
         lambda_calls_per_vm=sum(lambda_calls.values()) / vms,
         lambda_calls=lambda_calls,
-        sr_calls_per_vm=(len(requests) - sweep_pages) / vms,
+        sr_calls_per_vm=(len(requests) - sweep_pages - watch_pages) / vms,
         sr_sweep_pages=sweep_pages,
         sr_sweep_pages_per_vm=sweep_pages / vms,
+        sr_watch_pages=watch_pages,
+        sr_watch_pages_per_vm=watch_pages / vms,
+        sr_calls_per_vm_all=len(requests) / vms,
         sr_calls_by_operation=dict(sorted(by_operation.items())),
         wave_simulated_hours=wave_hours,
         slowest_vm_hours=slowest,

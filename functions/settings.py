@@ -40,6 +40,9 @@ REQUESTS_QUEUE = "migration-requests"
 SERVICEBUS_CONNECTION = "ServiceBusConnection"
 HEALTH_SCHEDULE_SETTING = "REPLICATION_HEALTH_SCHEDULE"
 DEFAULT_HEALTH_SCHEDULE = "0 */15 * * * *"
+#: The replication watch (job completions and final syncs the VMs wait for): every 10 seconds.
+WATCH_SCHEDULE_SETTING = "REPLICATION_WATCH_SCHEDULE"
+DEFAULT_WATCH_SCHEDULE = "*/10 * * * * *"
 
 
 class DeploymentVault(BaseModel):

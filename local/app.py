@@ -8,13 +8,22 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from functions.settings import DEFAULT_HEALTH_SCHEDULE, HEALTH_SCHEDULE_SETTING, REQUESTS_QUEUE
+from functions.settings import (
+    DEFAULT_HEALTH_SCHEDULE,
+    DEFAULT_WATCH_SCHEDULE,
+    HEALTH_SCHEDULE_SETTING,
+    REQUESTS_QUEUE,
+    WATCH_SCHEDULE_SETTING,
+)
 from local.host import LocalHost, QueueOptions
 
 APP_PATH = Path(__file__).resolve().parents[1] / "function_app.py"
 
 #: App settings that binding expressions (``%NAME%``) resolve on the local host, as infra sets them in Azure.
-DEFAULT_APP_SETTINGS: dict[str, str] = {HEALTH_SCHEDULE_SETTING: DEFAULT_HEALTH_SCHEDULE}
+DEFAULT_APP_SETTINGS: dict[str, str] = {
+    HEALTH_SCHEDULE_SETTING: DEFAULT_HEALTH_SCHEDULE,
+    WATCH_SCHEDULE_SETTING: DEFAULT_WATCH_SCHEDULE,
+}
 
 #: The requests queue as infra deploys it (``infra/azure/*.bicepparam``; tests/local_host/test_queue_contract.py
 #: keeps them equal): max delivery count 5, and the longest duplicate-detection window of any environment (prod's

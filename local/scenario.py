@@ -89,6 +89,9 @@ class Scenario(_Model):
     )
     timings: Timings = Field(default_factory=Timings)
     health_schedule: str = "0 */15 * * * *"
+    watch_schedule: str = Field(
+        default="*/10 * * * * *", description="the replication watch: job completions and final syncs VMs wait for"
+    )
     request: dict[str, Any]
     behaviour: dict[str, VmBehaviour] = Field(default_factory=dict)
     event_topic: EventTopicBehaviour = Field(default_factory=EventTopicBehaviour)

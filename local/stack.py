@@ -28,6 +28,7 @@ from functions.settings import (
     ENV_AWS_REGION,
     HEALTH_SCHEDULE_SETTING,
     REQUESTS_QUEUE,
+    WATCH_SCHEDULE_SETTING,
     FunctionAppSettings,
 )
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
@@ -319,6 +320,7 @@ class LocalStack:
                 **DEFAULT_APP_SETTINGS,
                 **deployment,
                 HEALTH_SCHEDULE_SETTING: scenario.health_schedule,
+                WATCH_SCHEDULE_SETTING: scenario.watch_schedule,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; the EMF lines would flood the terminal
             }
             stack.enter_context(app_settings(settings))

@@ -10,7 +10,11 @@ nothing moves until someone acts (a blocked port, a dead process server), but be
 Recovery itself (or the RPO) saying replication is failing. The most severe signal wins; every signal is a reason.
 
 - Initial replication (progress reported and below 100 %): stalled when the progress percentage has not changed
-  for longer than ``stall_after``. RPO thresholds do not apply yet (Site Recovery computes RPO in delta).
+  for longer than ``stall_after`` since the snapshot, or when Site Recovery itself reports no progress
+  (``initialReplicationProgressHealth`` ``NoProgress``; ``SlowProgress`` is a warning). The sweep stores a new
+  snapshot only when it wakes the VM for a change (see :mod:`functions.triggers.health`), so Site Recovery's own
+  verdict is what sees a stall after progress moved. RPO thresholds do not apply yet (Site Recovery computes RPO in
+  delta).
 - Delta replication: warning / critical when the RPO is *above* the thresholds; stalled when the RPO has not been
   recalculated for longer than ``stall_after`` (when no RPO was ever reported, counted from when the pipeline
   last saw progress, or first saw the item).
@@ -112,6 +116,7 @@ class ReplicationHealthInput(BaseModel):
     rpo_seconds: int | None = Field(default=None, ge=0)
     last_rpo_calculated_at: AwareDatetime | None = None
     initial_replication_progress_percent: int | None = Field(default=None, ge=0, le=100)
+    initial_replication_health: str = ""  # InMageRcm initialReplicationProgressHealth: InProgress | NoProgress | ...
     previous: ProgressSnapshot | None = None
     now: AwareDatetime
     thresholds: HealthThresholds = HealthThresholds()
@@ -140,6 +145,7 @@ def assess_health(status: ReplicationHealthInput) -> HealthAssessment:
     progress = status.initial_replication_progress_percent
     phase: Phase = "initial" if progress is not None and progress < 100 else "delta"
     if phase == "initial":
+        signals += _initial_progress_health(status)
         last_progress_at, stall = _initial_progress(status)
     else:
         signals += _rpo_signals(status)
@@ -189,6 +195,17 @@ def _site_recovery_signals(status: ReplicationHealthInput) -> list[tuple[HealthL
         code = f" {error.code}" if error.code else ""
         signals.append((level, f"health error{code} ({error.severity}): {error.message or 'no message'}"))
     return signals
+
+
+_IR_PROGRESS_HEALTH = {"noprogress": HealthLevel.STALLED, "slowprogress": HealthLevel.WARNING}
+
+
+def _initial_progress_health(status: ReplicationHealthInput) -> list[tuple[HealthLevel, str]]:
+    reported = status.initial_replication_health.strip()
+    level = _IR_PROGRESS_HEALTH.get(reported.lower())
+    if level is None:
+        return []
+    return [(level, f"Site Recovery reports initial replication progress {reported}")]
 
 
 def _rpo_signals(status: ReplicationHealthInput) -> list[tuple[HealthLevel, str]]:

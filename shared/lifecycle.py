@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import IllegalTransitionError
 from shared.health import ProgressSnapshot
+from shared.watch import WaitingFor
 
 
 class VmState(StrEnum):
@@ -206,6 +207,9 @@ class VmProgress(BaseModel):
     replication_progress: int | None = None
     health_snapshot: ProgressSnapshot | None = Field(default=None, description="for the next sweep's stall check")
     test_output: str = Field(default="", description="the test VM's smoke command output (truncated)")
+    waiting_for: WaitingFor | None = Field(
+        default=None, description="the Site Recovery change the VM waits for, for the watchers (shared.watch)"
+    )
 
     @classmethod
     def start(cls, request_id: str, instance_id: str, at: datetime, name: str = "") -> VmProgress:

@@ -24,6 +24,10 @@ from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo, TargetVmSe
 APPROVAL_EVENT = "approval"
 CANCEL_EVENT = "cancel"
 HEALTH_EVENT = "replication_health"
+#: A Site Recovery job the VM waits for ended (raised by the replication watch, see :mod:`shared.watch`).
+JOB_EVENT = "job_completed"
+#: The VM's protected item reports a recovery point newer than the source's stop (see :mod:`shared.watch`).
+FINAL_SYNC_EVENT = "final_sync"
 
 
 class _Model(BaseModel):
@@ -39,17 +43,28 @@ class Timings(_Model):
     registration_first_poll: float = Field(default=60, gt=0)
     registration_max_poll: float = Field(default=600, gt=0)
     registration_timeout: float = Field(default=3600, gt=0)
-    job_first_poll: float = Field(default=60, gt=0)
-    job_max_poll: float = Field(default=900, gt=0)
+    job_first_poll: float = Field(default=60, gt=0, description="unused: jobs are awaited on events (job_safety_poll)")
+    job_max_poll: float = Field(default=900, gt=0, description="unused: jobs are awaited on events (job_safety_poll)")
     job_timeout: float = Field(default=6 * 3600, gt=0)
     initial_replication_timeout_hours: float = Field(default=7 * 24, gt=0)
     source_stop_first_poll: float = Field(default=10, gt=0)
     source_stop_timeout: float = Field(default=1800, gt=0)
     cutover_poll: float = Field(
-        default=15, gt=0, description="first poll of the final sync, migration and commit: the source is down"
+        default=15, gt=0, description="unused: the cutover's waits are woken by events (cutover_safety_poll)"
     )
-    cutover_max_poll: float = Field(default=30, gt=0, description="their longest poll interval")
+    cutover_max_poll: float = Field(default=30, gt=0, description="unused, as cutover_poll")
     final_sync_timeout: float = Field(default=3600, gt=0)
+    job_safety_poll: float = Field(
+        default=900,
+        gt=0,
+        description="a job is awaited on the replication watch's event; read directly only this long after the "
+        "last look (the safety net should the watch miss it)",
+    )
+    cutover_safety_poll: float = Field(
+        default=120,
+        gt=0,
+        description="the same safety net during the cutover (final sync, migration and commit: the source is down)",
+    )
     backoff: float = Field(default=2.0, ge=1.0)
     test_vm_first_poll: float = Field(default=30, gt=0, description="first look at the test VM and its Run Command")
     test_vm_max_poll: float = Field(default=120, gt=0)

@@ -34,6 +34,7 @@ from shared.request import Appliance, DiskType, MigrationRequest, OsType, VmSpec
 
 if TYPE_CHECKING:
     from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness
+    from shared.watch import JobsPage, JobsPageRequest
 
 __all__ = [
     "AllowedOperation",
@@ -511,4 +512,8 @@ class SiteRecoveryGateway(Protocol):
 
     def list_protected_items_page(self, request: ProtectedItemsPageRequest) -> ProtectedItemsPage:
         """One page of the vault's protected items: one request per call."""
+        ...
+
+    def list_jobs_page(self, request: JobsPageRequest) -> JobsPage:
+        """One page of the vault's jobs that started from ``request.started_from``: one request per call."""
         ...

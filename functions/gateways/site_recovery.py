@@ -38,6 +38,7 @@ from functions.gateways.site_recovery_client import (
     build_client,
 )
 from functions.gateways.site_recovery_discovery import DiscoveryReads, FabricFacts, health_issues, text
+from functions.gateways.site_recovery_jobs import JobReads
 from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
 from shared.errors import (
     AccessDeniedError,
@@ -50,7 +51,6 @@ from shared.site_recovery import (
     EnableReplicationSpec,
     FindMachineSpec,
     JobRef,
-    JobStatus,
     MigrateSpec,
     OperationStarted,
     ProtectedItemRef,
@@ -111,7 +111,7 @@ def _segment(name: str) -> str:
     return quote(name, safe="")
 
 
-class AzureSiteRecoveryGateway(DiscoveryReads):
+class AzureSiteRecoveryGateway(DiscoveryReads, JobReads):
     """The Site Recovery gateway over the real SDK. Inject a client (tests, the emulator); without one it builds
     a client from ``settings`` (or the environment) and azure-identity credentials on first use."""
 
@@ -462,38 +462,6 @@ class AzureSiteRecoveryGateway(DiscoveryReads):
             "failover_recovery_point_id": _get(props, "failover_recovery_point_id"),
             "target_vm_name": _get(details, "target_vm_name"),
         }
-
-    def get_job(self, job: JobRef) -> JobStatus:
-        self._check_vault(job.vault)
-        with _translated(f"replicationJobs/{job.job_name}"):
-            found = self.client.replication_jobs.get(job.vault.resource_group, job.vault.vault_name, job.job_name)
-        props = found.properties
-        code = message = ""
-        for error in _get(props, "errors") or []:
-            service = _get(error, "service_error_details")
-            provider = _get(error, "provider_error_details")
-            code = str(_get(service, "code") or _get(provider, "error_code") or "")
-            message = str(_get(service, "message") or _get(provider, "error_message") or "")
-            if code or message:
-                break
-        status = JobStatus(
-            name=str(found.name or job.job_name),
-            state=text(_get(props, "state")),
-            scenario_name=str(_get(props, "scenario_name") or ""),
-            friendly_name=str(_get(props, "friendly_name") or ""),
-            target_object_name=str(_get(props, "target_object_name") or ""),
-            start_time=_get(props, "start_time"),
-            end_time=_get(props, "end_time"),
-            error_code=code,
-            error_message=message,
-            test_vm_names=tuple(
-                str(_get(d, "test_vm_name"))
-                for d in _get(_get(props, "custom_details"), "protected_item_details") or []
-                if _get(d, "test_vm_name")
-            ),
-        )
-        status.raise_for_failure()
-        return status
 
     def list_recovery_points(self, item: ProtectedItemRef) -> list[RecoveryPointInfo]:
         args = self._item_args(item)

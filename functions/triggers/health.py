@@ -1,9 +1,13 @@
 """``replication_health``: a timer sweeps every replicating VM's health, page by page, and wakes its orchestration.
 
 Site Recovery is asked once per page of protected items (not once per VM); a VM's orchestration gets a
-``replication_health`` event only when something it waits on changed: initial replication finished, the health
-level moved, or progress moved and the last report is older than half the stall window (so stalls are seen).
-Degradations are published as alert events.
+``replication_health`` event only when something it waits on changed: initial replication finished, or the health
+level moved (degraded or recovered; the first sighting counts, so the VM stores a first snapshot). Progress alone
+wakes nobody: a VM waiting through a day of initial replication replays only when its replication changes. A stall
+after progress moved is Site Recovery's own verdict (``initialReplicationProgressHealth``, health errors, the RPO's
+calculation time), see :mod:`shared.health`. A VM waiting for its final sync gets the ``final_sync`` event when
+its item reports a recovery point newer than the source's stop (the replication watch, :mod:`functions.triggers.watch`,
+does the same every few seconds). Degradations are published as alert events.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from shared.health import (
     HealthAssessment,
     HealthErrorDetail,
     HealthThresholds,
-    ProgressSnapshot,
     ReplicationHealthInput,
     assess_health,
     degraded,
 )
 from shared.lifecycle import VmProgress, VmState
-from shared.pipeline import HEALTH_EVENT, EventType, MigrationEvent, VmInput
+from shared.pipeline import FINAL_SYNC_EVENT, HEALTH_EVENT, EventType, MigrationEvent, VmInput
+from shared.watch import WaitKind, final_sync_event
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +74,17 @@ async def sweep(client: Any, now: datetime) -> dict[str, int]:
                 if found is None:
                     continue
                 orchestration_id, progress = found
+                waiting = progress.waiting_for
+                if waiting is not None and waiting.kind is WaitKind.FINAL_SYNC:
+                    synced = final_sync_event(item, waiting)
+                    if synced is not None:
+                        await client.raise_event(orchestration_id, FINAL_SYNC_EVENT, synced)
+                        counts["events"] += 1
+                    continue
+                if progress.state not in WATCHED:
+                    continue
                 assessment = assess_health(_health_input(item, progress, now, thresholds))
-                event = _event_for(item, progress, assessment, now, thresholds)
+                event = _event_for(item, progress, assessment)
                 if event is not None:
                     await client.raise_event(orchestration_id, HEALTH_EVENT, event)
                     counts["events"] += 1
@@ -87,14 +100,16 @@ async def sweep(client: Any, now: datetime) -> dict[str, int]:
 
 
 async def _watched_vms(client: Any) -> dict[tuple[sr.VaultRef, str], tuple[str, VmProgress]]:
-    """Running VM orchestrations that listen to health events, by (vault, protected item)."""
+    """Running VM orchestrations that listen to health events or wait for their final sync, by (vault, protected
+    item)."""
     watched: dict[tuple[sr.VaultRef, str], tuple[str, VmProgress]] = {}
     for status in await client.get_status_by(runtime_status=[df.OrchestrationRuntimeStatus.Running]):
         custom = status.custom_status
         if not (status.instance_id or "").startswith("vm-") or not isinstance(custom, dict):
             continue
         progress = VmProgress.model_validate(custom)
-        if progress.state not in WATCHED or not progress.protected_item:
+        final_sync = progress.waiting_for is not None and progress.waiting_for.kind is WaitKind.FINAL_SYNC
+        if (progress.state not in WATCHED and not final_sync) or not progress.protected_item:
             continue
         vault = _vault_of(status.input_)
         if vault is not None:
@@ -144,6 +159,9 @@ def _health_input(
         rpo_seconds=item.rpo_seconds,
         last_rpo_calculated_at=item.last_rpo_time,
         initial_replication_progress_percent=item.initial_replication_percent,
+        initial_replication_health=item.initial_replication_health
+        if item.initial_replication_health != sr.UNKNOWN
+        else "",
         previous=progress.health_snapshot,
         now=now,
         thresholds=thresholds,
@@ -151,21 +169,14 @@ def _health_input(
 
 
 def _event_for(
-    item: sr.ProtectedItemSummary,
-    progress: VmProgress,
-    assessment: HealthAssessment,
-    now: datetime,
-    thresholds: HealthThresholds,
+    item: sr.ProtectedItemSummary, progress: VmProgress, assessment: HealthAssessment
 ) -> dict[str, Any] | None:
+    """The health event for a VM, only when what it waits on changed: initial replication complete, or the level
+    moved (the first sighting included). Progress alone is no change worth a replay."""
     complete = progress.state is VmState.INITIAL_REPLICATION and (
         item.initial_replication_percent == 100 or sr.AllowedOperation.TEST_FAILOVER in item.allowed_operations
     )
-    previous: ProgressSnapshot | None = progress.health_snapshot
-    moved = previous is None or (
-        assessment.snapshot.last_progress_at != previous.last_progress_at
-        and (now - previous.observed_at) > thresholds.stall_after / 2
-    )
-    if not (complete or assessment.level.value != progress.health or moved):
+    if not (complete or assessment.level.value != progress.health):
         return None
     return {
         "level": assessment.level.value,

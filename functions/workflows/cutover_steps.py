@@ -114,14 +114,8 @@ class CutoverSteps(ReplicationSteps):
         scenario = status.current_scenario
         if status.operation_in_progress and scenario is not None and scenario.job_name:
             job = sr.JobRef(vault=item.vault, job_name=scenario.job_name)
-            yield from self.poll(
-                lambda: self.call(site_recovery.job_status, job, sr.JobStatus, retry.SITE_RECOVERY_CALL),
-                done=lambda answer: answer.is_terminal,
-                first=self.timings.cutover_poll,
-                maximum=self.timings.cutover_max_poll,
-                timeout=self.timings.job_timeout,
-                what=f"Site Recovery job '{scenario.name}' before cancelling the failover",
-                code="JobTimedOut",
+            yield from self.job_ended(
+                job, item.item_name, f"Site Recovery job '{scenario.name}' before cancelling the failover", cutover=True
             )
             status = yield from self.replication_status()
         if sr.can_cancel_failover(status):

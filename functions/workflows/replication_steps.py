@@ -1,5 +1,6 @@
-"""The Site Recovery side of a VM's orchestration: polling jobs and the item's status with durable timers, the
-final sync, stopping replication, and undoing a test failover or an uncommitted failover.
+"""The Site Recovery side of a VM's orchestration: waiting for jobs and the final sync (woken by the replication
+watch's events, :mod:`shared.watch`, with a slow safety-net read), the item's status, stopping replication, and
+undoing a test failover or an uncommitted failover.
 
 A mixin of :class:`functions.workflows.vm.VmMigration` (which holds the state these steps read and write).
 """
@@ -14,11 +15,14 @@ from functions import retry
 from functions.activities import site_recovery
 from functions.activities.site_recovery import ActionStarted, RecoveryPoints
 from functions.workflows.guest_steps import GuestSteps
+from functions.workflows.steps import CHECK
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.health import ProgressSnapshot
+from shared.pipeline import FINAL_SYNC_EVENT, JOB_EVENT
 from shared.request import OsType, suggest_vm_name
 from shared.site_recovery_disks import DiskMappingError, plan_disks
+from shared.watch import WaitingFor, WaitKind, final_sync_reached, job_of_event
 
 Flow = Generator[Any, Any, Any]
 
@@ -101,28 +105,54 @@ class ReplicationSteps(GuestSteps):
     def await_job(
         self, started: ActionStarted, what: str, *, cutover: bool = False, expected_seconds: float = 0
     ) -> Flow:
-        """Poll the action's job until it ends; fail the step with the job's own error if it did not succeed.
-
-        ``cutover``: poll closely (the source is down, so every minute of overshoot is downtime), first after
-        ``expected_seconds`` when a similar job was seen.
-        """
+        """Wait for the action's job to end; fail the step with the job's own error if it did not succeed."""
         if started.job is None:
             return None
-        job_ref = started.job
-        job: sr.JobStatus = yield from self.poll(
-            lambda: self.call(site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL),
-            done=lambda status: status.is_terminal,
-            first=max(self.timings.cutover_poll, 0.9 * expected_seconds) if cutover else self.timings.job_first_poll,
-            then=self.timings.cutover_poll if cutover else None,
-            maximum=self.timings.cutover_max_poll if cutover else self.timings.job_max_poll,
-            timeout=self.timings.job_timeout,
-            what=f"Site Recovery job '{what}'",
-            code="JobTimedOut",
+        job: sr.JobStatus = yield from self.job_ended(
+            started.job,
+            started.item.item_name,
+            f"Site Recovery job '{what}'",
+            cutover=cutover,
+            expected_seconds=expected_seconds,
         )
         if not job.succeeded:
             raise self.failure(
                 job.error_code or f"Job{job.state}", job.error_message or f"Site Recovery job '{what}' {job.state}"
             )
+        return job
+
+    def job_ended(
+        self, job_ref: sr.JobRef, item_name: str, what: str, *, cutover: bool = False, expected_seconds: float = 0
+    ) -> Flow:
+        """The job once it ended (``what`` describes it), as the replication watch's ``job_completed`` event reports
+        it.
+
+        The safety net reads the job itself (``get_job``) only when no event came: every ``job_safety_poll``
+        seconds, or during the cutover ``cutover_safety_poll`` seconds after the job should have ended
+        (``expected_seconds``, when a similar job was seen) and then every ``cutover_safety_poll``.
+        """
+        safety = self.timings.cutover_safety_poll if cutover else self.timings.job_safety_poll
+        waiting = WaitingFor(
+            kind=WaitKind.JOB, vault=job_ref.vault, item_name=item_name, since=self.now, job_name=job_ref.job_name
+        )
+
+        def read() -> Flow:
+            status: sr.JobStatus = yield from self.call(
+                site_recovery.job_status, job_ref, sr.JobStatus, retry.SITE_RECOVERY_CALL
+            )
+            return status if status.is_terminal else None
+
+        job: sr.JobStatus = yield from self.await_change(
+            JOB_EVENT,
+            waiting,
+            accept=lambda data: job_of_event(data, job_ref.job_name),
+            check=read,
+            first=expected_seconds + safety if cutover else safety,
+            every=safety,
+            timeout=self.timings.job_timeout,
+            what=what,
+            code="JobTimedOut",
+        )
         return job
 
     def replication_status(self) -> Flow:
@@ -146,19 +176,33 @@ class ReplicationSteps(GuestSteps):
         self._publish_status()
 
     def await_final_sync(self, stopped_at: datetime) -> Flow:
-        """Wait for a recovery point taken after the source stopped: nothing written before the stop is lost."""
+        """Wait for a recovery point taken after the source stopped: nothing written before the stop is lost.
+
+        Woken by the ``final_sync`` event (the item reports a newer recovery point), confirmed by one read of the
+        recovery points; the same read is the safety net every ``cutover_safety_poll`` seconds.
+        """
         item = self.require_item()
         self.note("waiting for the final recovery point after the shutdown")
-        answer: RecoveryPoints = yield from self.poll(
-            lambda: self.call(site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL),
-            done=lambda points: any(point.time > stopped_at for point in points.points),
-            first=self.timings.cutover_poll,
-            maximum=self.timings.cutover_poll,  # the last point usually lands within a minute or two of the stop
+        waiting = WaitingFor(kind=WaitKind.FINAL_SYNC, vault=item.vault, item_name=item.item_name, since=stopped_at)
+
+        def read() -> Flow:
+            answer: RecoveryPoints = yield from self.call(
+                site_recovery.recovery_points, item, RecoveryPoints, retry.SITE_RECOVERY_CALL
+            )
+            return sr.latest_recovery_point_after(answer.points, stopped_at)
+
+        point: sr.RecoveryPointInfo = yield from self.await_change(
+            FINAL_SYNC_EVENT,
+            waiting,
+            accept=lambda data: CHECK if final_sync_reached(data, waiting) else None,
+            check=read,
+            first=self.timings.cutover_safety_poll,
+            every=self.timings.cutover_safety_poll,
             timeout=self.timings.final_sync_timeout,
             what="final sync",
             code="FinalSyncTimedOut",
         )
-        return max((point for point in answer.points if point.time > stopped_at), key=lambda point: point.time)
+        return point
 
     def stop_replication(self) -> Flow:
         if self.item is None:

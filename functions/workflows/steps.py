@@ -22,6 +22,11 @@ from functions.workflows.retrying import activity_name, call_with_retry, describ
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmProgress, VmState
 from shared.pipeline import CANCEL_EVENT, EventType, MigrationEvent
+from shared.watch import WaitingFor
+
+#: What :meth:`Steps.await_change`'s ``accept`` answers for an event that is about the wait but is to be confirmed by
+#: a read (the read's answer is the result).
+CHECK = object()
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -168,16 +173,71 @@ class Steps:
             self._cancel_arrived()
 
     def wait_for(self, event: str, seconds: float) -> Flow:
-        """Wait for an external event or a timeout; returns the event's data, or None on timeout."""
+        """Wait for an external event or a timeout; returns the event's data, or None on timeout. The operator's
+        cancel interrupts the wait, unless rolling back (the rollback itself waits for jobs this way)."""
         yield from self.flush_events()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
-        while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
-            self._cancel_arrived()
+        if not self.cancellable:
+            winner = yield self.context.task_any([waiter, timer])
+        else:
+            while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
+                self._cancel_arrived()
         if winner is timer:
             return None
         _consumed(self.context, event)
         return waiter.result
+
+    def await_change(
+        self,
+        event: str,
+        waiting: WaitingFor,
+        *,
+        accept: Callable[[Any], Any],
+        check: Callable[[], Flow],
+        first: float,
+        every: float,
+        timeout: float,
+        what: str,
+        code: str,
+    ) -> Flow:
+        """Wait until Site Recovery changed the way ``waiting`` says, woken by the watchers' ``event``, not by polls.
+
+        ``waiting`` goes into the custom status for the watchers (:mod:`shared.watch`) for as long as the wait lasts.
+        ``accept(data)`` answers an event with the result, :data:`CHECK` (read to confirm) or None (not about this
+        wait: wait on, no read). A safety-net timer races the event: after ``first`` seconds, then every ``every``,
+        ``check()`` reads Site Recovery directly and answers the result or None. Fails with ``code`` after
+        ``timeout``. Between changes the orchestration does not replay.
+        """
+        deadline = self.now + timedelta(seconds=timeout)
+        next_look = self.now + timedelta(seconds=first)
+        self.set_waiting(waiting)
+        try:
+            while True:
+                seconds = max(1.0, (min(next_look, deadline) - self.now).total_seconds())
+                data = yield from self.wait_for(event, seconds)
+                if data is not None:
+                    answer = accept(data)
+                    if answer is None:
+                        continue
+                    if answer is not CHECK:
+                        return answer
+                else:
+                    next_look = self.now + timedelta(seconds=every)
+                result = yield from check()
+                if result is not None:
+                    return result
+                if self.now >= deadline:
+                    raise StepFailed(
+                        StepError(step=self.state, code=code, message=f"{what} did not finish within {timeout:.0f}s")
+                    )
+        finally:
+            self.set_waiting(None)
+
+    def set_waiting(self, waiting: WaitingFor | None) -> None:
+        """Publish what the VM waits for (None: nothing) in its custom status."""
+        self.progress = self.progress.model_copy(update={"waiting_for": waiting})
+        self._publish_status()
 
     def check_cancelled(self) -> None:
         if self.cancel_task.is_completed:

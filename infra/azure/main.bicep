@@ -102,6 +102,9 @@ param replicationHealthSchedule string = '0 */5 * * * *'
 @maxLength(36)
 param operatorApiClientId string
 
+@description('Cron schedule of the replication watch: job completions and final syncs the VMs wait for (six fields, UTC).')
+param replicationWatchSchedule string = '*/10 * * * * *'
+
 param extraTags object = {}
 
 var namePrefix = '${projectPrefix}-${environment}'
@@ -278,6 +281,7 @@ module functionApp 'modules/functionapp.bicep' = {
     awsRegion: awsRegion
     awsFederationAudience: awsFederationAudience
     replicationHealthSchedule: replicationHealthSchedule
+    replicationWatchSchedule: replicationWatchSchedule
     allowedInboundCidrs: allowedInboundCidrs
     integrationSubnetId: isPrivate ? network.outputs.integrationSubnetId : ''
     operatorApiClientId: operatorApiClientId

@@ -156,12 +156,15 @@ def _with_hardware(
     ec2: Any, appliance: SeededInstance, seeded: dict[str, SeededInstance]
 ) -> tuple[SeededInstance, dict[str, SeededInstance]]:
     """Add what the guest sees of its hardware: the EBS volumes as attached (DescribeInstances + DescribeVolumes)
-    and the hypervisor of the instance type (DescribeInstanceTypes), in three calls for the whole estate."""
+    and the hypervisor of the instance type (DescribeInstanceTypes), in three reads for the whole estate (each read
+    page by page)."""
     everyone = [appliance, *seeded.values()]
-    reservations = ec2.describe_instances(InstanceIds=[i.instance_id for i in everyone])["Reservations"]
-    raw = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+    # DescribeInstances pages its answer (moto: 100 instances a page) even when given the ids: read every page
+    pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=[i.instance_id for i in everyone])
+    raw = {i["InstanceId"]: i for page in pages for r in page["Reservations"] for i in r["Instances"]}
     volume_ids = [m["Ebs"]["VolumeId"] for i in raw.values() for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
-    sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
+    volumes = ec2.get_paginator("describe_volumes").paginate(VolumeIds=volume_ids)
+    sizes = {v["VolumeId"]: int(v["Size"]) for page in volumes for v in page["Volumes"]}
     hypervisors = _hypervisors(ec2, sorted({i.instance_type for i in everyone if i.instance_type}))
 
     def complete(item: SeededInstance) -> SeededInstance:

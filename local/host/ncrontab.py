@@ -114,13 +114,22 @@ class CronSchedule:
             raise CronError("next_after needs a timezone-aware time")
         after = after.astimezone(UTC)
         day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+        first_day = True
         for _ in range(_SEARCH_DAYS):
             if self._day_matches(day):
+                # On the first day, skip the hours and minutes already past (a frequent schedule would otherwise
+                # try every occurrence since midnight on every call).
                 for hour in self.hours:
+                    if first_day and hour < after.hour:
+                        continue
+                    same_hour = first_day and hour == after.hour
                     for minute in self.minutes:
+                        if same_hour and minute < after.minute:
+                            continue
                         for second in self.seconds:
                             candidate = day.replace(hour=hour, minute=minute, second=second)
                             if candidate > after:
                                 return candidate
             day += timedelta(days=1)
+            first_day = False
         raise CronError(f"schedule {self.expression!r} has no occurrence in the next {_SEARCH_DAYS} days")

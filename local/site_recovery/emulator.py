@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -363,7 +363,9 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
         if operation is Operation.GET_JOB:
             return 200, {}, self._job_body(self._find_job(route["job"]))
         if operation is Operation.LIST_JOBS:
-            return 200, {}, {"value": [self._job_body(j) for j in self._jobs.values()]}
+            jobs = self._listed_jobs(query.get("$filter", ""))
+            keep = {"$filter": query["$filter"]} if query.get("$filter") else None
+            return 200, {}, self._page(jobs, query, "skipToken", "/replicationJobs", keep=keep, render=self._job_body)
         fabric = self._find_container(route["fabric"], route["container"])
         container_path = self.container_id(fabric).removeprefix(self.vault_id)
         if operation is Operation.GET_CONTAINER:
@@ -387,20 +389,22 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
 
     def _page(
         self,
-        entries: Sequence[_Item],
+        entries: Sequence[Any],
         query: dict[str, str],
         token_name: str,
         path: str,
         *,
         size: int | None = None,
         keep: dict[str, str] | None = None,
+        render: Callable[[Any], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         size = size or self.estate.page_size
+        render = render or self._render
         token = query.get(token_name) or "0"
         if not token.isdigit():
             raise EmulatorHttpError(400, "InvalidSkipToken", f"The {token_name} '{token}' is not valid.")
         start = int(token)
-        page: dict[str, Any] = {"value": [self._render(entry) for entry in entries[start : start + size]]}
+        page: dict[str, Any] = {"value": [render(entry) for entry in entries[start : start + size]]}
         if start + size < len(entries):
             params = {"api-version": self.estate.api_version, **(keep or {}), token_name: str(start + size)}
             if size != self.estate.page_size:

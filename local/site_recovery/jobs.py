@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.site_recovery.estate import FaultKind, Operation
@@ -218,6 +219,31 @@ class JobsMixin(EmulatorCore):
             None,
         )
 
+    def _listed_jobs(self, odata: str) -> list[_Job]:
+        """The jobs ``ReplicationJobs_List`` answers for its ``$filter`` (oldest first).
+
+        The filter's properties are the REST spec's ``JobQueryParameter``, as ``name eq 'value'`` clauses joined by
+        ``and``: ``startTime`` (jobs that started at or after it), ``endTime`` (… at or before it), ``jobName``,
+        ``jobStatus`` (comma-separated states); ``fabricId``, ``affectedObjectTypes`` and ``timezoneOffset`` are
+        accepted and do not narrow a one-fabric vault. Anything else is refused with 400, as an unknown OData
+        property would be.
+        """
+        now = self.clock.now()
+        jobs = list(self._jobs.values())
+        for name, value in _filter_clauses(odata):
+            if name == "starttime":
+                since = _filter_time(name, value)
+                jobs = [j for j in jobs if _listed_start(j, now) >= since]
+            elif name == "endtime":
+                until = _filter_time(name, value)
+                jobs = [j for j in jobs if _listed_start(j, now) <= until]
+            elif name == "jobname":
+                jobs = [j for j in jobs if j.name.lower() == value.lower()]
+            elif name == "jobstatus":
+                wanted = {state.strip().lower() for state in value.split(",") if state.strip()}
+                jobs = [j for j in jobs if j.state(now).lower() in wanted]
+        return jobs
+
     def _find_job(self, name: str) -> _Job:
         job = self._jobs.get(name.lower())
         if job is None:
@@ -243,3 +269,46 @@ class JobsMixin(EmulatorCore):
 
     def _item_body(self, item: _Item) -> dict[str, Any]:  # the protected items' family renders it
         raise NotImplementedError
+
+
+#: ``JobQueryParameter``'s properties (REST spec), lower case.
+_JOB_QUERY_PROPERTIES = {
+    "starttime",
+    "endtime",
+    "fabricid",
+    "affectedobjecttypes",
+    "jobstatus",
+    "jobname",
+    "timezoneoffset",
+    "joboutputtype",
+}
+_CLAUSE = re.compile(r"\s*(?P<name>\w+)\s+eq\s+'(?P<value>[^']*)'\s*", re.IGNORECASE)
+
+
+def _filter_clauses(odata: str) -> list[tuple[str, str]]:
+    """``name eq 'value'`` clauses joined by ``and``; a malformed filter or an unknown property is a 400."""
+    if not odata.strip():
+        return []
+    clauses = []
+    for part in re.split(r"\s+and\s+", odata.strip(), flags=re.IGNORECASE):
+        found = _CLAUSE.fullmatch(part)
+        if found is None:
+            raise EmulatorHttpError(400, "InvalidFilter", f"The $filter '{odata}' is not valid: '{part}'.")
+        name = found["name"].lower()
+        if name not in _JOB_QUERY_PROPERTIES:
+            raise EmulatorHttpError(400, "InvalidFilter", f"The $filter property '{found['name']}' is not supported.")
+        clauses.append((name, found["value"]))
+    return clauses
+
+
+def _filter_time(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise EmulatorHttpError(400, "InvalidFilter", f"The {name} '{value}' is not a date and time.") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _listed_start(job: _Job, now: datetime) -> datetime:
+    """The start time a job reports (its queue time while it has not started), which the filter compares."""
+    return job.start if now >= job.start else job.created

@@ -18,8 +18,9 @@ from shared.lifecycle import VmProgress
 SCENARIOS = Path(__file__).parent / "scenarios"
 #: The Site Recovery operations a completed migration performs on its protected item, in order.
 LIFECYCLE_OPERATIONS = ("enable", "test_failover", "test_failover_cleanup", "failover", "commit", "remove")
-#: The replication-health sweep's list calls: one per page for the whole vault, not per VM.
-SWEEP_OPERATIONS = {Operation.LIST_VAULT_ITEMS, Operation.LIST_ITEMS}
+#: The vault-level list calls of the replication-health sweep and the replication watch (protected items, jobs): one
+#: per page for the whole vault, not per VM.
+SWEEP_OPERATIONS = {Operation.LIST_VAULT_ITEMS, Operation.LIST_ITEMS, Operation.LIST_JOBS}
 
 
 def scenario(name: str = "lifecycle") -> Scenario:

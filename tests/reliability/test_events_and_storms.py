@@ -115,7 +115,7 @@ def _site_recovery_storm(stack: LocalStack) -> None:
     """Every kind of Site Recovery call is throttled or refused, many times over, for whichever VM comes next."""
     for operation, kind, times in [
         (Operation.ENABLE, FaultKind.THROTTLE, 30),
-        (Operation.GET_JOB, FaultKind.THROTTLE, 40),
+        (Operation.LIST_JOBS, FaultKind.THROTTLE, 40),  # the replication watch (jobs are not polled per VM)
         (Operation.LIST_MACHINES, FaultKind.UNAVAILABLE, 20),
         (Operation.TEST_FAILOVER, FaultKind.CONFLICT, 20),
         (Operation.FAILOVER, FaultKind.THROTTLE_NO_RETRY_AFTER, 20),

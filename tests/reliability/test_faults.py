@@ -63,7 +63,7 @@ UNSCOPED: dict[str, tuple[VmState, list[RequestFault]]] = {
         S.REGISTERING_AGENT,
         [
             RequestFault(kind=FaultKind.THROTTLE, operation=Operation.ENABLE, times=3, retry_after_seconds=20),
-            RequestFault(kind=FaultKind.UNAVAILABLE, operation=Operation.GET_JOB, times=2),
+            RequestFault(kind=FaultKind.UNAVAILABLE, operation=Operation.LIST_JOBS, times=2),
         ],
     ),
     "t-test": (
@@ -144,7 +144,7 @@ def test_the_transient_faults_were_really_injected(run: WaveRun) -> None:
     failures = {(r.operation, r.status) for r in run.stack.site_recovery.requests if r.status >= 400}
     for operation, status in [
         (Operation.ENABLE, 429),
-        (Operation.GET_JOB, 503),
+        (Operation.LIST_JOBS, 503),  # the replication watch's job list (jobs are no longer polled per VM)
         (Operation.TEST_FAILOVER, 429),
         (Operation.TEST_FAILOVER_CLEANUP, 409),
         (Operation.RECOVERY_POINTS, 503),

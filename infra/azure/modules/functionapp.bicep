@@ -24,6 +24,7 @@ param recoveryVaultResourceGroup string
 param awsRegion string
 param awsFederationAudience string
 param replicationHealthSchedule string
+param replicationWatchSchedule string
 param allowedInboundCidrs array
 param integrationSubnetId string
 @description('Application (client) ID of the operator API\'s Entra ID app registration (App Service authentication).')
@@ -52,6 +53,7 @@ var commonSettings = [
   { name: 'MIGRATION_ENVIRONMENT', value: environment }
   { name: 'MIGRATION_EVENTS_TOPIC', value: eventsTopicName }
   { name: 'REPLICATION_HEALTH_SCHEDULE', value: replicationHealthSchedule }
+  { name: 'REPLICATION_WATCH_SCHEDULE', value: replicationWatchSchedule }
   { name: 'SITE_RECOVERY_SUBSCRIPTION_ID', value: subscription().subscriptionId }
   { name: 'SITE_RECOVERY_RESOURCE_GROUP', value: recoveryVaultResourceGroup }
   { name: 'SITE_RECOVERY_VAULT_NAME', value: recoveryVaultName }

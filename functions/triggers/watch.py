@@ -1,0 +1,133 @@
+"""``replication_watch``: a timer that wakes a waiting VM orchestration only when what it waits for happened.
+
+A VM waiting on a Site Recovery job or on its final sync says so in its custom status
+(:class:`shared.watch.WaitingFor`) and waits for an event, with a long safety-net timer instead of polls. On each
+tick (app setting ``REPLICATION_WATCH_SCHEDULE``, every 10 seconds in the templates) the watch lists the running
+VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwise, per vault:
+
+- jobs: the vault's job list filtered by start time (from the earliest wait, less :data:`shared.watch.JOB_LOOKBACK`),
+  one request per page; each ended job a VM waits for raises :data:`shared.pipeline.JOB_EVENT` with its status;
+- final syncs: the vault's protected items, one request per page; an item reporting a recovery point newer than
+  the source's stop raises :data:`shared.pipeline.FINAL_SYNC_EVENT`.
+
+A failed read (throttled, unavailable) skips that vault until the next tick; the VMs' safety nets cover a watch
+that stays down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions import runtime
+from functions.settings import WATCH_SCHEDULE_SETTING
+from functions.triggers import bp
+from shared import site_recovery as sr
+from shared.errors import MigrationError
+from shared.lifecycle import VmProgress
+from shared.pipeline import FINAL_SYNC_EVENT, JOB_EVENT
+from shared.watch import JOB_LOOKBACK, JobsPageRequest, WaitingFor, WaitKind, final_sync_event, job_event
+
+logger = logging.getLogger(__name__)
+
+Waits = list[tuple[str, WaitingFor]]
+
+
+@bp.timer_trigger(schedule=f"%{WATCH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def replication_watch(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Watch jobs and final syncs on the schedule in app setting ``REPLICATION_WATCH_SCHEDULE``."""
+    report = await watch(client, runtime.current().now())
+    if report["events"] or report["errors"]:
+        logger.info("replication watch: %s", report)
+
+
+async def watch(client: Any, now: datetime) -> dict[str, int]:
+    """One tick at ``now``; returns counts (VMs waiting, pages read, events raised, vaults that failed a read)."""
+    waiting = await waiting_vms(client)
+    counts = {"waiting": len(waiting), "pages": 0, "events": 0, "errors": 0}
+    by_vault: dict[sr.VaultRef, Waits] = defaultdict(list)
+    for orchestration_id, waits_for in waiting:
+        by_vault[waits_for.vault].append((orchestration_id, waits_for))
+    for vault, waits in by_vault.items():
+        try:
+            jobs = [(o, w) for o, w in waits if w.kind is WaitKind.JOB]
+            if jobs:
+                await _jobs(client, vault, jobs, counts)
+            syncs = [(o, w) for o, w in waits if w.kind is WaitKind.FINAL_SYNC]
+            if syncs:
+                await _final_syncs(client, vault, syncs, counts)
+        except MigrationError as failed:
+            counts["errors"] += 1
+            logger.warning("replication watch: vault %s not read this time: %s", vault.vault_name, failed)
+    return counts
+
+
+async def waiting_vms(client: Any) -> Waits:
+    """Running VM orchestrations that wait for a Site Recovery change, with what they wait for."""
+    found: Waits = []
+    statuses = await client.get_status_by(
+        runtime_status=[df.OrchestrationRuntimeStatus.Running], instance_id_prefix="vm-"
+    )
+    for status in statuses:
+        custom = status.custom_status
+        if not isinstance(custom, dict) or not custom.get("waiting_for"):
+            continue
+        try:
+            progress = VmProgress.model_validate(custom)
+        except ValueError:
+            continue
+        if progress.waiting_for is not None:
+            found.append((str(status.instance_id), progress.waiting_for))
+    return found
+
+
+async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
+    wanted = {w.job_name.lower(): orchestration_id for orchestration_id, w in waits}
+    request = JobsPageRequest(vault=vault, started_from=min(w.since for _, w in waits) - JOB_LOOKBACK)
+    gateway = runtime.current().site_recovery(vault)
+    while True:
+        page = await asyncio.to_thread(gateway.list_jobs_page, request)
+        counts["pages"] += 1
+        for job in page.jobs:
+            orchestration_id = wanted.get(job.name.lower())
+            if orchestration_id is not None and job.is_terminal:
+                counts["events"] += await _raise(client, orchestration_id, JOB_EVENT, job_event(job))
+        if not page.continuation_token:
+            return
+        request = request.model_copy(update={"continuation_token": page.continuation_token})
+
+
+async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
+    wanted = {w.item_name.lower(): (orchestration_id, w) for orchestration_id, w in waits}
+    gateway = runtime.current().site_recovery(vault)
+    token: str | None = None
+    while True:
+        page = await asyncio.to_thread(
+            gateway.list_protected_items_page, sr.ProtectedItemsPageRequest(vault=vault, continuation_token=token)
+        )
+        counts["pages"] += 1
+        for item in page.items:
+            found = wanted.get(item.item.item_name.lower())
+            event = final_sync_event(item, found[1]) if found else None
+            if found is not None and event is not None:
+                counts["events"] += await _raise(client, found[0], FINAL_SYNC_EVENT, event)
+        token = page.continuation_token
+        if not token:
+            return
+
+
+async def _raise(client: Any, orchestration_id: str, name: str, data: dict[str, Any]) -> int:
+    """Raise one event; an orchestration that ended meanwhile is not an error of the watch."""
+    try:
+        await client.raise_event(orchestration_id, name, data)
+    except Exception as gone:
+        logger.info("replication watch: %s not raised to %s: %s", name, orchestration_id, gone)
+        return 0
+    return 1

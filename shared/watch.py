@@ -1,0 +1,115 @@
+"""Wake on change: what a waiting VM orchestration tells the watchers, and when a watcher wakes it.
+
+A VM that waits on Site Recovery does not poll. It records what it waits for in its custom status
+(:class:`WaitingFor`, on :class:`shared.lifecycle.VmProgress`) and waits for an external event, racing a long
+safety-net timer. Two timer-triggered watchers read Site Recovery for the whole vault, one request per page, and
+raise an event to a VM only when what it waits for happened:
+
+- the replication watch (:mod:`functions.triggers.watch`, every few seconds, and only while some VM waits) reads
+  the vault's job list filtered by start time (``replicationJobs?$filter=startTime eq '…'``, the
+  ``JobQueryParameter`` of the REST spec) and raises :data:`shared.pipeline.JOB_EVENT` with the job's status once
+  a job a VM waits for ended; it reads the vault's protected items while a VM waits for its final sync and raises
+  :data:`shared.pipeline.FINAL_SYNC_EVENT` once the item reports a recovery point newer than the source's stop;
+- the replication-health sweep (:mod:`functions.triggers.health`, every 15 minutes) raises
+  :data:`shared.pipeline.HEALTH_EVENT` when initial replication completed or the health level changed, and the
+  final-sync event too for the items it reads anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.site_recovery import JobStatus, ProtectedItemSummary, VaultRef
+
+#: How far before the earliest wait the job list is read: a job is created a moment before the VM records that it
+#: waits for it (the action's activity answers first), and Site Recovery stamps the start when the job leaves its
+#: queue. A job that started earlier than this (an action adopted from an earlier attempt) is found by the VM's
+#: safety-net read.
+JOB_LOOKBACK = timedelta(minutes=10)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WaitKind(StrEnum):
+    JOB = "job"
+    FINAL_SYNC = "final_sync"
+
+
+class WaitingFor(_Model):
+    """What a VM orchestration waits for, published in its custom status for the watchers.
+
+    ``job``: the Site Recovery job ``job_name`` to end. ``final_sync``: a recovery point of ``item_name`` newer
+    than ``since`` (the source's stop). ``since`` is when the wait began for a job.
+    """
+
+    kind: WaitKind
+    vault: VaultRef
+    item_name: str
+    since: datetime
+    job_name: str = ""
+
+
+class JobsPageRequest(_Model):
+    """One page of the vault's jobs that started at or after ``started_from``; no token: the first page."""
+
+    vault: VaultRef
+    started_from: datetime
+    continuation_token: str | None = None
+
+
+class JobsPage(_Model):
+    jobs: tuple[JobStatus, ...]
+    continuation_token: str | None = None
+
+
+def job_filter(started_from: datetime) -> str:
+    """The OData ``$filter`` of ``ReplicationJobs_List`` for jobs from ``started_from`` (``JobQueryParameter``'s
+    ``startTime``, "Date time to get jobs from"), in UTC ISO 8601."""
+    moment = started_from.astimezone(UTC).replace(microsecond=0)
+    return f"startTime eq '{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+
+
+def job_event(status: JobStatus) -> dict[str, Any]:
+    """The data of a job-completed event: the job's status as the job list reported it."""
+    return status.model_dump(mode="json")
+
+
+def job_of_event(data: Any, job_name: str) -> JobStatus | None:
+    """The ended job ``job_name`` in an event's data; None for another job, a job still running or bad data."""
+    try:
+        status = JobStatus.model_validate(data if isinstance(data, dict) else {})
+    except ValueError:
+        return None
+    if status.name.lower() != job_name.lower() or not status.is_terminal:
+        return None
+    return status
+
+
+def final_sync_event(item: ProtectedItemSummary, waiting: WaitingFor) -> dict[str, Any] | None:
+    """The final-sync event for a VM waiting on ``item``: only once the item reports a recovery point newer than
+    the source's stop (``waiting.since``)."""
+    point_time = item.last_recovery_point_time
+    if waiting.kind is not WaitKind.FINAL_SYNC or point_time is None or point_time <= waiting.since:
+        return None
+    return {
+        "item_name": item.item.item_name,
+        "recovery_point_id": item.last_recovery_point_id,
+        "recovery_point_time": point_time.isoformat(),
+    }
+
+
+def final_sync_reached(data: Any, waiting: WaitingFor) -> bool:
+    """Whether a final-sync event is about this wait (a later read of the recovery points confirms it)."""
+    if not isinstance(data, dict) or str(data.get("item_name") or "").lower() != waiting.item_name.lower():
+        return False
+    try:
+        point_time = datetime.fromisoformat(str(data.get("recovery_point_time")))
+    except ValueError:
+        return False
+    return point_time.tzinfo is not None and point_time > waiting.since
