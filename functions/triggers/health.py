@@ -12,7 +12,6 @@ does the same every few seconds). Degradations are published as alert events.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime
@@ -24,6 +23,7 @@ import azure.functions as func
 from functions import runtime
 from functions.settings import HEALTH_SCHEDULE_SETTING
 from functions.triggers import bp
+from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.health import (
     HealthAssessment,
@@ -62,37 +62,27 @@ async def sweep(client: Any, now: datetime) -> dict[str, int]:
     counts = {"watched": len(watched), "pages": 0, "events": 0, "alerts": 0}
     alerts: list[MigrationEvent] = []
     for vault in by_vault:
-        gateway = rt.site_recovery(vault)
-        token: str | None = None
-        while True:
-            page = await asyncio.to_thread(
-                gateway.list_protected_items_page, sr.ProtectedItemsPageRequest(vault=vault, continuation_token=token)
-            )
-            counts["pages"] += 1
-            for item in page.items:
-                found = watched.get((vault, item.item.item_name))
-                if found is None:
-                    continue
-                orchestration_id, progress = found
-                waiting = progress.waiting_for
-                if waiting is not None and waiting.kind is WaitKind.FINAL_SYNC:
-                    synced = final_sync_event(item, waiting)
-                    if synced is not None:
-                        await client.raise_event(orchestration_id, FINAL_SYNC_EVENT, synced)
-                        counts["events"] += 1
-                    continue
-                if progress.state not in WATCHED:
-                    continue
-                assessment = assess_health(_health_input(item, progress, now, thresholds))
-                event = _event_for(item, progress, assessment)
-                if event is not None:
-                    await client.raise_event(orchestration_id, HEALTH_EVENT, event)
+        async for item in protected_items(rt.site_recovery(vault), vault, counts):
+            found = watched.get((vault, item.item.item_name))
+            if found is None:
+                continue
+            orchestration_id, progress = found
+            waiting = progress.waiting_for
+            if waiting is not None and waiting.kind is WaitKind.FINAL_SYNC:
+                synced = final_sync_event(item, waiting)
+                if synced is not None:
+                    await client.raise_event(orchestration_id, FINAL_SYNC_EVENT, synced)
                     counts["events"] += 1
-                if degraded(progress.health or None, assessment.level):
-                    alerts.append(_alert(orchestration_id, progress, assessment, now))
-            token = page.continuation_token
-            if not token:
-                break
+                continue
+            if progress.state not in WATCHED:
+                continue
+            assessment = assess_health(_health_input(item, progress, now, thresholds))
+            event = _event_for(item, progress, assessment)
+            if event is not None:
+                await client.raise_event(orchestration_id, HEALTH_EVENT, event)
+                counts["events"] += 1
+            if degraded(progress.health or None, assessment.level):
+                alerts.append(_alert(orchestration_id, progress, assessment, now))
     if alerts:
         rt.events.publish(alerts)
         counts["alerts"] = len(alerts)

@@ -28,6 +28,7 @@ import azure.functions as func
 from functions import runtime
 from functions.settings import WATCH_SCHEDULE_SETTING
 from functions.triggers import bp
+from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.errors import MigrationError
 from shared.lifecycle import VmProgress
@@ -106,21 +107,11 @@ async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str,
 
 async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
     wanted = {w.item_name.lower(): (orchestration_id, w) for orchestration_id, w in waits}
-    gateway = runtime.current().site_recovery(vault)
-    token: str | None = None
-    while True:
-        page = await asyncio.to_thread(
-            gateway.list_protected_items_page, sr.ProtectedItemsPageRequest(vault=vault, continuation_token=token)
-        )
-        counts["pages"] += 1
-        for item in page.items:
-            found = wanted.get(item.item.item_name.lower())
-            event = final_sync_event(item, found[1]) if found else None
-            if found is not None and event is not None:
-                counts["events"] += await _raise(client, found[0], FINAL_SYNC_EVENT, event)
-        token = page.continuation_token
-        if not token:
-            return
+    async for item in protected_items(runtime.current().site_recovery(vault), vault, counts):
+        found = wanted.get(item.item.item_name.lower())
+        event = final_sync_event(item, found[1]) if found else None
+        if found is not None and event is not None:
+            counts["events"] += await _raise(client, found[0], FINAL_SYNC_EVENT, event)
 
 
 async def _raise(client: Any, orchestration_id: str, name: str, data: dict[str, Any]) -> int:
