@@ -11,6 +11,8 @@ from typing import Any
 from local.aws.seed import aws_client
 from local.scenario import Scenario, load_scenario
 from local.stack import LocalStack, WaveOutcome
+from shared.aws_contracts import MIGRATION_ID_TAG
+from shared.lifecycle import VmState
 from shared.pipeline import VmResult
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -98,6 +100,21 @@ class WaveRun:
 
     def appliance_rules(self) -> list[dict[str, Any]]:
         return appliance_rules(self.stack)
+
+    def rules_of(self, name: str) -> list[dict[str, Any]]:
+        """The appliance group's rules tagged with the orchestration of the VM ``name``."""
+        orchestration = self.results[name].orchestration_id
+        return [
+            rule
+            for rule in self.appliance_rules()
+            if any(t["Key"] == MIGRATION_ID_TAG and t["Value"] == orchestration for t in rule.get("Tags") or [])
+        ]
+
+    def kept_for_replication(self) -> list[dict[str, Any]]:
+        """The rules VMs that kept replicating leave on purpose: their 443/9443 to the appliance, which the Mobility
+        agent replicates through (a later request adopts them with the replication)."""
+        kept = [name for name, result in self.results.items() if result.state is VmState.KEPT_REPLICATING]
+        return [rule for name in kept for rule in self.rules_of(name)]
 
 
 def appliance_rules(stack: LocalStack) -> list[dict[str, Any]]:
