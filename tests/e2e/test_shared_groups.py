@@ -50,6 +50,21 @@ def _state(stack: LocalStack, request_id: str, name: str) -> VmState:
     return VmState(status.custom_status["state"])
 
 
+def _run_until_the_test_only_wave_ends(
+    stack: LocalStack, wave_a: dict[str, Any], wave_b: dict[str, Any]
+) -> WaveSummary:
+    """Submit both waves and run them side by side until A (test only) has completed its VMs' tests; A's summary."""
+    stack.submit(wave_a)
+    stack.use_request(wave_b)
+    stack.submit()
+    stack.host.run_until_idle(horizon=timedelta(hours=10))
+    ended_a = stack.host.status(wave_instance_id(wave_a["request_id"]))
+    assert ended_a is not None and ended_a.runtime_status == "Completed"
+    summary = WaveSummary.model_validate(ended_a.output)
+    assert [vm.state for vm in summary.vms] == [VmState.TEST_COMPLETED]
+    return summary
+
+
 def test_shared_rules_outlive_the_first_wave_and_a_cancelled_vm_and_go_with_the_last(stack: LocalStack) -> None:
     shop = stack.seeded.instances["shop-a1"].security_group_id
     solo = stack.seeded.instances["solo-b3"].security_group_id
@@ -58,16 +73,8 @@ def test_shared_rules_outlive_the_first_wave_and_a_cancelled_vm_and_go_with_the_
     appliance = stack.seeded.appliance.security_group_id
     wave_a = wave(stack, "e2e-shared-a", ["shop-a1"], mode="test_only")
     wave_b = wave(stack, "e2e-shared-b", ["shop-b1", "shop-b2", "solo-b3"], approval="manual")
-    stack.submit(wave_a)
-    stack.use_request(wave_b)
-    stack.submit()
-
     # Both waves run side by side; A (test only) ends while B's VMs wait for approval, still needing the rules.
-    stack.host.run_until_idle(horizon=timedelta(hours=10))
-    ended_a = stack.host.status(wave_instance_id("e2e-shared-a"))
-    assert ended_a is not None and ended_a.runtime_status == "Completed"
-    summary_a = WaveSummary.model_validate(ended_a.output)
-    assert [vm.state for vm in summary_a.vms] == [VmState.TEST_COMPLETED]
+    summary_a = _run_until_the_test_only_wave_ends(stack, wave_a, wave_b)
     assert summary_a.shared_rules == ["eu-west-1: removed 0 shared rule(s), left 2 another wave still holds"]
     waiting = {name: _state(stack, "e2e-shared-b", name) for name in ("shop-b1", "shop-b2", "solo-b3")}
     assert waiting == dict.fromkeys(waiting, VmState.AWAITING_APPROVAL)
@@ -122,15 +129,8 @@ def test_a_discovery_rule_on_a_shared_source_group_outlives_the_first_wave_and_a
     appliance: dict[str, Any] = {"rule_source": "private_ip", "discovery_ip": DISCOVERY_IP}
     wave_a = wave(stack, "e2e-discovery-a", ["desk-a1"], mode="test_only", appliance=appliance)
     wave_b = wave(stack, "e2e-discovery-b", ["desk-b1", "desk-b2"], approval="manual", appliance=appliance)
-    stack.submit(wave_a)
-    stack.use_request(wave_b)
-    stack.submit()
-
     # A (test only) ends while B's VMs wait for approval: the discovery rule A's VM added stays for them.
-    stack.host.run_until_idle(horizon=timedelta(hours=10))
-    ended_a = stack.host.status(wave_instance_id("e2e-discovery-a"))
-    assert ended_a is not None and ended_a.runtime_status == "Completed"
-    assert [vm.state for vm in WaveSummary.model_validate(ended_a.output).vms] == [VmState.TEST_COMPLETED]
+    _run_until_the_test_only_wave_ends(stack, wave_a, wave_b)
     waiting = {name: _state(stack, "e2e-discovery-b", name) for name in ("desk-b1", "desk-b2")}
     assert waiting == dict.fromkeys(waiting, VmState.AWAITING_APPROVAL)
     assert _discovery_rules(stack, desk) == [(22, f"{DISCOVERY_IP}/32")]
