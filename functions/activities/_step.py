@@ -9,8 +9,11 @@ In: ``{"input": <the activity's typed model as JSON>}``. Out, never raised:
   :class:`~shared.errors.PermanentError`, input that breaks the activity's contract, and a programming error
   (``TypeError``, ``KeyError``…: retrying a bug gives the same bug, 4 to 6 times later).
 
-Lifecycle events are not published here: they wait in the orchestration's outbox (:mod:`functions.workflows.outbox`),
-so a topic outage can never fail a step. An ``events`` key sent by an older orchestration is ignored.
+Lifecycle events ride along: an envelope may carry ``"events"``, the orchestration's outbox
+(:mod:`functions.workflows.outbox`), which the activity publishes after the step's own work, so the events cost no
+activity (no orchestration episode) of their own. Publishing never changes the step's answer: the answer says
+``"events": "published"``, or ``"events": {"error": ...}`` and the outbox keeps them for the next try (a topic
+outage delays events and never fails a step). A step that failed still publishes them: they happened.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from functions import runtime
 from shared.errors import InvalidRequestError, MigrationError, PermanentError
+from shared.pipeline import MigrationEvent
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +34,27 @@ logger = logging.getLogger(__name__)
 
 
 def run_step(
+    payload: dict[str, Any], model: type[M], body: Callable[[M], BaseModel | dict[str, Any] | list[Any] | None]
+) -> dict[str, Any]:
+    answer = _answer(payload, model, body)
+    if payload.get("events"):
+        answer["events"] = _publish_riders(payload["events"])
+    return answer
+
+
+def _publish_riders(events: list[Any]) -> str | dict[str, Any]:
+    """Publish the outbox's events an envelope carries; ``"published"`` or the error, never raised."""
+    try:
+        runtime.current().events.publish([MigrationEvent.model_validate(event) for event in events])
+    except MigrationError as error:
+        return {"error": error.to_dict()}
+    except Exception as error:  # the topic's SDK failing in a way the gateway did not type: still not the step's
+        logger.warning("publishing %d ridden event(s) failed: %s", len(events), _first_line(error))
+        return {"error": programming_error("publish_events", error).to_dict()}
+    return "published"
+
+
+def _answer(
     payload: dict[str, Any], model: type[M], body: Callable[[M], BaseModel | dict[str, Any] | list[Any] | None]
 ) -> dict[str, Any]:
     try:

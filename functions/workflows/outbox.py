@@ -1,10 +1,12 @@
 """The outbox: lifecycle events kept with the orchestration until the topic has them.
 
 An orchestration never publishes in the middle of a step. :meth:`Outbox.add` keeps an event in the orchestration's
-state (carried across ``continue_as_new`` in :class:`shared.pipeline.VmCheckpoint`); :meth:`Outbox.publish` hands
-the pending batch to its own activity (:func:`functions.activities.events.publish_events`) at a natural point — just
-before the orchestration waits anyway (a durable timer or an external event) — so the events cost one activity per
-wait that has any, not one per event, and the step never depends on the topic. A failed publish (a topic outage)
+state (carried across ``continue_as_new`` in :class:`shared.pipeline.VmCheckpoint`). The pending batch rides with
+the next step activity the orchestration calls (:meth:`Outbox.riders` / :meth:`Outbox.rode`; the activity publishes
+it after its own work, :mod:`functions.activities._step`), so events cost no activity and no episode of their own.
+What is still pending when the orchestration is about to wait for longer than :data:`MAX_EVENT_DELAY` goes to its
+own activity (:meth:`Outbox.publish`, :func:`functions.activities.events.publish_events`) first, so an event is
+never held back longer than that by a wait; the step never depends on the topic. A failed publish (a topic outage)
 leaves the batch in the outbox for the next natural point; only when the orchestration is about to end does
 :meth:`Outbox.deliver` insist, retrying on durable timers by the named policy :data:`functions.retry.EVENT_PUBLISH`
 (about a day), and even then an undeliverable outbox never changes the VM's outcome.
@@ -30,6 +32,10 @@ Flow = Generator[Any, Any, Any]
 #: Events per publish: a Service Bus batch must fit one message batch (256 KB on Standard); ours are ~1 KB each.
 MAX_BATCH = 50
 
+#: The longest a wait may hold pending events back before they are published on their own (seconds): guest command
+#: polls and short boots ride on the next step; waits for jobs, replication and approval publish first.
+MAX_EVENT_DELAY = 120.0
+
 
 class Outbox:
     """Pending events of one orchestration, published in batches before its waits."""
@@ -43,6 +49,35 @@ class Outbox:
 
     def add(self, event: MigrationEvent) -> None:
         self.pending.append(event)
+
+    def riders(self) -> list[MigrationEvent]:
+        """The batch to send with the next step activity (it publishes them after its work)."""
+        return self.pending[:MAX_BATCH]
+
+    def rode(self, batch: list[MigrationEvent], status: Any) -> None:
+        """What became of a batch that rode with an activity: ``"published"`` (gone from the outbox), an error (kept,
+        and no separate publish is tried at this same orchestration time) or nothing said (kept)."""
+        if not batch:
+            return
+        if status == "published":
+            sent = {event.event_id for event in batch}
+            self.pending = [event for event in self.pending if event.event_id not in sent]
+        elif isinstance(status, dict) and isinstance(status.get("error"), dict):
+            self.failures += 1
+            self._failed_at = self.context.current_utc_datetime
+            self.last_error = describe(status["error"])
+
+    def publish_before(self, seconds: float) -> Flow:
+        """Before a wait of up to ``seconds``: publish now when the wait could hold the oldest pending event back
+        longer than :data:`MAX_EVENT_DELAY`; otherwise the events ride with the next step."""
+        if not self.pending:
+            return True
+        oldest = min(event.at for event in self.pending)
+        held = (self.context.current_utc_datetime - oldest).total_seconds() + seconds
+        if held <= MAX_EVENT_DELAY:
+            return False
+        emptied = yield from self.publish()
+        return emptied
 
     def publish(self) -> Flow:
         """Try once to publish what is pending (at most :data:`MAX_BATCH` events); returns whether the outbox is

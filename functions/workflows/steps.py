@@ -4,8 +4,8 @@ Activities answer ``{"value": ...}``, ``{"error": {...}}`` (permanent, a broken 
 at once with its cause) or ``{"transient": {...}}`` (see ``functions/activities/_step.py``). Only transient answers
 are retried, by the orchestrator with the call's named policy (:mod:`functions.workflows.retrying`), and each retry
 publishes ``step.retried`` with the attempt number and the cause. Lifecycle events go to the orchestration's
-outbox (:mod:`functions.workflows.outbox`) and are published just before each wait, so a topic outage delays
-events and never fails a step.
+outbox (:mod:`functions.workflows.outbox`): they ride with the next activity call, or are published before a wait
+that would hold them back too long, so a topic outage delays events and never fails a step.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ class Steps:
     def pending_events(self, events: list[MigrationEvent]) -> None:
         self.outbox.pending = list(events)
 
-    def flush_events(self) -> Flow:
-        """Publish the outbox now, once; a failure leaves the events for the next wait (an outage fails nothing)."""
-        yield from self.outbox.publish()
+    def flush_events(self, before_wait: float) -> Flow:
+        """Before a wait of ``before_wait`` seconds: publish the outbox once if the wait would hold its events back
+        too long; a failure leaves them for the next try (an outage fails nothing)."""
+        yield from self.outbox.publish_before(before_wait)
 
     def deliver_events(self) -> Flow:
         """Before the orchestration ends: publish the outbox, waiting out a topic outage (about a day at most)."""
@@ -131,7 +132,10 @@ class Steps:
     def call(self, activity: Any, payload: BaseModel, result_type: type[M], policy: retry.RetryPolicy) -> Flow:
         """Call an activity, retrying only transient errors by its named policy (each retry announced as
         ``step.retried``); a permanent error, a broken contract or a bug ends the step at once with its cause."""
-        envelope = {"input": payload.model_dump(mode="json")}
+        riders = self.outbox.riders()
+        envelope: dict[str, Any] = {"input": payload.model_dump(mode="json")}
+        if riders:
+            envelope["events"] = [event.model_dump(mode="json") for event in riders]
         name = activity_name(activity)
 
         def retried(attempt: int, cause: dict[str, Any], delay: float) -> None:
@@ -150,6 +154,7 @@ class Steps:
             answer = yield from call_with_retry(self.context, activity, policy, envelope, retried)
         except Exception as exc:  # the Functions host failed the activity itself (no envelope answer)
             raise StepFailed(StepError(step=self.state, code="ActivityFailed", message=_first_line(exc))) from None
+        self.outbox.rode(riders, answer.get("events"))
         if "error" in answer:
             error = error_from_dict(answer["error"])
             message = f"{error.message} ({error.resource})" if error.resource else error.message
@@ -164,7 +169,7 @@ class Steps:
 
     def sleep(self, seconds: float) -> Flow:
         """A durable timer that the operator's cancel interrupts (unless rolling back)."""
-        yield from self.flush_events()
+        yield from self.flush_events(seconds)
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         if not self.cancellable:
             yield timer
@@ -175,7 +180,7 @@ class Steps:
     def wait_for(self, event: str, seconds: float) -> Flow:
         """Wait for an external event or a timeout; returns the event's data, or None on timeout. The operator's
         cancel interrupts the wait, unless rolling back (the rollback itself waits for jobs this way)."""
-        yield from self.flush_events()
+        yield from self.flush_events(seconds)
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         waiter = self.context.wait_for_external_event(event)
         if not self.cancellable:

@@ -316,8 +316,8 @@ class VmMigration(CutoverSteps, TestVmSteps):
         if self.adopted:
             self.move(S.REPLICATING, "delta replication running (adopted from an earlier request)")
             return
-        yield from self.flush_events()
         deadline_seconds = self.timings.initial_replication_timeout_hours * 3600
+        yield from self.flush_events(deadline_seconds)
         deadline = self.now.timestamp() + deadline_seconds
         while True:
             remaining = deadline - self.now.timestamp()
@@ -392,7 +392,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
             self.progress = self.progress.model_copy(update={"approved_by": "auto"})
             return True
         awaiting_since = self.progress.stages[-1].at
-        yield from self.flush_events()
+        yield from self.flush_events(self.spec.approval_timeout_hours * 3600)
         deadline = self.now.timestamp() + self.spec.approval_timeout_hours * 3600
         while True:
             remaining = deadline - self.now.timestamp()

@@ -48,9 +48,12 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
 
     def source_stopped(self, machine: str, at: datetime | None = None) -> None:
         """The source was shut down at ``at``: a final recovery point newer than ``at`` appears after the
-        configured final-sync delay, then replication has nothing more to send."""
+        configured final-sync delay, then replication has nothing more to send. Seeing it stopped again (a poll of
+        the shutdown) does not move the stop: the guest stopped writing once."""
         with self._lock:
-            self._machine(machine).source_stopped_at = at or self.clock.now()
+            found = self._machine(machine)
+            if found.source_stopped_at is None:
+                found.source_stopped_at = at or self.clock.now()
 
     def source_started(self, machine: str) -> None:
         with self._lock:

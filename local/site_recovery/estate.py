@@ -6,6 +6,7 @@ Everything is a pydantic model so scenario files (YAML/JSON) can seed it with a 
 
 from __future__ import annotations
 
+import random
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -96,6 +97,23 @@ class Timings(_Config):
     rpo_critical_seconds: int = 30 * 60
     final_sync_delay_seconds: float = 120.0
     retry_after_seconds: int = 30
+    duration_spread: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="each job's duration and each final sync's delay is the configured figure times a factor drawn "
+        "from a lognormal distribution with this sigma (median 1), so no wait can be tuned to another's length; "
+        "0 makes every duration exactly the configured one",
+    )
+    duration_seed: str = Field(default="site-recovery", description="seeds the draws: same seed, same durations")
+
+    def drawn(self, seconds: float, *key: str) -> float:
+        """``seconds`` times this run's factor for ``key`` (a job's or a final sync's identity): repeatable, and
+        independent of every other draw."""
+        if not self.duration_spread:
+            return seconds
+        factor = random.Random(":".join((self.duration_seed, *key))).lognormvariate(0.0, self.duration_spread)
+        return float(max(1, round(seconds * factor)))  # whole seconds, as the service's timestamps are read
 
 
 class HealthLevel(StrEnum):

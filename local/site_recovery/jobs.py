@@ -20,6 +20,7 @@ class JobsMixin(EmulatorCore):
         timings = self.estate.timings
         self._job_counter += 1
         name = _guid("job", item.name, scenario, str(self._job_counter))
+        key = (item.name, scenario, _iso(now))  # the draw: the same in every run, whatever order jobs start in
         queue = timedelta(seconds=timings.job_queue_seconds)
         job = _Job(
             name=name,
@@ -30,7 +31,7 @@ class JobsMixin(EmulatorCore):
             target_object_id=item.name,
             created=now,
             start=now + queue,
-            end=now + queue + timedelta(seconds=timings.job_seconds.get(scenario, 60.0)),
+            end=now + queue + timedelta(seconds=timings.drawn(timings.job_seconds.get(scenario, 60.0), *key)),
         )
         fault = self._take_fault(operation, item.machine, {FaultKind.JOB_FAILURE})
         if fault is not None:
@@ -45,6 +46,20 @@ class JobsMixin(EmulatorCore):
         item.running_job = job
         item.scenario = (scenario, name, now)
         return job
+
+    def cutover_floor_seconds(self, item_name: str) -> float | None:
+        """What the emulator itself took of a VM's cutover: the final sync's delay after the source stopped, plus
+        the failover's and the commit's jobs from creation to end (queue included); None before a commit."""
+        with self._lock:
+            jobs = {j.scenario: j for j in self._jobs.values() if j.target_object_id.lower() == item_name.lower()}
+            failover, commit = jobs.get("UnplannedFailover"), jobs.get("FailoverCommit")
+            machine = next((m for m in self._machines.values() if m.item_name == item_name.lower()), None)
+            if failover is None or commit is None or machine is None or machine.source_stopped_at is None:
+                return None
+            stopped = machine.source_stopped_at
+            timings = self.estate.timings
+            final_sync = timings.drawn(timings.final_sync_delay_seconds, "final-sync", failover.target_object_id, _iso(stopped))
+            return final_sync + sum((j.end - j.created).total_seconds() for j in (failover, commit))
 
     def _settle(self) -> None:
         """Apply the effects of every job that has ended by now, in end-time order."""

@@ -46,7 +46,8 @@ class ReplicationMixin(EmulatorCore):
         newest_first: list[tuple[str, datetime, str]] = []
         stopped = item.machine.source_stopped_at
         if stopped is not None and stopped >= first:
-            final = stopped + timedelta(seconds=timings.final_sync_delay_seconds)
+            delay = timings.drawn(timings.final_sync_delay_seconds, "final-sync", item.name, _iso(stopped))
+            final = stopped + timedelta(seconds=delay)
             if final <= now and final <= (item.replication_stopped_at or now):
                 newest_first.append((_guid("rp-final", item.name, _iso(stopped)), final, "CrashConsistent"))
         interval = timedelta(seconds=timings.recovery_point_interval_seconds)
