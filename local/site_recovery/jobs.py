@@ -58,7 +58,9 @@ class JobsMixin(EmulatorCore):
                 return None
             stopped = machine.source_stopped_at
             timings = self.estate.timings
-            final_sync = timings.drawn(timings.final_sync_delay_seconds, "final-sync", failover.target_object_id, _iso(stopped))
+            final_sync = timings.drawn(
+                timings.final_sync_delay_seconds, "final-sync", failover.target_object_id, _iso(stopped)
+            )
             return final_sync + sum((j.end - j.created).total_seconds() for j in (failover, commit))
 
     def _settle(self) -> None:
