@@ -11,11 +11,15 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
 from functions.gateways.azure_resources import ArmResourceReader
+from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from local.arm_limits import ArmLimits, ArmRateLimiter, BucketLimit
 from local.azure_resources import AzureEstate, AzureFaults, AzureResourcesEmulator, build_emulated_arm_client
 from local.clock import VirtualClock
 from local.site_recovery import SiteRecoveryEmulator, build_emulated_client
 from shared.errors import TransientError
+from shared.site_recovery import DiscoverTopologySpec, VaultRef
+
+from .conftest import APPLIANCE
 
 SMALL = ArmLimits(
     reads=BucketLimit(size=5, refill_per_second=1),
@@ -162,3 +166,14 @@ def test_the_planted_throttle_faults_still_answer_after_the_front_door() -> None
     assert first.status_code == 429 and first.json()["error"]["code"] == "TooManyRequests"
     assert first.headers[READS] == "249"  # ARM let it through; the provider refused it
     assert shared.counts()["reads"].throttled == 0
+
+
+def test_the_site_recovery_gateway_types_a_throttle_it_may_not_retry_as_transient() -> None:
+    clock = VirtualClock()
+    emulator, _ = _both(clock, ArmLimits(reads=BucketLimit(size=1, refill_per_second=1)))
+    e = emulator.estate
+    vault = VaultRef(subscription_id=e.subscription_id, resource_group=e.resource_group, vault_name=e.vault_name)
+    gateway = AzureSiteRecoveryGateway(build_emulated_client(emulator, retry_total=0))
+    with pytest.raises(TransientError) as raised:
+        gateway.discover_topology(DiscoverTopologySpec(vault=vault, appliance=APPLIANCE))
+    assert raised.value.code == "SubscriptionRequestsThrottled"
