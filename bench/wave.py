@@ -189,6 +189,9 @@ class WaveFigures:
     added_cutover_seconds_mean: float
     states: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    #: ARM's throttling in front of both Azure emulators (local/arm_limits.py): requests and 429s per bucket
+    arm_requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    arm_throttled_share: float = 0.0
 
 
 def run_wave(
@@ -246,6 +249,7 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
     timings = scenario.site_recovery
     added = _added_cutovers(local, progress)
     cutovers = [seconds for seconds in (_cutover_seconds(item) for item in progress) if seconds is not None]
+    arm = local.arm_limits.counts()
     return WaveFigures(
         vms=vms,
         max_parallel=int(scenario.request["max_parallel"]),
@@ -283,6 +287,8 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         added_cutover_seconds_mean=sum(added) / len(added) if added else 0.0,
         states=dict(states),
         errors=dict(Counter(f"{e.step}: {e.code}: {e.message[:160]}" for e in (p.error for p in progress) if e)),
+        arm_requests={kind: {"requests": c.requests, "throttled": c.throttled} for kind, c in arm.items()},
+        arm_throttled_share=sum(c.throttled for c in arm.values()) / max(1, sum(c.requests for c in arm.values())),
     )
 
 

@@ -34,7 +34,7 @@ RESET_HINT = "`python -m cli local reset` deletes it (and its waves) to start af
 #: What is not captured of each emulator: the process's clock and locks, callbacks wired at open, and the guests'
 #: script environment (it names moto's endpoint, a new port on every start).
 GUEST_EXCLUDED = frozenset({"clock", "_lock", "on_agent_registered", "scratch_dir", "script_env"})
-EMULATOR_EXCLUDED = frozenset({"clock", "_lock"})
+EMULATOR_EXCLUDED = frozenset({"clock", "_lock", "arm_limits"})  # the limiter is shared: not saved
 #: What of the Lambda invoker is not saved: its wiring and its call history (the throttles left and counts are).
 INVOKER_EXCLUDED = frozenset({"lambdas", "site_recovery", "names", "clock", "history", "_lock"})
 

@@ -32,6 +32,7 @@ from functions.settings import (
     FunctionAppSettings,
 )
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
+from local.arm_limits import ArmRateLimiter
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate
 from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
@@ -224,7 +225,7 @@ class LocalStack:
 
     @classmethod
     @contextmanager
-    def open(
+    def open(  # noqa: PLR0915 - one statement per piece wired
         cls,
         scenario: Scenario,
         state_dir: Path,
@@ -270,7 +271,8 @@ class LocalStack:
                 script_env=_guest_aws_environment(moto.endpoint_url, scenario.estate.region),
                 seeded=seeded,
             )
-            emulator = SiteRecoveryEmulator(_emulator_estate(scenario, seeded), clock=clock)
+            limits = ArmRateLimiter(clock)  # one subscription, one principal: one set of ARM buckets for both
+            emulator = SiteRecoveryEmulator(_emulator_estate(scenario, seeded), clock=clock, arm_limits=limits)
             _discover_estate(scenario, seeded, emulator)
             for name, behaviour in scenario.behaviour.items():
                 for fault in behaviour.site_recovery_faults:
@@ -278,7 +280,7 @@ class LocalStack:
             guests.on_agent_registered = _registration_hook(seeded, emulator)
             # each Lambda under its role
             roles = saved.roles if saved else lambda_role_credentials(moto.endpoint_url, scenario.estate.region)
-            arm = AzureResourcesEmulator(scenario.azure, clock=clock)
+            arm = AzureResourcesEmulator(scenario.azure, clock=clock, arm_limits=limits)
             seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
                 LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), credentials=roles)
@@ -351,6 +353,11 @@ class LocalStack:
             stack.callback(local._close_host)
             local.host.start_server()
             yield local
+
+    @property
+    def arm_limits(self) -> ArmRateLimiter:
+        """ARM's throttling in front of both Azure emulators: ``stack.arm_limits.counts()`` per bucket."""
+        return self.site_recovery.arm_limits
 
     # --- the clouds' state ------------------------------------------------------------------------------------
 

@@ -92,6 +92,8 @@ class ProcessServer(_Model):
     health: str = ""
     health_errors: tuple[HealthIssue, ...] = ()
     last_heartbeat: str = ""
+    #: ``ProcessServerDetails.protectedItemCount``: the machines it protects now (None: not reported).
+    protected_item_count: int | None = None
 
     def matches(self, appliance: ApplianceIdentity) -> bool:
         if appliance.bios_id and self.bios_id and self.bios_id.lower() == appliance.bios_id.lower():

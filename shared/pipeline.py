@@ -109,6 +109,8 @@ class EventType(StrEnum):
     STEP_RETRIED = "step.retried"
     VM_APPROVED = "vm.approved"
     REQUEST_REJECTED = "request.rejected"
+    #: the wave runs fewer VMs at once than its max_parallel: the appliance has room for no more
+    WAVE_PARALLELISM_CAPPED = "wave.parallelism_capped"
 
 
 class MigrationEvent(_Model):

@@ -205,6 +205,8 @@ class ReplicationTopology(_Model):
     policy_name: str
     process_server_id: str
     process_server_name: str = ""
+    #: the machines the appliance's process server protected when the topology was read (None: not reported)
+    process_server_protected_items: int | None = None
     physical_site_id: Annotated[str, Field(min_length=1)]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.appliance_capacity import capacity_gap
 from shared.azure_migrate import (
     ApplianceIdentity,
     MachineMatch,
@@ -192,6 +193,10 @@ def site_recovery_findings(
     gaps: list[Gap] = []
     if appliance_gap := process_server_gap(appliance, fabric_id, readiness):
         gaps.append(appliance_gap)
+    elif (server := choose_process_server(readiness.process_servers, appliance).server) and (
+        full := capacity_gap(server, appliance, fabric_id)
+    ):
+        gaps.append(full)  # registered and healthy, but it protects as many machines as one appliance can
     site = readiness.physical_site_id
     if not site:
         gaps.append(

@@ -166,6 +166,7 @@ class AzureSiteRecoveryGateway(DiscoveryReads, JobReads):
             policy_name=facts.policy.name,
             process_server_id=server.id,
             process_server_name=server.name,
+            process_server_protected_items=server.protected_item_count,
             physical_site_id=facts.physical_site_id,
         )
 

@@ -77,6 +77,10 @@ class FabricFacts:
     agents: list[Any] = field(default_factory=list)
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def process_servers(details: Any) -> list[ProcessServer]:
     return [
         ProcessServer(
@@ -88,6 +92,7 @@ def process_servers(details: Any) -> list[ProcessServer]:
             health=text(_get(s, "health")),
             health_errors=health_issues(_get(s, "health_errors")),
             last_heartbeat=str(_get(s, "last_heartbeat_utc") or ""),
+            protected_item_count=_count(_get(s, "protected_item_count")),
         )
         for s in _get(details, "process_servers") or []
         if _get(s, "id")

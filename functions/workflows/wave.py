@@ -28,6 +28,7 @@ from functions.workflows.outbox import Outbox
 from functions.workflows.retrying import OnRetry, activity_name, call_with_retry, describe
 from shared import aws_contracts as awsc
 from shared import site_recovery as sr
+from shared.appliance_capacity import Parallelism, ParallelLimit, effective_parallelism
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
 from shared.pipeline import BatchInput, EventType, MigrationEvent, VmInput, VmResult, WaveInput, WaveSummary
@@ -41,7 +42,7 @@ class WaveSetupError(Exception):
     """The wave could not start its VMs (preflight or topology failed for good)."""
 
 
-def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
+def migrate_wave(context: Any, migrate_batch: Any) -> Flow:  # noqa: PLR0915 - one flow, read top to bottom
     """The wave orchestrator body; ``migrate_batch`` is the registered batch sub-orchestrator."""
     wave = WaveInput.model_validate(context.get_input())
     request = wave.request
@@ -113,10 +114,13 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
                 migration_tags={"migrated-by": "ec2-to-azure", "migration-request": request.request_id},
             )
         )
-    batch_size = max(1, min(wave.batch_size, request.max_parallel // 2 or 1))
+    parallel = _parallelism(announce, request.max_parallel, topologies)  # the appliance's room may hold it back
+    batch_size = max(1, min(wave.batch_size, parallel.value // 2 or 1))
     batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
-    window = max(1, request.max_parallel // batch_size)
-    context.set_custom_status({"stage": "migrating", "vms": len(inputs), "batches": len(batches), "done": 0})
+    window = max(1, parallel.value // batch_size)
+    context.set_custom_status(
+        {"stage": "migrating", "vms": len(inputs), "batches": len(batches), "done": 0, "parallel": parallel.value}
+    )
 
     results: list[VmResult] = []
     running: dict[Any, list[VmInput]] = {}
@@ -150,6 +154,15 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:
         )
 
     return (yield from _summarise(context, announce, request, results, started))
+
+
+def _parallelism(announce: _Announcer, max_parallel: int, topologies: dict[Any, dict[str, Any]]) -> Parallelism:
+    """How many VMs run at once; an event says so when the appliance's remaining capacity is what holds it back."""
+    counts = [topology.get("process_server_protected_items") for topology in topologies.values()]
+    parallel = effective_parallelism(max_parallel, counts)
+    if parallel.limited_by is ParallelLimit.APPLIANCE_CAPACITY:
+        announce(EventType.WAVE_PARALLELISM_CAPPED, "migrating", **parallel.model_dump(mode="json"))
+    return parallel
 
 
 def _summarise(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from local.arm_limits import ArmRateLimiter
 from local.azure_resources.estate import AzureEstate
 from local.azure_resources.roles import BUILT_IN_ROLES, BuiltInRole
 from local.clock import Clock, VirtualClock
@@ -79,9 +80,13 @@ def _error(status: int, code: str, message: str) -> EmulatorResponse:
 class AzureResourcesEmulator:
     """The ARM state of the target side and who may read it. Thread-safe."""
 
-    def __init__(self, estate: AzureEstate | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, estate: AzureEstate | None = None, *, clock: Clock | None = None, arm_limits: ArmRateLimiter | None = None
+    ) -> None:
         self.estate = estate or AzureEstate()
         self.clock: Clock = clock or VirtualClock()
+        #: ARM's subscription throttling (:mod:`local.arm_limits`), shared with the other emulators behind ARM.
+        self.arm_limits = arm_limits or ArmRateLimiter(self.clock)
         self.base_url = self.estate.base_url.rstrip("/")
         self.groups: dict[str, str] = {}  # lower id -> id
         self.networks: dict[str, _Network] = {}
@@ -143,8 +148,17 @@ class AzureResourcesEmulator:
     def handle(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> EmulatorResponse:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        lowered = {k.lower(): v for k, v in headers.items()}
         with self._lock:
-            answer = self._answer(method.upper(), parts.path, query, {k.lower(): v for k, v in headers.items()})
+            if not lowered.get("authorization", "").startswith("Bearer "):  # ARM authenticates before it throttles
+                answer = self._answer(method.upper(), parts.path, query, lowered)
+            else:
+                admission = self.arm_limits.admit(method, parts.path, headers)
+                if admission.throttled:
+                    answer = _json(admission.status, admission.body, admission.headers)
+                else:
+                    answer = self._answer(method.upper(), parts.path, query, lowered)
+                    answer.headers.update(admission.headers)
             self.requests.append(
                 ArmRequest(method.upper(), parts.path, query.get("api-version"), answer.status, self.clock.now())
             )

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from local.arm_limits import Admission
 from local.site_recovery.compute import ComputeMixin, compute_route
 from local.site_recovery.estate import FaultKind, HealthLevel, MachineBehaviour, Operation
 from local.site_recovery.fabrics import FabricsMixin
@@ -39,6 +40,12 @@ from local.site_recovery.model import (
 from local.site_recovery.protected_items import ProtectedItemsMixin
 
 __all__ = ["EmulatorHttpError", "EmulatorResponse", "EmulatorTimeoutError", "RecordedRequest", "SiteRecoveryEmulator"]
+
+
+def _throttled(admission: Admission) -> tuple[str, str, dict[str, str]]:
+    error = (admission.body or {}).get("error") or {}
+    assert isinstance(error, dict)
+    return str(error.get("code")), str(error.get("message")), admission.headers
 
 
 class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, ProtectedItemsMixin):
@@ -128,10 +135,13 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
             except ValueError:
                 payload = body.decode("utf-8", "replace")
         recorded = frozen_copy(payload)  # the body as sent: nothing the emulator does later may change it
+        admission = self.arm_limits.admit(method, path, headers)  # ARM's front door, before any provider
         with self._lock:
             self._settle()
             operation = Operation.UNKNOWN
             try:
+                if admission.throttled:
+                    raise EmulatorHttpError(admission.status, *_throttled(admission))
                 site = SITE_PATH.fullmatch(path)
                 compute = compute_route(method.upper(), path) if site is None else None
                 if compute is not None:
@@ -152,6 +162,8 @@ class SiteRecoveryEmulator(MigrateMachinesMixin, FabricsMixin, ComputeMixin, Pro
                 raise
             self._record(method, path, query, recorded, operation, status=status)
         out_headers = {"x-ms-request-id": str(uuid.uuid4()), **extra}
+        if not admission.throttled:
+            out_headers.update(admission.headers)
         data = b""
         if result is not None:
             data = json.dumps(result).encode()

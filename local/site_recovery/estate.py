@@ -42,6 +42,11 @@ class ProcessServerConfig(ApplianceHealth):
     name: str = "aws-replication-appliance"
     ip_address: str = "10.0.0.10"
     bios_id: str = ""
+    #: Microsoft, "Support matrix for deploying the replication appliance with Azure Site Recovery - modernized"
+    #: (MicrosoftDocs/azure-docs articles/site-recovery/replication-appliance-support-matrix.md, "Sizing and
+    #: capacity"): "An appliance that uses an in-built process server to protect the workload can handle up to 200
+    #: VMs". Tests plant a smaller one.
+    max_protected_items: int = Field(default=200, ge=1)
 
 
 class FabricConfig(_Config):

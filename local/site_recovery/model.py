@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from local.arm_limits import ArmRateLimiter
 from local.clock import Clock, VirtualClock
 from local.site_recovery.estate import (
     EmulatorEstate,
@@ -203,11 +204,19 @@ class _Item:
 class EmulatorCore:
     """State, ids, faults and the request log every resource family uses."""
 
-    def __init__(self, estate: EmulatorEstate | dict[str, Any] | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        estate: EmulatorEstate | dict[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        arm_limits: ArmRateLimiter | None = None,
+    ) -> None:
         if isinstance(estate, dict):
             estate = EmulatorEstate.model_validate(estate)
         self.estate = estate or EmulatorEstate()
         self.clock: Clock = clock or VirtualClock()
+        #: ARM's subscription throttling in front of the vault (shared with the other emulators behind ARM).
+        self.arm_limits = arm_limits or ArmRateLimiter(self.clock)
         self._lock = threading.RLock()
         self._machines: dict[str, _Machine] = {}
         self._items: dict[tuple[str, str, str], _Item] = {}

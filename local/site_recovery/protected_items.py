@@ -223,6 +223,7 @@ class ProtectedItemsMixin(JobsMixin, ReplicationMixin):
         if "protectableItemId" not in props:
             raise EmulatorHttpError(400, "InvalidParameter", "properties.protectableItemId is required (empty).")
         machine = self._validate_enable_details(details, fabric)
+        self._check_capacity(fabric)
         item = _Item(
             name=name,
             fabric=fabric,
@@ -234,6 +235,22 @@ class ProtectedItemsMixin(JobsMixin, ReplicationMixin):
         )
         self._items[item.key] = item
         return self._accepted(item, self._start_job(item, "EnableDr", Operation.ENABLE))
+
+    def _check_capacity(self, fabric: FabricConfig) -> None:
+        """One appliance's process server protects at most ``max_protected_items`` machines (200: Microsoft's
+        appliance support matrix, "Sizing and capacity"). Microsoft documents no error for the enable beyond it; the
+        emulator refuses it as it refuses the enable's other invalid inputs, synchronously with 400, naming the
+        process server (the body's ``processServerId``), its count and the limit. The code is the emulator's own."""
+        server = fabric.process_server
+        protected = sum(1 for i in self._items.values() if i.fabric is fabric)
+        if protected >= server.max_protected_items:
+            raise EmulatorHttpError(
+                400,
+                "ProcessServerCapacityExceeded",
+                f"The process server '{server.name}' ({server.id}) already protects {protected} machines, the most "
+                f"one replication appliance supports ({server.max_protected_items}). Add a replication appliance "
+                "or wait for replicated machines to be migrated.",
+            )
 
     def _validate_enable_details(self, details: dict[str, Any], fabric: FabricConfig) -> _Machine:
         for key in ENABLE_REQUIRED:
