@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.aws_contracts import SecurityGroupRuleChange
 from shared.facts import InstanceFacts
 from shared.lifecycle import Cutover, StepError, VmProgress, VmState
+from shared.pacing import START_INTERVAL_SECONDS
 from shared.preflight import PreflightVerdict
 from shared.request import Appliance, ApprovalMode, MigrationRequest, Mode, NoCutover, TargetSettings, VmSpec
 from shared.site_recovery import ProtectedItemRef, RecoveryPointInfo, TargetVmSettings
@@ -221,6 +222,8 @@ class VmInput(_Model):
     migration_tags: dict[str, str] = Field(default_factory=dict)
     #: Set when an execution continues as new: the stage to start at and the state carried over.
     checkpoint: VmCheckpoint | None = None
+    #: When the wave paces its starts (:mod:`shared.pacing`): the VM waits until then before its first change.
+    not_before: datetime | None = None
 
 
 class VmResult(_Model):
@@ -256,6 +259,9 @@ class WaveInput(_Model):
     request: MigrationRequest
     timings: Timings = Field(default_factory=Timings)
     batch_size: int = Field(default=50, ge=1, le=500)
+    start_interval_seconds: float = Field(
+        default=START_INTERVAL_SECONDS, ge=0, le=3600, description="seconds between two VM starts (shared.pacing)"
+    )
 
 
 class WaveSummary(_Model):

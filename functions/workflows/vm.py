@@ -112,6 +112,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
         if not self.preflight():
             yield from self.tag_source("rejected")
             return None
+        yield from self.await_start_slot()
         yield from self.prepare_network()
         yield from self.prepare_guest()
         yield from self.install_agent()
@@ -309,6 +310,14 @@ class VmMigration(CutoverSteps, TestVmSteps):
             )
             return
         yield from self.await_job(enabled, "enable replication")
+
+    def await_start_slot(self) -> Flow:
+        """Wait for the start the wave gave this VM (:mod:`shared.pacing`): its calls stay within the rate limits."""
+        slot = self.spec.not_before
+        if slot is None or slot <= self.now:
+            return
+        self.note(f"starting at {slot:%H:%M:%S} UTC: the wave starts its VMs one by one to stay within rate limits")
+        yield from self.sleep((slot - self.now).total_seconds())
 
     def await_initial_replication(self) -> Flow:
         """Wait on health events from the replication-health timer; one status read only at the deadline."""

@@ -31,6 +31,7 @@ from shared import site_recovery as sr
 from shared.appliance_capacity import Parallelism, ParallelLimit, effective_parallelism
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
+from shared.pacing import start_slots
 from shared.pipeline import BatchInput, EventType, MigrationEvent, VmInput, VmResult, WaveInput, WaveSummary
 from shared.readiness import ReadinessReport, not_ready_results
 from shared.request import MigrationRequest, vm_instance_id
@@ -125,9 +126,16 @@ def migrate_wave(context: Any, migrate_batch: Any) -> Flow:  # noqa: PLR0915 - o
     results: list[VmResult] = []
     running: dict[Any, list[VmInput]] = {}
     next_batch = 0
+    next_start = context.current_utc_datetime  # the VMs start one every start_interval_seconds (shared.pacing)
     while next_batch < len(batches) or running:
         while next_batch < len(batches) and len(running) < window:
-            batch = BatchInput(request_id=request.request_id, batch_index=next_batch, vms=batches[next_batch])
+            slots, next_start = start_slots(
+                context.current_utc_datetime, next_start, len(batches[next_batch]), wave.start_interval_seconds
+            )
+            paced = [
+                vm.model_copy(update={"not_before": slot}) for vm, slot in zip(batches[next_batch], slots, strict=True)
+            ]
+            batch = BatchInput(request_id=request.request_id, batch_index=next_batch, vms=paced)
             task = context.call_sub_orchestrator(
                 migrate_batch,
                 batch.model_dump(mode="json"),

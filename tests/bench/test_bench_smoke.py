@@ -37,8 +37,10 @@ def test_ten_vm_wave_completes_with_sane_figures(figures: WaveFigures) -> None:
     # every VM ran side by side: the wave lasts as long as its slowest VM
     assert figures.slowest_vm_hours > 1.0
     assert figures.wave_to_slowest_ratio == pytest.approx(1.0, abs=0.05)
-    assert figures.cutover_seconds_max >= figures.cutover_emulator_floor_seconds > 0
-    assert figures.added_cutover_seconds_max >= 0
+    # the pipeline adds latency to each cutover on top of the emulator's own (drawn) durations, never less
+    assert figures.cutover_seconds_max > figures.added_cutover_seconds_max
+    assert 0 <= figures.added_cutover_seconds_mean <= figures.added_cutover_seconds_max
+    assert 0 <= figures.added_cutover_seconds_p95 <= figures.added_cutover_seconds_max
 
 
 def test_report_keeps_the_prose_around_the_generated_section(figures: WaveFigures, tmp_path: Path) -> None:
