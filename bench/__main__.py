@@ -112,6 +112,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("orchestration episodes", "episodes", "{:d}"),
     ("orchestration episodes / VM", "episodes_per_vm", "{:.1f}"),
     ("activities", "activities", "{:d}"),
+    ("episode CPU ms (mean)", "episode_cpu_ms", "{:.1f}"),
+    ("activity real ms / CPU ms (mean)", "activity_wall_over_cpu", "{}"),
     ("history events replayed / VM", "events_replayed_per_vm", "{:.0f}"),
     ("largest history (events)", "largest_history", "{:d}"),
     ("Lambda calls / VM", "lambda_calls_per_vm", "{:.2f}"),
@@ -135,6 +137,8 @@ def _derived(figures: dict[str, Any]) -> dict[str, Any]:
     out = dict(figures)
     out["episodes_per_vm"] = figures["episodes"] / max(1, figures["vms"])
     rss = [figures.get(key) for key in ("peak_rss_mib", "lambda_env_peak_rss_mib_sum", "emulated_aws_peak_rss_mib")]
+    if figures.get("activity_cpu_ms"):
+        out["activity_wall_over_cpu"] = f"{figures['activity_wall_ms']:.1f} / {figures['activity_cpu_ms']:.1f}"
     out["peak_rss_mib_summed"] = sum(value for value in rss if value is not None)
     return out
 

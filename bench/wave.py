@@ -192,6 +192,11 @@ class WaveFigures:
     #: ARM's throttling in front of both Azure emulators (local/arm_limits.py): requests and 429s per bucket
     arm_requests: dict[str, dict[str, int]] = field(default_factory=dict)
     arm_throttled_share: float = 0.0
+    #: Per activity, mean real and thread-CPU milliseconds; per episode, mean CPU milliseconds (sizing the deployed
+    #: worker processes and thread pools: infra/azure/modules/functionapp.bicep)
+    activity_wall_ms: float = 0.0
+    activity_cpu_ms: float = 0.0
+    episode_cpu_ms: float = 0.0
 
 
 def run_wave(
@@ -288,6 +293,9 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         states=dict(states),
         errors=dict(Counter(f"{e.step}: {e.code}: {e.message[:160]}" for e in (p.error for p in progress) if e)),
         arm_requests={kind: {"requests": c.requests, "throttled": c.throttled} for kind, c in arm.items()},
+        activity_wall_ms=1000 * stats["activity_wall_seconds"] / max(1, int(stats["activities_executed"])),
+        activity_cpu_ms=1000 * stats["activity_cpu_seconds"] / max(1, int(stats["activities_executed"])),
+        episode_cpu_ms=1000 * stats["episode_cpu_seconds"] / max(1, int(stats["episodes"])),
         arm_throttled_share=sum(c.throttled for c in arm.values()) / max(1, sum(c.requests for c in arm.values())),
     )
 

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import queue as stdlib_queue
+import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -114,6 +116,11 @@ class HostStats:
     timer_triggers_fired: int = 0
     trigger_errors: int = 0
     clock_jumps: int = 0
+    #: Real seconds the activities took and CPU seconds their threads used (what sizes a worker's thread pool:
+    #: an activity that waits most of its time lets several run per core), and CPU seconds of the episodes.
+    activity_wall_seconds: float = 0.0
+    activity_cpu_seconds: float = 0.0
+    episode_cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,7 @@ class LocalHost:
         install_timestamp_cache()
         self._engine = OrchestrationEngine(self._resolve_orchestrator, task_hub=task_hub)
         self._lock = self._store.lock
+        self._stats_lock = threading.Lock()  # activity threads add their times
         self._ready: dict[str, None] = {}
         self._histories: dict[str, list[str]] = {}
         self._work: deque[_WorkItem] = deque()
@@ -614,7 +622,9 @@ class LocalHost:
             inbox = [InboxMessage(seq, execution, json.loads(text)) for seq, execution, text in inbox_rows]
             played = self._played_history(db, instance_id)
             now = self.clock.now()
+            cpu = time.thread_time()
             outcome = self._engine.run_episode(instance, played, inbox, now)
+            self.stats.episode_cpu_seconds += time.thread_time() - cpu
             ran = outcome.ran_orchestrator
             if ran:
                 self.stats.episodes += 1
@@ -868,14 +878,19 @@ class LocalHost:
             self._pool.submit(self._execute_activity, item)
 
     def _execute_activity(self, item: _WorkItem) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
         try:
             function = self.index.get(ACTIVITY, item.name)
             value = decode_activity_input(item.input_json)
             result = call_function(function, value, self._client_json)
-            self._results.put((item, True, encode_activity_output(result), ""))
+            answer: tuple[_WorkItem, bool, str, str] = (item, True, encode_activity_output(result), "")
         except Exception as exc:
             reason, details = failure_details(item.name, "Activity", exc)
-            self._results.put((item, False, reason, details))
+            answer = (item, False, reason, details)
+        with self._stats_lock:
+            self.stats.activity_wall_seconds += time.perf_counter() - wall
+            self.stats.activity_cpu_seconds += time.thread_time() - cpu
+        self._results.put(answer)
 
     def _drain_results(self, *, block: bool) -> bool:
         results = []

@@ -53,8 +53,10 @@ class JobsMixin(EmulatorCore):
         with self._lock:
             jobs = {j.scenario: j for j in self._jobs.values() if j.target_object_id.lower() == item_name.lower()}
             failover, commit = jobs.get("UnplannedFailover"), jobs.get("FailoverCommit")
-            machine = next((m for m in self._machines.values() if m.item_name == item_name.lower()), None)
-            if failover is None or commit is None or machine is None or machine.source_stopped_at is None:
+            if failover is None or commit is None:
+                return None
+            machine = self._machines.get(failover.target_object_name.lower())
+            if machine is None or machine.source_stopped_at is None:
                 return None
             stopped = machine.source_stopped_at
             timings = self.estate.timings
