@@ -108,6 +108,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("history events replayed / VM", "events_replayed_per_vm", "{:.0f}"),
     ("largest history (events)", "largest_history", "{:d}"),
     ("Lambda calls / VM", "lambda_calls_per_vm", "{:.2f}"),
+    ("EC2 rate-limited requests throttled (share)", "ec2_throttled_share", "{:.3f}"),
     ("Site Recovery calls / VM", "sr_calls_per_vm", "{:.2f}"),
     ("SR sweep pages (total)", "sr_sweep_pages", "{:d}"),
     ("SR sweep pages / VM", "sr_sweep_pages_per_vm", "{:.3f}"),

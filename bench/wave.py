@@ -188,6 +188,10 @@ class WaveFigures:
     added_cutover_seconds_mean: float
     states: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    #: The emulated EC2's request rate limits (AWS's buckets): requests and throttled answers per bucket, and the
+    #: share of all the limited requests that were throttled (botocore's retries included, each a request).
+    ec2_throttle: dict[str, dict[str, int]] = field(default_factory=dict)
+    ec2_throttled_share: float = 0.0
 
 
 def run_wave(
@@ -237,6 +241,8 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
     sweep_pages = sum(1 for request in requests if request.operation in SWEEP_OPERATIONS)
     watch_pages = sum(1 for request in requests if request.operation in WATCH_OPERATIONS)
     lambda_calls = dict(local.invoker.calls)
+    throttle = local.throttle_counts()
+    limited = sum(counts["requests"] for counts in throttle.values())
     progress: list[VmProgress] = outcome.progress
     states = Counter(item.state.value for item in progress)
     durations = [(item.updated_at - item.started_at).total_seconds() for item in progress]
@@ -287,6 +293,8 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         added_cutover_seconds_mean=(sum(cutovers) / len(cutovers) - floor) if cutovers else 0.0,
         states=dict(states),
         errors=dict(Counter(f"{e.step}: {e.code}: {e.message[:160]}" for e in (p.error for p in progress) if e)),
+        ec2_throttle=throttle,
+        ec2_throttled_share=sum(counts["throttled"] for counts in throttle.values()) / limited if limited else 0.0,
     )
 
 

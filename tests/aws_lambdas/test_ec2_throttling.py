@@ -4,8 +4,10 @@ Lambda throttled past botocore's retries failing with the transient type (withou
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,11 +19,14 @@ from pydantic import ValidationError
 
 from local.aws import Estate, InstanceSpec, LocalLambdaRuntime, seed_estate, start_moto_server
 from local.aws.ec2_throttle import BACKOFF_HEADER, TokenBucket, throttle_counts
+from local.aws.estate import Ec2RateLimit
 from local.aws.guest_bridge import GuestAgentServer
 from local.aws.iam import lambda_role_credentials
 from local.aws.seed import aws_client
 from local.aws.server import MotoServer
 from local.clock import VirtualClock
+from local.scenario import Scenario
+from local.wiring import _moto_server
 from shared.aws_contracts import ThrottlingError, error_from_lambda_payload
 from shared.errors import TransientError
 
@@ -212,3 +217,33 @@ def test_the_limits_are_configured_by_bucket_name_only() -> None:
         Estate(ec2_rate_limits={"CreateTag": {"capacity": 2, "refill_per_second": 1}})
     with pytest.raises(ValidationError):
         Estate(ec2_rate_limits={"CreateTags": {"capacity": 2, "refill_per_second": 0}})
+
+
+def test_a_scenario_plants_its_buckets_in_the_stacks_moto_server(tmp_path: Path, clock: VirtualClock) -> None:
+    scenario = Scenario(
+        name="throttle",
+        estate=Estate(ec2_rate_limits={"CreateTags": Ec2RateLimit(capacity=2, refill_per_second=1)}),
+        request={},
+    )
+    agent = GuestAgentServer(now=clock.now)
+    with agent.serving(), _moto_server(scenario, tmp_path, agent.url, None) as server:  # IAM enforced there
+        iam = aws_client("iam", REGION, server.endpoint_url)
+        iam.create_user(UserName="caller")
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="caller", PolicyName="ec2", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="caller")["AccessKey"]
+        ec2 = boto3.client(
+            "ec2",
+            region_name=REGION,
+            endpoint_url=server.endpoint_url,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+        vpc = aws_client("ec2", REGION, server.endpoint_url).create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+        for _ in range(2):
+            ec2.create_tags(Resources=[vpc], Tags=[{"Key": "k", "Value": "v"}])
+        _throttled(lambda: ec2.create_tags(Resources=[vpc], Tags=[{"Key": "k", "Value": "v"}]))
+        for _ in range(50):  # the other buckets keep AWS's figures
+            ec2.describe_instances()
+        _throttled(ec2.describe_instances)
