@@ -19,7 +19,8 @@ own; a request takes one token from its API's bucket; a bucket refills at a set 
 
 The throttled answer is EC2's error response (API reference, "Error codes for the Amazon EC2 API": the
 ``<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`` shape, and that page's
-message for ``RequestLimitExceeded``) with HTTP 503, the status botocore's own retry model pairs with it for EC2
+message for ``RequestLimitExceeded``, which it lists among the server errors, "accompanied by a 500-series HTTP
+response code") with HTTP 503, the status botocore's own retry model pairs with it for EC2
 (botocore/data/_retry.json, ``ec2.__default__.policies.request_limit_exceeded``); botocore's standard retry mode
 lists the code among its throttling errors (botocore/retries/standard.py, ``ThrottledRetryableChecker``).
 

@@ -5,6 +5,7 @@ Lambda throttled past botocore's retries failing with the transient type (withou
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,7 +176,7 @@ def test_a_lambda_throttled_past_its_retries_fails_transient_without_sleeping(
 ) -> None:
     estate = Estate(instances=[InstanceSpec(name="web-1")])
     agent = GuestAgentServer(now=clock.now)
-    limits = {"AuthorizeSecurityGroupIngress": (2.0, 0.01)}
+    limits = {"AuthorizeSecurityGroupIngress": (2.0, 0.01), "DescribeInstances": (1.0, 10.0)}
     with agent.serving(), start_moto_server(guest_agent_url=agent.url, ec2_rate_limits=limits) as server:
         seeded = seed_estate(estate, server.endpoint_url)
         roles = lambda_role_credentials(server.endpoint_url, estate.region)
@@ -203,9 +204,16 @@ def test_a_lambda_throttled_past_its_retries_fails_transient_without_sleeping(
             assert counts == {"requests": 2 + 5, "throttled": 5}  # botocore's 5 attempts, all throttled
 
             clock.advance(300)  # the orchestrator's retry waits on a durable timer; the bucket refills meanwhile
+            filtered = [{"Name": "instance-id", "Values": [seeded.instances["web-1"].instance_id]}]
+            ec2.describe_instances(Filters=filtered)  # empties the lookup's bucket (1, refilled 10 a second)
+            random.seed(20261207)  # botocore's jitter (ExponentialBackoff draws from random.random): repeatable
             result = runtime.invoke("prepare_network", event)
+            # the lookup was throttled, and its retry, after botocore's (virtual) backoff of a second or more, met
+            # the bucket refilled: the clock did not move, the invocation's own backoff did
             assert "errorType" not in result, result
             assert len(result["created"]) == 2
+            assert throttle_counts(server.endpoint_url)["DescribeInstances"]["throttled"] >= 1
+            assert not [s for s in slept if s > 0]
         finally:
             runtime.close()
 
