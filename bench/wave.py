@@ -197,6 +197,10 @@ class WaveFigures:
     activity_wall_ms: float = 0.0
     activity_cpu_ms: float = 0.0
     episode_cpu_ms: float = 0.0
+    #: The emulated EC2's request rate limits (AWS's buckets): requests and throttled answers per bucket, and the
+    #: share of all the limited requests that were throttled (botocore's retries included, each a request).
+    ec2_throttle: dict[str, dict[str, int]] = field(default_factory=dict)
+    ec2_throttled_share: float = 0.0
 
 
 def run_wave(
@@ -246,6 +250,8 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
     sweep_pages = sum(1 for request in requests if request.operation in SWEEP_OPERATIONS)
     watch_pages = sum(1 for request in requests if request.operation in WATCH_OPERATIONS)
     lambda_calls = dict(local.invoker.calls)
+    throttle = local.throttle_counts()
+    limited = sum(counts["requests"] for counts in throttle.values())
     progress: list[VmProgress] = outcome.progress
     states = Counter(item.state.value for item in progress)
     durations = [(item.updated_at - item.started_at).total_seconds() for item in progress]
@@ -297,6 +303,8 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         activity_cpu_ms=1000 * stats["activity_cpu_seconds"] / max(1, int(stats["activities_executed"])),
         episode_cpu_ms=1000 * stats["episode_cpu_seconds"] / max(1, int(stats["episodes"])),
         arm_throttled_share=sum(c.throttled for c in arm.values()) / max(1, sum(c.requests for c in arm.values())),
+        ec2_throttle=throttle,
+        ec2_throttled_share=sum(counts["throttled"] for counts in throttle.values()) / limited if limited else 0.0,
     )
 
 

@@ -34,6 +34,7 @@ from functions.settings import (
 from local.app import APP_PATH, DEFAULT_APP_SETTINGS, REQUEST_QUEUE_OPTIONS, app_settings
 from local.arm_limits import ArmRateLimiter
 from local.aws import LocalLambdaRuntime, SeededEstate, emulator_for_estate, seed_estate
+from local.aws.ec2_throttle import throttle_counts
 from local.aws.guest import GuestEmulator
 from local.aws.guest_bridge import GuestAgentServer
 from local.aws.iam import lambda_role_credentials
@@ -248,7 +249,7 @@ class LocalStack:
         if saved is not None and isinstance(clock, VirtualClock):
             clock.advance_to(saved.saved_at)  # the emulators' jobs are timed on it: never before their save
         with ExitStack() as stack:
-            guest_agent = stack.enter_context(GuestAgentServer().serving())
+            guest_agent = stack.enter_context(GuestAgentServer(now=clock.now).serving())  # EC2's buckets refill on it
             moto = stack.enter_context(_moto_server(scenario, state_dir, guest_agent.url, saved))
             real, cpu = time.perf_counter(), time.process_time()
             if saved is None:
@@ -358,6 +359,10 @@ class LocalStack:
     def arm_limits(self) -> ArmRateLimiter:
         """ARM's throttling in front of both Azure emulators: ``stack.arm_limits.counts()`` per bucket."""
         return self.site_recovery.arm_limits
+
+    def throttle_counts(self) -> dict[str, dict[str, int]]:
+        """Requests and throttled answers per EC2 rate-limit bucket (local/aws/ec2_throttle.py) so far."""
+        return throttle_counts(self.aws_endpoint_url)
 
     # --- the clouds' state ------------------------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ def _moto_server(scenario: Scenario, state_dir: Path, guest_agent_url: str, save
             enforce_iam=True,
             seed=estate_seed(scenario),
             restore=moto_restore if saved is not None else None,
+            ec2_rate_limits={
+                name: (limit.capacity, limit.refill_per_second)
+                for name, limit in scenario.estate.ec2_rate_limits.items()
+            },
         ) as moto:
             moto_restore.unlink(missing_ok=True)  # read before the server listens
             yield moto

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from local.aws.ec2_throttle import DEFAULT_EC2_RATE_LIMITS
 from shared.facts import Platform
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -51,6 +52,13 @@ class InstanceSpec(_Model):
     )
 
 
+class Ec2RateLimit(_Model):
+    """One of EC2's request token buckets (local/aws/ec2_throttle.py has AWS's figures and their source)."""
+
+    capacity: float = Field(ge=1, le=100_000, description="the bucket's maximum capacity (tokens)")
+    refill_per_second: float = Field(gt=0, le=100_000, description="tokens added back per second")
+
+
 class Estate(_Model):
     region: str = Field(default="eu-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     vpc_cidr: str = "10.0.0.0/16"
@@ -60,6 +68,19 @@ class Estate(_Model):
     inbound_rules_per_security_group: int = Field(
         default=60, ge=1, le=1000, description="the account's quota (AWS's default 60; at most 1,000 once raised)"
     )
+    ec2_rate_limits: dict[str, Ec2RateLimit] = Field(
+        default_factory=dict,
+        description="EC2 request buckets replacing AWS's documented ones, by name (e.g. CreateTags); "
+        "the others keep AWS's figures: the limits are never off",
+    )
+
+    @field_validator("ec2_rate_limits")
+    @classmethod
+    def _known_buckets(cls, value: dict[str, Ec2RateLimit]) -> dict[str, Ec2RateLimit]:
+        unknown = sorted(set(value) - set(DEFAULT_EC2_RATE_LIMITS))
+        if unknown:
+            raise ValueError(f"no EC2 rate limit named {', '.join(unknown)}; have {', '.join(DEFAULT_EC2_RATE_LIMITS)}")
+        return value
 
     @field_validator("vpc_cidr", "subnet_cidr")
     @classmethod

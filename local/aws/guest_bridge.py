@@ -4,7 +4,8 @@ The moto server runs in a child process (local/aws/server.py) and serves SSM's D
 SendCommand and GetCommandInvocation through local/aws/ssm_extension.py; the guest emulator lives in the parent,
 next to the clock and the Site Recovery emulator it notifies. :class:`GuestAgentServer` exposes the emulator's
 few methods over HTTP on 127.0.0.1 (JSON, bounded requests, stopped with its block); :class:`RemoteGuest` is what
-the child's extension calls instead of the emulator.
+the child's extension calls instead of the emulator. The bridge also carries the parent's clock (``now``): the
+emulated EC2's request rate limits refill on it (local/aws/ec2_throttle.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -54,8 +57,10 @@ def _encode(value: Any) -> Any:
 class GuestAgentServer:
     """Serves one guest emulator's methods on 127.0.0.1; attach the emulator once it exists."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        """``now``: the parent's clock (the stack's VirtualClock), answered to the child's ``now`` calls."""
         self._guest: GuestAgent | None = None
+        self._now = now
         agent = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +94,8 @@ class GuestAgentServer:
         self._guest = guest
 
     def call(self, method: str, args: dict[str, Any]) -> Any:
+        if method == "now":
+            return self._now().timestamp() if self._now is not None else time.time()
         if method not in METHODS:
             raise ValueError(f"no guest method {method!r}")
         if self._guest is None:
@@ -121,6 +128,10 @@ class RemoteGuest:
         )
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
             return json.loads(response.read())["result"]
+
+    def now(self) -> float:
+        """The parent's clock, in seconds since the epoch."""
+        return float(self._call("now"))
 
     def known_instances(self) -> list[str]:
         return list(self._call("known_instances"))

@@ -10,6 +10,9 @@ and fake credentials (or each function's role credentials), the settings of the 
 
 The handlers' wiring is process-wide, so there is one active runtime per process; invocations are serialised
 (a Lambda execution environment runs one invocation at a time).
+
+botocore's retry backoff within an invocation is virtual (local/aws/virtual_backoff.py): it is not slept for real,
+and the emulated EC2 refills its rate-limit buckets by it, as AWS's refill while the SDK sleeps.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
 from local.aws.iam import InvocationCredentials, RoleCredentials
 from local.aws.seed import aws_client
+from local.aws.virtual_backoff import stamp_backoff, virtual_backoff
 
 FUNCTIONS = (
     "inventory",
@@ -99,8 +103,14 @@ class LocalLambdaRuntime:
         WIRING.configure(settings=self.settings, gateway_factory=self._gateways, persistence_factory=self._persistence)
 
     def _client(self, service: str, region: str) -> Any:
-        return aws_client(
-            service, region, self.endpoint_url, max_attempts=self.settings.aws_max_attempts, credentials=self._signer
+        return stamp_backoff(
+            aws_client(
+                service,
+                region,
+                self.endpoint_url,
+                max_attempts=self.settings.aws_max_attempts,
+                credentials=self._signer,
+            )
         )
 
     def _gateways(self, settings: Settings, region: str) -> Gateways:
@@ -137,7 +147,8 @@ class LocalLambdaRuntime:
             if self._signer is not None and self._roles is not None:
                 self._signer.current = self._roles[function_name]
             try:
-                result: dict[str, Any] = handler(dict(event), context)
+                with virtual_backoff():
+                    result: dict[str, Any] = handler(dict(event), context)
             except Exception as exc:
                 return {
                     "errorType": type(exc).__name__,

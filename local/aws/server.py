@@ -5,6 +5,10 @@ machine's other core instead of competing for this process's GIL), reached only 
 the block ends, and also when its parent dies (it watches its stdin, a pipe from the parent).
 
     python -c 'from local.aws.server import main; main()' [--inbound-rules-per-security-group N]
+        [--ec2-rate-limits '{"CreateTags": [100, 10]}']
+
+EC2's API request rate limits are always enforced (local/aws/ec2_throttle.py: AWS's documented buckets unless
+told otherwise), for every caller but the estate's operator (:data:`UNTHROTTLED_ACCESS_KEYS`).
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import argparse
 import copy
 import functools
 import inspect
+import json
 import logging
 import os
 import select
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,10 @@ GUEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "instance-profile", "AWS_SECRET_ACCESS
 #: Callers whose requests are not checked when IAM is enforced: the estate's operator (seeding, tests, the CLI)
 #: and the guests. Only the Lambdas' roles are modelled; every other caller acts as an administrator.
 UNCHECKED_ACCESS_KEYS = frozenset({FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], GUEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]})
+#: Callers EC2's request rate limits do not apply to: the estate's operator, whose seeding stands for what existed
+#: before the migration (a 1,000-instance estate is seeded at one instant of the pipeline's clock). The Lambdas'
+#: roles and the guests are throttled; nothing the operator does runs during a wave.
+UNTHROTTLED_ACCESS_KEYS = frozenset({FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]})
 #: AWS's default quota of inbound (and of outbound) rules per VPC security group, which moto enforces.
 DEFAULT_RULES_PER_SECURITY_GROUP = 60
 #: Seconds to wait for the child to import moto and bind its port, and for it to exit when told to.
@@ -81,6 +91,7 @@ def start_moto_server(
     enforce_iam: bool = False,
     seed: int | None = None,
     restore: Path | None = None,
+    ec2_rate_limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> Iterator[MotoServer]:
     """Run a moto server until the block exits. It serves every AWS service moto emulates on one endpoint.
 
@@ -93,6 +104,10 @@ def start_moto_server(
     ``seed``: seeds the random source moto draws every resource id from (its ``mock_random``, the one its
     ``/moto-api/seed`` route seeds), so the same seeding calls create the same ids every time. ``restore``: a file
     holding a :meth:`MotoServer.snapshot`, loaded before the server listens (ids continue where they were).
+    ``ec2_rate_limits``: buckets (``{name: (capacity, refill per second)}``) replacing AWS's documented ones
+    (:data:`~local.aws.ec2_throttle.DEFAULT_EC2_RATE_LIMITS`); they refill on the clock of the guest agent's
+    process when ``guest_agent_url`` is given, else on the wall clock. Counts: :func:`~local.aws.ec2_throttle.
+    throttle_counts`.
     """
     if host not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"the emulated AWS binds the loopback interface only, not {host}")
@@ -108,6 +123,7 @@ def start_moto_server(
         *(["--enforce-iam"] if enforce_iam else []),
         *(["--seed", str(seed)] if seed is not None else []),
         *(["--restore", str(restore)] if restore is not None else []),
+        *(["--ec2-rate-limits", json.dumps(dict(ec2_rate_limits))] if ec2_rate_limits else []),
     ]
     search_path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
@@ -324,6 +340,7 @@ def serve(
     enforce_iam: bool = False,
     seed: int | None = None,
     restore: Path | None = None,
+    ec2_rate_limits: str = "",
 ) -> None:
     """Serve until stdin closes (the parent ended the block, or died); ``save PATH`` lines on stdin write a
     snapshot of moto's state to PATH, answered by a ``saved`` line on stdout."""
@@ -343,11 +360,18 @@ def serve(
         from local.aws.snapshot import restore as restore_snapshot  # noqa: PLC0415
 
         restore_snapshot(restore.read_bytes())
+    from local.aws import ec2_throttle  # noqa: PLC0415
+
+    now: Callable[[], float] = time.time
     if guest_agent_url:
         from local.aws.guest_bridge import RemoteGuest  # noqa: PLC0415
         from local.aws.ssm_extension import install  # noqa: PLC0415
 
-        install(RemoteGuest(guest_agent_url))
+        guest = RemoteGuest(guest_agent_url)
+        install(guest)
+        now = guest.now  # the pipeline's clock: the buckets refill as its (virtual) time passes
+    limits = ec2_throttle.parse_limits(ec2_rate_limits)
+    ec2_throttle.install(ec2_throttle.Ec2Throttle(limits, now, exempt_access_keys=UNTHROTTLED_ACCESS_KEYS))
     if enforce_iam:
         enforce_iam_except(UNCHECKED_ACCESS_KEYS)
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
@@ -382,8 +406,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enforce-iam", action="store_true", help="check every caller but the operator and guests")
     parser.add_argument("--seed", type=int, default=None, help="seed moto's random ids (same calls, same ids)")
     parser.add_argument("--restore", type=Path, default=None, help="a snapshot of moto's state to start from")
+    parser.add_argument("--ec2-rate-limits", default="", help='JSON {"bucket": [capacity, refill]} over AWS\'s')
     args = parser.parse_args(argv)
-    serve(args.host, args.inbound_rules_per_security_group, args.guest_agent, args.enforce_iam, args.seed, args.restore)
+    serve(
+        args.host,
+        args.inbound_rules_per_security_group,
+        args.guest_agent,
+        args.enforce_iam,
+        args.seed,
+        args.restore,
+        args.ec2_rate_limits,
+    )
     return 0
 
 

@@ -34,6 +34,9 @@ def test_ten_vm_wave_completes_with_sane_figures(figures: WaveFigures) -> None:
     assert figures.sr_calls_by_operation["enable"] == 10
     assert figures.sr_calls_by_operation["commit"] == 10
     assert figures.sr_sweep_pages >= 1
+    # the emulated EC2 counted the Lambdas' rate-limited calls (two ingress rules per VM at least)
+    assert figures.ec2_throttle["AuthorizeSecurityGroupIngress"]["requests"] >= 20
+    assert 0.0 <= figures.ec2_throttled_share <= 1.0
     # every VM ran side by side: the wave lasts as long as its slowest VM
     assert figures.slowest_vm_hours > 1.0
     assert figures.wave_to_slowest_ratio == pytest.approx(1.0, abs=0.05)
