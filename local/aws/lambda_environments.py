@@ -70,7 +70,21 @@ class EnvironmentUsage:
 
 def _own_usage() -> EnvironmentUsage:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return EnvironmentUsage(os.getpid(), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+    return EnvironmentUsage(os.getpid(), usage.ru_utime + usage.ru_stime, _peak_rss_kib(usage.ru_maxrss))
+
+
+def _peak_rss_kib(maxrss: int) -> int:
+    """This process's own peak RSS. On Linux ``ru_maxrss`` of a spawned process starts at its parent's RSS at the
+    fork that preceded the exec (the kernel keeps the larger of the two), so the exec'd image's high-water mark is
+    read from ``/proc/self/status`` (``VmHWM``) instead; elsewhere ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return maxrss
 
 
 class _ForwardedStream:
