@@ -81,6 +81,7 @@ def _alive(pid: int) -> bool:
 def test_invocations_run_in_other_processes_side_by_side() -> None:
     with _runtime(2) as runtime:
         warm = _side_by_side(runtime, [{"marker": "a"}, {"marker": "b"}])  # two cold starts
+        assert os.getpid() not in {result["pid"] for result in warm}
         assert runtime.environments is not None and runtime.environments.cold_starts == 2
         slow = _side_by_side(runtime, [{"seconds": 1.5}, {"seconds": 1.5}])
         pids = {result["pid"] for result in slow}
@@ -171,17 +172,22 @@ def test_environments_answer_as_the_in_process_runtime(captured_logs: io.StringI
             {"migration_id": "vm-env-1", "instance_ids": [web]},
             {"migration_id": "vm-env-2", "instance_ids": ["not-an-instance-id"]},
         ]
+        # inventory under command_status's role, which may not describe instances: refused by moto's IAM
+        swapped = {**roles, "inventory": roles["command_status"]}
         answers = {}
         for size in (0, 1):
-            with LocalLambdaRuntime(
-                server.endpoint_url, seeded.lambda_environment(), credentials=roles, environments=size
-            ) as runtime:
-                answers[size] = [runtime.invoke("inventory", event) for event in events]
-                if size:
-                    assert runtime.environments is not None and os.getpid() not in runtime.environments.pids()
-    success, failure = answers[1]
+            answers[size] = []
+            for credentials, batch in ((roles, events), (swapped, events[:1])):
+                with LocalLambdaRuntime(
+                    server.endpoint_url, seeded.lambda_environment(), credentials=credentials, environments=size
+                ) as runtime:
+                    answers[size] += [runtime.invoke("inventory", event) for event in batch]
+                    if size:
+                        assert runtime.environments is not None and os.getpid() not in runtime.environments.pids()
+    success, failure, denied = answers[1]
     assert [facts["instance_id"] for facts in success["facts"]] == [web] and success["facts"][0]["ssm_managed"]
     assert failure["errorType"] == "InvalidRequestError" and failure["stackTrace"]
+    assert denied["errorType"] == "AccessDeniedError" and "ec2:DescribeInstances" in denied["errorMessage"]
     assert answers[1] == answers[0]
     text = captured_logs.getvalue()
-    assert text.count('"message":"inventory failed"') == 2  # the failure's warning, from each runtime
+    assert text.count('"message":"inventory failed"') == 4  # the failures' warnings, from each runtime
