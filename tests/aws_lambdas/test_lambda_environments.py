@@ -4,6 +4,7 @@ Lambda does, and no process left after close."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -11,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,14 +113,26 @@ def test_logs_written_in_an_environment_reach_this_process(captured_logs: io.Str
     assert len(debug) == 1 and '"marker":"forwarded-2"' in debug[0]
 
 
+def _children() -> set[int]:
+    """This process's children, whichever of its threads started them."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.update(int(pid) for pid in (task / "children").read_text().split())
+    return found
+
+
 def test_close_leaves_no_environment_process() -> None:
+    before = _children()
     runtime = _runtime(2)
     _side_by_side(runtime, [{"seconds": 0.2}, {"seconds": 0.2}])
     assert runtime.environments is not None
     pids = runtime.environments.pids()
     assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    assert set(pids) <= _children() - before
     runtime.close()
     assert not [pid for pid in pids if _alive(pid)]
+    assert _children() - before == set(), "a process the environments started outlived close"
     usage = runtime.environment_usage()  # each reported its own usage as it stopped
     assert {item.pid for item in usage} == set(pids) and all(item.cpu_seconds > 0 for item in usage)
     with pytest.raises(RuntimeError, match="closed"):
