@@ -160,6 +160,25 @@ def test_a_killed_environment_fails_its_invocation_and_is_replaced() -> None:
         assert runtime.environments.cold_starts == 2 and runtime.environments.pids() == [again["pid"]]
 
 
+def test_an_environment_that_died_while_idle_is_not_given_an_invocation() -> None:
+    with _runtime(1) as runtime:
+        first = runtime.invoke("slow", {})["pid"]
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive_unreaped(first) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = runtime.invoke("slow", {})
+        assert "errorType" not in again and again["pid"] != first
+
+
+def _alive_unreaped(pid: int) -> bool:
+    """Running (not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_an_invocation_past_the_timeout_is_stopped() -> None:
     with _runtime(1, timeout_seconds=2.0) as runtime:
         first = runtime.invoke("slow", {})["pid"]
