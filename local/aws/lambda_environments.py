@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -155,7 +156,9 @@ class _Environment:
     busy: bool = False
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        """Its process runs: not reaped, and (idle, so nothing to read) its pipe not at EOF, which is seen as soon
+        as the process has closed its files, before it can be reaped."""
+        return self.process.is_alive() and (self.busy or not self.conn.poll())
 
 
 def exit_error(request_id: str, process: BaseProcess) -> dict[str, Any]:
@@ -205,6 +208,9 @@ class LambdaEnvironments:
     stopped_usage: list[EnvironmentUsage] = field(default_factory=list)
     #: Environments started (cold starts), for figures and tests.
     cold_starts: int = 0
+    #: multiprocessing's resource tracker was started for this pool (spawn starts it with the first process); it
+    #: is a child of this process too, so :meth:`close` stops it then.
+    _started_tracker: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -262,14 +268,17 @@ class LambdaEnvironments:
             while True:
                 if self._closed:
                     raise LambdaEnvironmentError("the Lambda environments are closed")
-                if self._idle:
+                while self._idle:
                     environment = self._idle.pop()
-                    environment.busy = True
-                    return environment
+                    if environment.alive():
+                        environment.busy = True
+                        return environment
+                    self._discard(environment)  # died while idle: Lambda would not give it an invocation
                 if len(self._all) + self._starting < self.size:
                     self._starting += 1
                     break
                 self._cond.wait()
+        started: _Environment | dict[str, Any] | None = None
         try:
             started = self._start(request_id)
         finally:
@@ -277,14 +286,16 @@ class LambdaEnvironments:
                 self._starting -= 1
                 if isinstance(started, _Environment):
                     self._all.append(started)
-                    if self._closed:
-                        self._cond.notify_all()
-                else:
-                    self._cond.notify()
+                self._cond.notify_all()  # close() may be waiting for this start; a waiter may start another
+        assert started is not None
         return started
 
     def _start(self, request_id: str) -> _Environment | dict[str, Any]:
         """A cold start: a new process, initialised before it serves anything."""
+        with self._cond:
+            if resource_tracker._resource_tracker._fd is None:  # no public "is it running"
+                resource_tracker.ensure_running()
+                self._started_tracker = True
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(target=serve, args=(child, self.config), name="lambda-environment", daemon=True)
         process.start()
@@ -317,13 +328,17 @@ class LambdaEnvironments:
             if healthy and not self._closed and environment.alive():
                 self._idle.append(environment)
             else:  # discarded: the next invocation that needs one starts a new environment
-                if environment in self._all:
-                    self._all.remove(environment)
-                if environment in self._idle:
-                    self._idle.remove(environment)
-                _kill(environment.process)
-                environment.conn.close()
+                self._discard(environment)
             self._cond.notify_all()
+
+    def _discard(self, environment: _Environment) -> None:
+        """Forget an environment and end its process (called holding the condition's lock)."""
+        if environment in self._all:
+            self._all.remove(environment)
+        if environment in self._idle:
+            self._idle.remove(environment)
+        _kill(environment.process)
+        environment.conn.close()
 
     # --- figures and stopping -----------------------------------------------------------------------------------
 
@@ -374,6 +389,10 @@ class LambdaEnvironments:
             _kill(environment.process)
             if id(environment) in idle:
                 environment.conn.close()
+        if self._started_tracker:
+            # The pool uses no named semaphore or shared memory, nothing the tracker would have to clean up.
+            resource_tracker._resource_tracker._stop()  # Python 3.11: no public stop
+            self._started_tracker = False
 
 
 def _kill(process: BaseProcess) -> None:

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -163,20 +164,13 @@ def test_a_killed_environment_fails_its_invocation_and_is_replaced() -> None:
 def test_an_environment_that_died_while_idle_is_not_given_an_invocation() -> None:
     with _runtime(1) as runtime:
         first = runtime.invoke("slow", {})["pid"]
+        assert runtime.environments is not None
+        (idle,) = runtime.environments._idle
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _alive_unreaped(first) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # its end is observable: the process ended and its end of the pipe is closed (EOF)
+        assert wait([idle.process.sentinel], timeout=10) and wait([idle.conn], timeout=10)
         again = runtime.invoke("slow", {})
         assert "errorType" not in again and again["pid"] != first
-
-
-def _alive_unreaped(pid: int) -> bool:
-    """Running (not a zombie waiting to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def test_an_invocation_past_the_timeout_is_stopped() -> None:
