@@ -293,7 +293,8 @@ class LambdaEnvironments:
     def _start(self, request_id: str) -> _Environment | dict[str, Any]:
         """A cold start: a new process, initialised before it serves anything."""
         with self._cond:
-            if resource_tracker._resource_tracker._fd is None:  # no public "is it running"
+            tracker = resource_tracker._resource_tracker
+            if getattr(tracker, "_fd", None) is None:  # no public "is it running"
                 resource_tracker.ensure_running()
                 self._started_tracker = True
         parent, child = self._context.Pipe(duplex=True)
@@ -391,7 +392,7 @@ class LambdaEnvironments:
                 environment.conn.close()
         if self._started_tracker:
             # The pool uses no named semaphore or shared memory, nothing the tracker would have to clean up.
-            resource_tracker._resource_tracker._stop()  # Python 3.11: no public stop
+            resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]  # Python 3.11: no public stop
             self._started_tracker = False
 
 
