@@ -102,11 +102,13 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("max_parallel", "max_parallel", "{:d}"),
     ("real seconds (wave)", "real_seconds", "{:.1f}"),
     ("CPU seconds (wave, pipeline process)", "cpu_seconds", "{:.1f}"),
-    ("CPU seconds (Lambda environments, summed)", "lambda_env_cpu_seconds", "{:.1f}"),
     ("CPU seconds (moto server process, whole run)", "emulated_aws_cpu_seconds", "{:.1f}"),
     ("peak RSS MiB (pipeline process)", "peak_rss_mib", "{:.0f}"),
-    ("peak RSS MiB (Lambda environments, summed)", "lambda_env_peak_rss_mib_sum", "{:.0f}"),
     ("peak RSS MiB (moto server process)", "emulated_aws_peak_rss_mib", "{:.0f}"),
+    ("Lambda environments (processes)", "lambda_environments", "{:d}"),
+    ("CPU seconds (Lambda environments, summed, whole run)", "lambda_environments_cpu_seconds", "{:.1f}"),
+    ("peak RSS MiB (Lambda environments, summed)", "lambda_environments_peak_rss_mib_sum", "{:.0f}"),
+    ("peak RSS MiB (largest Lambda environment)", "lambda_environments_peak_rss_mib_max", "{:.0f}"),
     ("peak RSS MiB (all processes, summed)", "peak_rss_mib_summed", "{:.0f}"),
     ("seeding real s (excluded)", "seeding_real_seconds", "{:.1f}"),
     ("orchestration episodes", "episodes", "{:d}"),
@@ -136,7 +138,10 @@ def _derived(figures: dict[str, Any]) -> dict[str, Any]:
     """Figures computed from others (older figure files lack the newer keys: shown as "—")."""
     out = dict(figures)
     out["episodes_per_vm"] = figures["episodes"] / max(1, figures["vms"])
-    rss = [figures.get(key) for key in ("peak_rss_mib", "lambda_env_peak_rss_mib_sum", "emulated_aws_peak_rss_mib")]
+    rss = [
+        figures.get(key)
+        for key in ("peak_rss_mib", "lambda_environments_peak_rss_mib_sum", "emulated_aws_peak_rss_mib")
+    ]
     if figures.get("activity_cpu_ms"):
         out["activity_wall_over_cpu"] = f"{figures['activity_wall_ms']:.1f} / {figures['activity_cpu_ms']:.1f}"
     out["peak_rss_mib_summed"] = sum(value for value in rss if value is not None)

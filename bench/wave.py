@@ -164,6 +164,7 @@ class WaveFigures:
     seeding_real_seconds: float
     seeding_cpu_seconds: float
     setup_real_seconds: float
+
     episodes: int
     activities: int
     events_replayed_per_vm: float
@@ -201,6 +202,12 @@ class WaveFigures:
     #: share of all the limited requests that were throttled (botocore's retries included, each a request).
     ec2_throttle: dict[str, dict[str, int]] = field(default_factory=dict)
     ec2_throttled_share: float = 0.0
+    #: The Lambda execution environments (processes, each reporting its own getrusage as it stops): how many ran,
+    #: their CPU seconds summed (whole life: cold starts included), their peak RSS summed and the largest.
+    lambda_environments: int = 0
+    lambda_environments_cpu_seconds: float = 0.0
+    lambda_environments_peak_rss_mib_sum: float = 0.0
+    lambda_environments_peak_rss_mib_max: float = 0.0
 
 
 def run_wave(
@@ -211,6 +218,7 @@ def run_wave(
     activity_workers: int = 4,
     rules_quota: int = RAISED_RULES_QUOTA,
     state_dir: Path | None = None,
+    lambda_environments: int | None = None,
 ) -> WaveFigures:
     """Migrate a generated wave of ``vms`` VMs on a fresh local stack; returns its figures."""
     scenario = build_scenario(
@@ -219,7 +227,12 @@ def run_wave(
     setup, wave = Usage(), Usage()
     with tempfile.TemporaryDirectory(prefix="bench-wave-") as scratch:
         with _measured(setup):
-            opened = LocalStack.open(scenario, state_dir or Path(scratch), activity_workers=activity_workers)
+            opened = LocalStack.open(
+                scenario,
+                state_dir or Path(scratch),
+                activity_workers=activity_workers,
+                lambda_environments=lambda_environments,
+            )
             local = opened.__enter__()
         try:
             with _measured(wave):
@@ -228,11 +241,19 @@ def run_wave(
             figures = _figures(local, scenario, outcome, wave, setup)
         finally:
             opened.__exit__(None, None, None)
+    # RUSAGE_CHILDREN sums moto's server and the Lambda environments (all children): each environment's own report
+    # is taken out of the CPU; ru_maxrss is the largest child's, moto's unless an environment's is as large.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    environments = local.invoker.lambdas.environment_usage()
+    lambda_cpu = sum(item.cpu_seconds for item in environments)
     return replace(
         figures,
         emulated_aws_peak_rss_mib=children.ru_maxrss / 1024,
-        emulated_aws_cpu_seconds=children.ru_utime + children.ru_stime,
+        emulated_aws_cpu_seconds=children.ru_utime + children.ru_stime - lambda_cpu,
+        lambda_environments=len(environments),
+        lambda_environments_cpu_seconds=lambda_cpu,
+        lambda_environments_peak_rss_mib_sum=sum(item.peak_rss_kib for item in environments) / 1024,
+        lambda_environments_peak_rss_mib_max=max((item.peak_rss_kib for item in environments), default=0) / 1024,
     )
 
 
@@ -345,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-parallel", type=int, default=None, help="default: the wave size, at most 200")
     parser.add_argument("--initial-replication-hours", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=4, help="activity worker threads")
+    parser.add_argument(
+        "--lambda-environments", type=int, default=None, help="Lambda environments (default: CPUs; 0: in-process)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--json-out", type=Path, default=None, help="write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -354,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         max_parallel=args.max_parallel,
         initial_replication_hours=args.initial_replication_hours,
         activity_workers=args.workers,
+        lambda_environments=args.lambda_environments,
     )
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(asdict(figures)), encoding="utf-8")

@@ -9,6 +9,7 @@ and the local Durable host running the unchanged ``function_app.py`` — all on 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -91,7 +92,7 @@ class LambdaCall:
 
 @dataclass
 class LocalLambdaInvoker:
-    """:class:`shared.ports.LambdaInvoker` over the in-process Lambda runtime, with the estate's side effects.
+    """:class:`shared.ports.LambdaInvoker` over the local Lambda runtime, with the estate's side effects.
 
     Stopping or starting a source tells the Site Recovery emulator (as the real agent's last writes would), and
     a scenario may throttle the first N invocations of a Lambda for an instance (a throttling storm that outlasts
@@ -235,6 +236,7 @@ class LocalStack:
         activity_workers: int = 4,
         run_linux_scripts: bool = False,
         persist: bool = False,
+        lambda_environments: int | None = None,
     ) -> Iterator[LocalStack]:
         """Open everything on ``state_dir``. moto's ids are seeded from the scenario's name
         (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run.
@@ -242,7 +244,10 @@ class LocalStack:
         ``persist``: the emulated clouds' state is saved in ``state_dir`` (:mod:`local.persistence`) when the
         stack closes and whenever :meth:`save_state` is called, and a saved state is restored on open instead of
         seeding afresh: a wave in flight continues on the same clouds (raises
-        :class:`~local.persistence.IncompatibleStateError` for a state of another version)."""
+        :class:`~local.persistence.IncompatibleStateError` for a state of another version).
+
+        ``lambda_environments``: how many Lambda execution-environment processes may run invocations side by side
+        (default: the machine's CPU count); they are stopped when the stack closes."""
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         saved = load_state(state_dir) if persist else None
@@ -284,7 +289,12 @@ class LocalStack:
             arm = AzureResourcesEmulator(scenario.azure, clock=clock, arm_limits=limits)
             seed_from_request(arm, scenario.request, _migrate_site_id(emulator))
             lambdas = stack.enter_context(
-                LocalLambdaRuntime(moto.endpoint_url, seeded.lambda_environment(), credentials=roles)
+                LocalLambdaRuntime(
+                    moto.endpoint_url,
+                    seeded.lambda_environment(),
+                    credentials=roles,
+                    environments=(os.cpu_count() or 1) if lambda_environments is None else lambda_environments,
+                )
             )
             invoker = LocalLambdaInvoker(
                 lambdas=lambdas,

@@ -1,8 +1,9 @@
-"""Emulated AWS for the local host: moto server, a seeded estate, in-process Lambdas and a guest emulator.
+"""Emulated AWS for the local host: moto server, a seeded estate, the Lambdas' runtime and a guest emulator.
 
 * :func:`start_moto_server` — moto's ThreadedMotoServer on 127.0.0.1 (ephemeral port), stopped on exit;
 * :func:`seed_estate` — VPC, subnet, appliance, source instances, SSM documents, secrets, bucket, table;
-* :class:`LocalLambdaRuntime` — calls the Lambda handlers in-process with a Lambda context;
+* :class:`LocalLambdaRuntime` — calls the Lambda handlers with a Lambda context, in execution-environment
+  processes (:mod:`local.aws.lambda_environments`) or in-process;
 * :class:`GuestEmulator` — decides SSM command outcomes per instance (moto's send_command always succeeds with
   empty output and moto lacks DescribeInstanceInformation); moto itself answers those SSM calls from it
   (:mod:`local.aws.ssm_extension`; across the moto server's process boundary via :mod:`local.aws.guest_bridge`).
