@@ -67,3 +67,34 @@ def test_generated_scenario_mixes_platforms_and_bounds_the_request() -> None:
     assert build_scenario(1000).request["max_parallel"] == 200  # the request's own limit
     with pytest.raises(ValueError, match="between 1 and 1000"):
         build_scenario(1001)
+
+
+#: What one VM may cost, measured on this code (BENCHMARKS.md): a regression guard on the counts, which are exact and
+#: repeatable (times are not asserted anywhere). Issue #18's target of 25 episodes per VM is not met yet; these keep
+#: what was won (publishes ride with the steps: 61.8 -> 50.7 episodes per VM; wake on change: replays flat).
+EPISODES_PER_VM = 55
+EVENTS_REPLAYED_PER_VM = 2400
+SITE_RECOVERY_CALLS_PER_VM = 16  # per-VM calls; the vault-level pages are shared by the wave
+THROTTLED_SHARE = 0.05  # issue #18: a paced wave stays under 5 % throttled calls on every limited API
+
+
+def check_counts(figures: WaveFigures) -> None:
+    per_vm = figures.episodes / figures.vms
+    assert per_vm <= EPISODES_PER_VM, per_vm
+    assert figures.events_replayed_per_vm <= EVENTS_REPLAYED_PER_VM
+    assert figures.sr_calls_per_vm <= SITE_RECOVERY_CALLS_PER_VM
+    assert figures.arm_throttled_share < THROTTLED_SHARE, figures.arm_requests
+    assert figures.ec2_throttled_share < THROTTLED_SHARE, figures.ec2_throttle
+
+
+def test_ten_vm_wave_costs_stay_within_the_measured_budget(figures: WaveFigures) -> None:
+    check_counts(figures)
+
+
+@pytest.mark.slow
+def test_hundred_vm_wave_costs_stay_within_the_measured_budget() -> None:
+    figures = run_wave(100)
+    assert figures.completed == 100, figures.errors
+    check_counts(figures)
+    # the vault-level pages (health sweep, replication watch) spread over a hundred VMs: every call counted
+    assert figures.sr_calls_per_vm_all <= 20

@@ -21,7 +21,8 @@ PLATFORM_PREFIXES = (
     "FUNCTIONS_",
     "WEBSITE_",
 )
-PLATFORM_SETTINGS = {"AZURE_CLIENT_ID"}
+#: The Python worker's thread pool size (functions-app-settings.md, PYTHON_THREADPOOL_THREAD_COUNT, at most 32).
+PLATFORM_SETTINGS = {"AZURE_CLIENT_ID", "PYTHON_THREADPOOL_THREAD_COUNT"}
 _SETTING = re.compile(r"\{ name: '(?P<name>[A-Za-z0-9_]+)', value: ")
 SERVICE_BUS_DATA_OWNER = "090c5cfd-751d-490a-894a-3ce6f1109419"
 
@@ -104,3 +105,25 @@ def test_the_receiver_only_grant_that_was_there_fails_the_check() -> None:
     block = roles[block_start:block_end].replace("roleIds.serviceBusDataOwner", "roleIds.serviceBusDataReceiver")
     planted = roles[:block_start] + block + roles[block_end:]
     assert _trigger_role_problems(planted) == ["the trigger's role is not Azure Service Bus Data Owner"]
+
+
+def _var(bicep: str, name: str) -> str:
+    found = re.search(rf"^var {name} = (.+)$", bicep, re.MULTILINE)
+    assert found, name
+    return found.group(1).strip()
+
+
+def test_the_worker_concurrency_is_set_within_the_documented_limits() -> None:
+    """One Python worker per vCPU (FUNCTIONS_WORKER_PROCESS_COUNT, at most 10; Elastic Premium only, Flex sizes its
+    workers itself), a thread pool for activities that wait (PYTHON_THREADPOOL_THREAD_COUNT, at most 32) and Durable's
+    limits derived from both (functions-app-settings.md; the reasoning is in the Bicep's comment)."""
+    bicep = FUNCTION_APP_BICEP.read_text(encoding="utf-8")
+    names = _app_settings(bicep)
+    assert "PYTHON_THREADPOOL_THREAD_COUNT" in names and "FUNCTIONS_WORKER_PROCESS_COUNT" in names
+    premium = bicep.split("var premiumSettings = [", 1)[1].split("]", 1)[0]
+    assert "FUNCTIONS_WORKER_PROCESS_COUNT" in premium  # never on Flex Consumption
+    assert 1 <= int(_var(bicep, "threadsPerWorker")) <= 32
+    assert "'EP3' ? 4" in _var(bicep, "vcpus") and max(int(n) for n in re.findall(r"\d+", _var(bicep, "vcpus"))) <= 10
+    assert _var(bicep, "activityConcurrency") == "vcpus * threadsPerWorker"
+    assert "maxConcurrentActivityFunctions', value: string(activityConcurrency)" in bicep
+    assert "maxConcurrentOrchestratorFunctions', value: string(orchestratorConcurrency)" in bicep

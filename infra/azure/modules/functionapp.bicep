@@ -31,9 +31,23 @@ param integrationSubnetId string
 param operatorApiClientId string
 
 var isFlex = hostingPlan == 'FlexConsumption'
-// Durable concurrency per instance follows the instance size: Flex instances (2 GB) run fewer activities at
-// once than an Elastic Premium worker; the task hub name is per environment so environments never share state.
-var durableConcurrency = isFlex ? 10 : 20
+// Concurrency per instance, from what the local host measures (BENCHMARKS.md, "Deployed concurrency"):
+// - an orchestration episode is CPU-bound (the Durable SDK replaying the history, ~5 ms) and holds the worker's GIL,
+//   so one Python worker process per vCPU (FUNCTIONS_WORKER_PROCESS_COUNT, at most 10) and no more orchestrator
+//   episodes at once than a few per process: more would only queue for the GIL;
+// - an activity mostly waits (ARM, Lambda Invoke, Service Bus): real/CPU time ~2.7 with every cloud emulated on the
+//   same machine, higher against real endpoints (an ARM call is 100-500 ms of waiting for ~10 ms of CPU), so 8 threads
+//   per process (PYTHON_THREADPOOL_THREAD_COUNT, at most 32) keep a core busy while activities wait;
+// - activities at once per instance = processes x threads; above that the rate limits bind anyway (the wave paces its
+//   VM starts, shared/pacing.py).
+// Elastic Premium: EP1/EP2/EP3 have 1/2/4 vCPUs. Flex Consumption (2,048 MB instances, about 1 vCPU) sizes its
+// language workers itself and does not take FUNCTIONS_WORKER_PROCESS_COUNT; only the thread pool and Durable's
+// limits are set there.
+var vcpus = isFlex ? 1 : (elasticPremiumSku == 'EP3' ? 4 : (elasticPremiumSku == 'EP2' ? 2 : 1))
+var threadsPerWorker = 8
+var activityConcurrency = vcpus * threadsPerWorker
+var orchestratorConcurrency = vcpus * 4
+// The task hub name is per environment, so environments never share orchestration state.
 var taskHubName = '${replace(namePrefix, '-', '')}hub'
 var packageUrl = '${storageBlobEndpoint}${deploymentContainerName}'
 
@@ -48,8 +62,9 @@ var commonSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
   { name: 'DURABLE_TASK_HUB', value: taskHubName }
-  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions', value: string(durableConcurrency) }
-  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions', value: string(durableConcurrency) }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions', value: string(activityConcurrency) }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions', value: string(orchestratorConcurrency) }
+  { name: 'PYTHON_THREADPOOL_THREAD_COUNT', value: string(threadsPerWorker) }
   { name: 'MIGRATION_ENVIRONMENT', value: environment }
   { name: 'MIGRATION_EVENTS_TOPIC', value: eventsTopicName }
   { name: 'REPLICATION_HEALTH_SCHEDULE', value: replicationHealthSchedule }
@@ -69,6 +84,7 @@ var premiumSettings = [
   { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
   { name: 'WEBSITE_RUN_FROM_PACKAGE', value: '${packageUrl}/${namePrefix}-func.zip' }
   { name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID', value: identityId }
+  { name: 'FUNCTIONS_WORKER_PROCESS_COUNT', value: string(vcpus) }
 ]
 
 var inboundRules = [
