@@ -35,16 +35,17 @@ var isFlex = hostingPlan == 'FlexConsumption'
 // - an orchestration episode is CPU-bound (the Durable SDK replaying the history, ~5 ms) and holds the worker's GIL,
 //   so one Python worker process per vCPU (FUNCTIONS_WORKER_PROCESS_COUNT, at most 10) and no more orchestrator
 //   episodes at once than a few per process: more would only queue for the GIL;
-// - an activity mostly waits (ARM, Lambda Invoke, Service Bus): real/CPU time ~2.7 with every cloud emulated on the
-//   same machine, higher against real endpoints (an ARM call is 100-500 ms of waiting for ~10 ms of CPU), so 8 threads
-//   per process (PYTHON_THREADPOOL_THREAD_COUNT, at most 32) keep a core busy while activities wait;
+// - an activity mostly waits (ARM, Lambda Invoke, Service Bus): 48 ms real for 4.2 ms of its thread's CPU in the
+//   100-VM wave, with every cloud emulated on the same machine (longer waits against real endpoints), so
+//   ceil(48 / 4.2) = 12 threads per process (PYTHON_THREADPOOL_THREAD_COUNT, at most 32) keep a core busy while
+//   activities wait;
 // - activities at once per instance = processes x threads; above that the rate limits bind anyway (the wave paces its
 //   VM starts, shared/pacing.py).
 // Elastic Premium: EP1/EP2/EP3 have 1/2/4 vCPUs. Flex Consumption (2,048 MB instances, about 1 vCPU) sizes its
 // language workers itself and does not take FUNCTIONS_WORKER_PROCESS_COUNT; only the thread pool and Durable's
 // limits are set there.
 var vcpus = isFlex ? 1 : (elasticPremiumSku == 'EP3' ? 4 : (elasticPremiumSku == 'EP2' ? 2 : 1))
-var threadsPerWorker = 8
+var threadsPerWorker = 12
 var activityConcurrency = vcpus * threadsPerWorker
 var orchestratorConcurrency = vcpus * 4
 // The task hub name is per environment, so environments never share orchestration state.
