@@ -354,6 +354,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
         target = self.spec.target
         spec = sr.TestFailoverSpec(item=item, test_network_id=target.test_virtual_network_id or "")
         failure: StepFailed | None = None
+        cleanable = False  # read below: the test failover awaits its clean-up (the test VM's checks change nothing)
         try:
             self.test_failover_started = True
             started = yield from self.call(
@@ -371,18 +372,22 @@ class VmMigration(CutoverSteps, TestVmSteps):
                     f"test failover state {status.test_failover_state or 'unknown'}: "
                     f"{status.test_failover_state_description or 'the test VM is not ready'}",
                 )
+            cleanable = True
             yield from self.validate_test_vm(test_job)
         except StepFailed as failed:
             failure = failed
-        yield from self.clean_up_test_migration()
+        yield from self.clean_up_test_migration(known_cleanable=cleanable)
         if failure is not None:
             raise failure
 
-    def clean_up_test_migration(self) -> Flow:
+    def clean_up_test_migration(self, *, known_cleanable: bool = False) -> Flow:
+        """Clean the test failover up; ``known_cleanable``: the item was just read awaiting it (no second read)."""
         self.move(S.CLEANING_UP_TEST, "removing the test VM")
         item = self.require_item()
-        status = yield from self.replication_status()
-        if sr.can_cleanup_test_failover(status):
+        if not known_cleanable:
+            status = yield from self.replication_status()
+            known_cleanable = sr.can_cleanup_test_failover(status)
+        if known_cleanable:
             started = yield from self.call(
                 site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
             )
