@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                      # everything; writes BENCHMARKS.md
     .venv/bin/python -m bench --sizes 10 --no-write
+    .venv/bin/python -m bench --results-dir .state/bench   # keep each wave's figures; rerun only what is missing
 
 Each wave runs in its own process (peak RSS is a per-process high-water mark). Prints a table and rewrites the
 generated part of BENCHMARKS.md (between the ``bench:begin``/``bench:end`` markers; the prose around it is kept).
@@ -44,14 +45,19 @@ class Case:
     initial_replication_hours: float = 1.0
 
     @property
+    def stem(self) -> str:
+        """The file name of its figures and log: ``wave-100-24h``."""
+        return f"wave-{self.vms}-{self.initial_replication_hours:g}h"
+
+    @property
     def label(self) -> str:
         return f"{self.vms} VMs, {self.initial_replication_hours:g} h IR"
 
 
 def run_case(case: Case, scratch: Path, timeout: float) -> dict[str, Any]:
     """Run one wave in a child process; returns its figures (see ``bench.wave.WaveFigures``)."""
-    out = scratch / f"wave-{case.vms}-{case.initial_replication_hours:g}h.json"
-    log = scratch / f"wave-{case.vms}-{case.initial_replication_hours:g}h.log"
+    out = scratch / f"{case.stem}.json"
+    log = scratch / f"{case.stem}.log"
     command = [
         sys.executable,
         "-m",
@@ -282,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per wave")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        help="keep each wave's figures (JSON) and log here; a wave whose figures are already there is not run again "
+        "(default: a temporary directory)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
@@ -293,9 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: list[tuple[Case, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        kept = args.results_dir or Path(scratch)
+        kept.mkdir(parents=True, exist_ok=True)
         for case in cases:
+            done = kept / f"{case.stem}.json"
+            if args.results_dir and done.exists():
+                print(f"kept {case.label} ({done})", flush=True)
+                results.append((case, json.loads(done.read_text(encoding="utf-8"))))
+                continue
             print(f"running {case.label} ...", flush=True)
-            results.append((case, run_case(case, Path(scratch), args.timeout)))
+            results.append((case, run_case(case, kept, args.timeout)))
     elapsed = time.perf_counter() - started
     command = "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     print(table(results))

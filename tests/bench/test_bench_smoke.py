@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import BEGIN, END, Case, table, verdicts, write_report
+from bench.__main__ import main as bench_main
 from bench.wave import WaveFigures, build_scenario, run_wave
 
 
@@ -98,3 +100,15 @@ def test_hundred_vm_wave_costs_stay_within_the_measured_budget() -> None:
     check_counts(figures)
     # the vault-level pages (health sweep, replication watch) spread over a hundred VMs: every call counted
     assert figures.sr_calls_per_vm_all <= 20
+
+
+def test_kept_figures_are_reported_without_running_the_wave_again(
+    figures: WaveFigures, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / f"{Case(10).stem}.json").write_text(json.dumps(asdict(figures)), encoding="utf-8")
+    assert (
+        bench_main(["--sizes", "10", "--long-replication-vms", "0", "--no-write", "--results-dir", str(tmp_path)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "kept 10 VMs, 1 h IR" in out and "running" not in out
+    assert "| VMs completed | 10 |" in out
