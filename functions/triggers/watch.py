@@ -20,10 +20,13 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
+from azure.durable_functions.models.utils.http_utils import get_async_request
 
 from functions import runtime
 from functions.settings import WATCH_SCHEDULE_SETTING
@@ -73,10 +76,7 @@ async def watch(client: Any, now: datetime) -> dict[str, int]:
 async def waiting_vms(client: Any) -> Waits:
     """Running VM orchestrations that wait for a Site Recovery change, with what they wait for."""
     found: Waits = []
-    statuses = await client.get_status_by(
-        runtime_status=[df.OrchestrationRuntimeStatus.Running], instance_id_prefix="vm-"
-    )
-    for status in statuses:
+    for status in await _running_vms(client):
         custom = status.custom_status
         if not isinstance(custom, dict) or not custom.get("waiting_for"):
             continue
@@ -87,6 +87,29 @@ async def waiting_vms(client: Any) -> Waits:
         if progress.waiting_for is not None:
             found.append((str(status.instance_id), progress.waiting_for))
     return found
+
+
+async def _running_vms(client: Any) -> list[df.DurableOrchestrationStatus]:
+    """The running VM orchestrations' statuses without their inputs.
+
+    Every tick reads them, and what the watch needs is the custom status; a VM's input (its request, target, facts)
+    is most of an instance's size. The Durable HTTP API's instance query takes ``showInput=false`` for that, which
+    the SDK's ``get_status_by`` cannot send: the query is built here with the SDK's own options and request helper,
+    on the client binding's base URL (falling back to ``get_status_by`` if that ever moves).
+    """
+    running = [df.OrchestrationRuntimeStatus.Running]
+    bindings = getattr(client, "_orchestration_bindings", None)
+    base_url = getattr(bindings, "rpc_base_url", None)
+    if not base_url:
+        statuses: list[df.DurableOrchestrationStatus] = await client.get_status_by(
+            runtime_status=running, instance_id_prefix="vm-"
+        )
+        return statuses
+    url = RpcManagementOptions(runtime_status=running, instance_id_prefix="vm-").to_url(base_url)
+    code, body = await get_async_request(f"{url}{'&' if '?' in url else '?'}showInput=false")
+    if code != HTTPStatus.OK or not isinstance(body, list):
+        raise MigrationError(f"listing the running VM orchestrations answered {code}")
+    return [df.DurableOrchestrationStatus.from_json(item) for item in body]
 
 
 async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:

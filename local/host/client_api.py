@@ -94,11 +94,13 @@ class ClientApi:
     async def query(self, request: web.Request) -> web.Response:
         created_from = request.query.get("createdTimeFrom")
         created_to = request.query.get("createdTimeTo")
+        # The Durable HTTP API's instance query: ``showInput=false`` leaves each instance's input out (default: in).
         found = self._host.instances(
             prefix=request.query.get("instanceIdPrefix"),
             statuses=_statuses(request.query.get("runtimeStatus")),
             created_from=parse_timestamp(created_from) if created_from else None,
             created_to=parse_timestamp(created_to) if created_to else None,
+            with_input=request.query.get("showInput", "true").lower() != "false",
         )
         return web.json_response([s.to_api_json() for s in found], status=200)
 

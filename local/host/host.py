@@ -401,8 +401,9 @@ class LocalHost:
         statuses: list[str] | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
+        with_input: bool = True,
     ) -> list[InstanceStatus]:
-        """Instances matching every given filter, oldest first."""
+        """Instances matching every given filter, oldest first (``with_input=False``: their inputs left out)."""
         where, args = ["1 = 1"], []
         if prefix:
             where.append("instance_id LIKE ? ESCAPE '\\'")
@@ -418,7 +419,8 @@ class LocalHost:
             args.append(format_timestamp(created_to))
         with self._store.reading() as db:
             rows = db.execute(
-                "SELECT instance_id, name, status, input_json, output_json, custom_status_json, created_at, "  # noqa: S608
+                f"SELECT instance_id, name, status, {'input_json' if with_input else 'NULL'}, output_json, "  # noqa: S608
+                "custom_status_json, created_at, "
                 f"updated_at, history_len FROM instances WHERE {' AND '.join(where)} "
                 "ORDER BY created_at, instance_id",
                 args,

@@ -203,3 +203,22 @@ def test_wall_clock_host_runs_without_timers(tmp_path, app_module):
         instance_id = wall.start("fan_out_fan_in", {"size": 5})
         wall.run_until_idle(wall_timeout=5)
         assert wall.status(instance_id).output == {"count": 5, "sum": 30}
+
+
+def test_the_instance_query_leaves_inputs_out_when_asked(host):
+    """The Durable HTTP API's instance query: inputs by default, none with ``showInput=false`` (what the replication
+    watch asks on every tick)."""
+    import urllib.request
+
+    host.start("wait_forever", {"big": "x" * 1000}, instance_id="q-in")
+    host.run_until_idle()
+    host.start_server()
+    url = f"{host.rpc_base_url}instances/?runtimeStatus=Running&instanceIdPrefix=q-"
+
+    def listed(query: str) -> list[dict]:
+        with urllib.request.urlopen(url + query, timeout=10) as response:  # noqa: S310 - the host's 127.0.0.1 API
+            return json.loads(response.read())
+
+    assert [item["input"] for item in listed("")] == [{"big": "x" * 1000}]
+    without = listed("&showInput=false")
+    assert [item["instanceId"] for item in without] == ["q-in"] and without[0]["input"] is None
