@@ -25,6 +25,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
 from azure.durable_functions.models.utils.http_utils import get_async_request
 
@@ -89,7 +90,7 @@ async def waiting_vms(client: Any) -> Waits:
     return found
 
 
-async def _running_vms(client: Any) -> list[df.DurableOrchestrationStatus]:
+async def _running_vms(client: Any) -> list[DurableOrchestrationStatus]:
     """The running VM orchestrations' statuses without their inputs.
 
     Every tick reads them, and what the watch needs is the custom status; a VM's input (its request, target, facts)
@@ -101,7 +102,7 @@ async def _running_vms(client: Any) -> list[df.DurableOrchestrationStatus]:
     bindings = getattr(client, "_orchestration_bindings", None)
     base_url = getattr(bindings, "rpc_base_url", None)
     if not base_url:
-        statuses: list[df.DurableOrchestrationStatus] = await client.get_status_by(
+        statuses: list[DurableOrchestrationStatus] = await client.get_status_by(
             runtime_status=running, instance_id_prefix="vm-"
         )
         return statuses
@@ -109,7 +110,7 @@ async def _running_vms(client: Any) -> list[df.DurableOrchestrationStatus]:
     code, body = await get_async_request(f"{url}{'&' if '?' in url else '?'}showInput=false")
     if code != HTTPStatus.OK or not isinstance(body, list):
         raise MigrationError(f"listing the running VM orchestrations answered {code}")
-    return [df.DurableOrchestrationStatus.from_json(item) for item in body]
+    return [DurableOrchestrationStatus.from_json(item) for item in body]
 
 
 async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
