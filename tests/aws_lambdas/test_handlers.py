@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import boto3
 import pytest
@@ -134,12 +135,19 @@ def test_prepare_network_records_pre_existing_rules_and_revert_keeps_them(world:
     assert [(r["FromPort"], r.get("CidrIpv4")) for r in ingress(appliance_sg)] == [(443, f"{web.private_ip}/32")]
 
 
+def _gateways(world: AwsWorld) -> Any:
+    """The gateways the in-process runtime's handlers use (their clients are where a test reaches the wire)."""
+    host = world.runtime._here
+    assert host is not None, "the handler tests run the Lambdas in this process"
+    return host._gateways(host.settings, REGION)
+
+
 def test_prepare_network_adds_first_and_reads_the_group_only_on_a_duplicate(world: AwsWorld) -> None:
     """The appliance group holds two rules per VM in flight: it is listed only when a rule turns out to exist
     (InvalidPermission.Duplicate), to learn whether it is ours or someone else's."""
     appliance_sg = world.seeded.appliance.security_group_id
     web, db = world.seeded.instances["web-1"], world.seeded.instances["win-1"]
-    gateways = world.runtime._gateways(world.runtime.settings, REGION)
+    gateways = _gateways(world)
     real_rules = gateways.ec2.ingress_rules
     listed: list[str] = []
 
@@ -440,7 +448,7 @@ def _inject(world: AwsWorld, operation: str, code: str, times: int, status: int 
     so botocore's retry logic sees it exactly as it would see AWS)."""
     from botocore.awsrequest import AWSResponse
 
-    gateways = world.runtime._gateways(world.runtime.settings, REGION)
+    gateways = _gateways(world)
     client = gateways.ec2._client  # type: ignore[attr-defined]
     seen = {"calls": 0}
     body = (
@@ -461,10 +469,12 @@ def _inject(world: AwsWorld, operation: str, code: str, times: int, status: int 
     client.meta.events.register(f"before-send.ec2.{operation}", before_send)
     from aws_lambdas.wiring import WIRING
 
+    host = world.runtime._here
+    assert host is not None
     WIRING.configure(
-        settings=world.runtime.settings,
+        settings=host.settings,
         gateway_factory=lambda s, r: gateways,
-        persistence_factory=world.runtime._persistence,
+        persistence_factory=host._persistence,
     )
     return seen
 
