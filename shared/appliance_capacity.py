@@ -57,17 +57,10 @@ def effective_parallelism(
         return Parallelism(value=max_parallel, limited_by=ParallelLimit.MAX_PARALLEL, max_parallel=max_parallel)
     protected = max(known)
     remaining = max(1, limit - protected)
-    if remaining < max_parallel:
-        return Parallelism(
-            value=remaining,
-            limited_by=ParallelLimit.APPLIANCE_CAPACITY,
-            max_parallel=max_parallel,
-            appliance_protected=protected,
-            appliance_limit=limit,
-        )
+    capped = remaining < max_parallel
     return Parallelism(
-        value=max_parallel,
-        limited_by=ParallelLimit.MAX_PARALLEL,
+        value=remaining if capped else max_parallel,
+        limited_by=ParallelLimit.APPLIANCE_CAPACITY if capped else ParallelLimit.MAX_PARALLEL,
         max_parallel=max_parallel,
         appliance_protected=protected,
         appliance_limit=limit,
