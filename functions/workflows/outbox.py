@@ -60,12 +60,9 @@ class Outbox:
         if not batch:
             return
         if status == "published":
-            sent = {event.event_id for event in batch}
-            self.pending = [event for event in self.pending if event.event_id not in sent]
+            self._sent(batch)
         elif isinstance(status, dict) and isinstance(status.get("error"), dict):
-            self.failures += 1
-            self._failed_at = self.context.current_utc_datetime
-            self.last_error = describe(status["error"])
+            self._failed(describe(status["error"]))
 
     def publish_before(self, seconds: float) -> Flow:
         """Before a wait of up to ``seconds``: publish now when the wait could hold the oldest pending event back
@@ -90,14 +87,21 @@ class Outbox:
             event_activities.publish_events, {"input": {"events": [event.model_dump(mode="json") for event in batch]}}
         )
         if isinstance(answer, dict) and "value" in answer:
-            sent = {event.event_id for event in batch}
-            self.pending = [event for event in self.pending if event.event_id not in sent]
+            self._sent(batch)
             return not self.pending
-        self.failures += 1
-        self._failed_at = now
         cause = (answer.get("transient") or answer.get("error")) if isinstance(answer, dict) else None
-        self.last_error = describe(cause) if isinstance(cause, dict) else f"unexpected answer {answer!r}"[:200]
+        self._failed(describe(cause) if isinstance(cause, dict) else f"unexpected answer {answer!r}"[:200])
         return False
+
+    def _sent(self, batch: list[MigrationEvent]) -> None:
+        sent = {event.event_id for event in batch}
+        self.pending = [event for event in self.pending if event.event_id not in sent]
+
+    def _failed(self, error: str) -> None:
+        """A publish failed now: kept, and not tried again at this same orchestration time."""
+        self.failures += 1
+        self._failed_at = self.context.current_utc_datetime
+        self.last_error = error
 
     def deliver(self, policy: retry.RetryPolicy = retry.EVENT_PUBLISH) -> Flow:
         """Publish everything before the orchestration ends, waiting out an outage on durable timers by ``policy``;
