@@ -238,6 +238,25 @@ def verdicts(results: list[tuple[Case, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def episode_breakdown(results: list[tuple[Case, dict[str, Any]]]) -> list[str]:
+    """Episodes per VM by orchestrator and what woke it, one column per case (the profile behind the episodes
+    target); empty when no figures carry the breakdown."""
+    carrying = [
+        (case, figures["episodes_per_vm_by_trigger"])
+        for case, figures in results
+        if figures.get("episodes_per_vm_by_trigger")
+    ]
+    if not carrying:
+        return []
+    triggers = sorted({t for _, by in carrying for t in by}, key=lambda t: -max(by.get(t, 0.0) for _, by in carrying))
+    lines = [
+        "| orchestrator: woken by | " + " | ".join(case.label for case, _ in carrying) + " |",
+        "|---|" + "---:|" * len(carrying),
+    ]
+    lines += [f"| {t} | " + " | ".join(f"{by.get(t, 0.0):.2f}" for _, by in carrying) + " |" for t in triggers]
+    return ["Orchestration episodes per VM, by what woke the orchestrator:", "", *lines, ""]
+
+
 def report(results: list[tuple[Case, dict[str, Any]]], command: str, elapsed: float) -> str:
     """The generated section of BENCHMARKS.md."""
     info = machine()
@@ -259,6 +278,7 @@ def report(results: list[tuple[Case, dict[str, Any]]], command: str, elapsed: fl
             "",
             *verdicts(results),
             "",
+            *episode_breakdown(results),
             "Calls by kind:",
             "",
             calls,

@@ -208,6 +208,8 @@ class WaveFigures:
     lambda_environments_cpu_seconds: float = 0.0
     lambda_environments_peak_rss_mib_sum: float = 0.0
     lambda_environments_peak_rss_mib_max: float = 0.0
+    #: Episodes per VM by orchestrator and what woke it (the local host's ``episodes_by_trigger``), most first.
+    episodes_per_vm_by_trigger: dict[str, float] = field(default_factory=dict)
 
 
 def run_wave(
@@ -325,6 +327,9 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         episode_cpu_ms=1000 * stats["episode_cpu_seconds"] / max(1, int(stats["episodes"])),
         arm_throttled_share=sum(c.throttled for c in arm.values()) / max(1, sum(c.requests for c in arm.values())),
         ec2_throttle=throttle,
+        episodes_per_vm_by_trigger={
+            trigger: round(count / vms, 2) for trigger, count in Counter(stats["episodes_by_trigger"]).most_common()
+        },
         ec2_throttled_share=sum(counts["throttled"] for counts in throttle.values()) / limited if limited else 0.0,
     )
 

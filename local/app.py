@@ -9,8 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from functions.settings import (
+    DEFAULT_DISCOVERY_WATCH_SCHEDULE,
     DEFAULT_HEALTH_SCHEDULE,
     DEFAULT_WATCH_SCHEDULE,
+    DISCOVERY_WATCH_SCHEDULE_SETTING,
     HEALTH_SCHEDULE_SETTING,
     REQUESTS_QUEUE,
     WATCH_SCHEDULE_SETTING,
@@ -23,6 +25,7 @@ APP_PATH = Path(__file__).resolve().parents[1] / "function_app.py"
 DEFAULT_APP_SETTINGS: dict[str, str] = {
     HEALTH_SCHEDULE_SETTING: DEFAULT_HEALTH_SCHEDULE,
     WATCH_SCHEDULE_SETTING: DEFAULT_WATCH_SCHEDULE,
+    DISCOVERY_WATCH_SCHEDULE_SETTING: DEFAULT_DISCOVERY_WATCH_SCHEDULE,
 }
 
 #: The requests queue as infra deploys it (``infra/azure/*.bicepparam``; tests/local_host/test_queue_contract.py

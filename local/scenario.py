@@ -92,6 +92,9 @@ class Scenario(_Model):
     watch_schedule: str = Field(
         default="*/10 * * * * *", description="the replication watch: job completions and final syncs VMs wait for"
     )
+    discovery_watch_schedule: str = Field(
+        default="0 * * * * *", description="the discovery watch: machines discovered with their agents registered"
+    )
     request: dict[str, Any]
     behaviour: dict[str, VmBehaviour] = Field(default_factory=dict)
     event_topic: EventTopicBehaviour = Field(default_factory=EventTopicBehaviour)

@@ -26,6 +26,7 @@ from functions.gateways.azure_resources import ArmResourceReader
 from functions.gateways.compute import AzureComputeGateway
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
 from functions.settings import (
+    DISCOVERY_WATCH_SCHEDULE_SETTING,
     ENV_AWS_REGION,
     HEALTH_SCHEDULE_SETTING,
     REQUESTS_QUEUE,
@@ -334,6 +335,7 @@ class LocalStack:
                 **deployment,
                 HEALTH_SCHEDULE_SETTING: scenario.health_schedule,
                 WATCH_SCHEDULE_SETTING: scenario.watch_schedule,
+                DISCOVERY_WATCH_SCHEDULE_SETTING: scenario.discovery_watch_schedule,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; the EMF lines would flood the terminal
             }
             stack.enter_context(app_settings(settings))

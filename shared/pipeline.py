@@ -29,6 +29,8 @@ HEALTH_EVENT = "replication_health"
 JOB_EVENT = "job_completed"
 #: The VM's protected item reports a recovery point newer than the source's stop (see :mod:`shared.watch`).
 FINAL_SYNC_EVENT = "final_sync"
+#: Azure Migrate discovered the VM's machine and its agent registered (see :mod:`shared.watch`).
+DISCOVERY_EVENT = "machine_discovered"
 
 
 class _Model(BaseModel):
@@ -41,7 +43,13 @@ class Timings(_Model):
     command_first_poll: float = Field(default=30, gt=0)
     command_max_poll: float = Field(default=300, gt=0)
     command_timeout: float = Field(default=2 * 3600, gt=0)
-    registration_first_poll: float = Field(default=60, gt=0)
+    registration_first_poll: float = Field(
+        default=60,
+        gt=0,
+        description="discovery is awaited on the replication watch's event; the VM reads the site itself this long "
+        "after it began waiting (the safety net; kept short enough not to hold the VM's events back), then every "
+        "registration_max_poll",
+    )
     registration_max_poll: float = Field(default=600, gt=0)
     registration_timeout: float = Field(default=3600, gt=0)
     job_first_poll: float = Field(default=60, gt=0, description="unused: jobs are awaited on events (job_safety_poll)")

@@ -11,7 +11,7 @@ friends), never from the free-text ``protection_state``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Protocol, Self
@@ -477,6 +477,11 @@ class SiteRecoveryGateway(Protocol):
 
     def find_machine(self, spec: FindMachineSpec) -> MachineMatch:
         """The source among the machines Azure Migrate discovered on the site, with its agent's registration."""
+        ...
+
+    def match_machines(self, topology: ReplicationTopology, queries: Sequence[MachineQuery]) -> list[MachineMatch]:
+        """Each query's match, from one read of the fabric's agents and of the site's machines (the replication
+        watch, for every VM waiting on discovery at once)."""
         ...
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:

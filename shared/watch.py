@@ -10,6 +10,10 @@ raise an event to a VM only when what it waits for happened:
   ``JobQueryParameter`` of the REST spec) and raises :data:`shared.pipeline.JOB_EVENT` with the job's status once
   a job a VM waits for ended; it reads the vault's protected items while a VM waits for its final sync and raises
   :data:`shared.pipeline.FINAL_SYNC_EVENT` once the item reports a recovery point newer than the source's stop;
+- the discovery watch (same module, every minute) reads the InMageRcm fabric and the Azure Migrate site's machines
+  (one read of each, paged, for all the VMs waiting there) while a VM waits for its machine to be discovered with its
+  agent registered, and raises :data:`shared.pipeline.DISCOVERY_EVENT` with the match once it is (or once two
+  machines match: the VM fails, naming both);
 - the replication-health sweep (:mod:`functions.triggers.health`, every 15 minutes) raises
   :data:`shared.pipeline.HEALTH_EVENT` when initial replication completed or the health level changed, and the
   final-sync event too for the items it reads anyway.
@@ -23,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.site_recovery import JobStatus, ProtectedItemSummary, VaultRef
+from shared.site_recovery import FindMachineSpec, JobStatus, MachineMatch, ProtectedItemSummary, VaultRef
 
 #: How far before the earliest wait the job list is read: a job is created a moment before the VM records that it
 #: waits for it (the action's activity answers first), and Site Recovery stamps the start when the job leaves its
@@ -39,13 +43,15 @@ class _Model(BaseModel):
 class WaitKind(StrEnum):
     JOB = "job"
     FINAL_SYNC = "final_sync"
+    DISCOVERY = "discovery"
 
 
 class WaitingFor(_Model):
     """What a VM orchestration waits for, published in its custom status for the watchers.
 
     ``job``: the Site Recovery job ``job_name`` to end. ``final_sync``: a recovery point of ``item_name`` newer
-    than ``since`` (the source's stop). ``since`` is when the wait began for a job.
+    than ``since`` (the source's stop). ``discovery``: the machine ``discovery`` looks for, discovered on its site
+    with its agent registered (``item_name`` is empty: no protected item yet). ``since`` is when the wait began.
     """
 
     kind: WaitKind
@@ -53,6 +59,7 @@ class WaitingFor(_Model):
     item_name: str
     since: datetime
     job_name: str = ""
+    discovery: FindMachineSpec | None = None
 
 
 class JobsPageRequest(_Model):
@@ -73,6 +80,21 @@ def job_filter(started_from: datetime) -> str:
     ``startTime``, "Date time to get jobs from"), in UTC ISO 8601."""
     moment = started_from.astimezone(UTC).replace(microsecond=0)
     return f"startTime eq '{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+
+
+def discovery_settled(match: MachineMatch) -> bool:
+    """Whether a discovery wait is over: its machine is there with its agent registered, or two machines match (which
+    fails the VM, naming both)."""
+    return match.ambiguous or (match.machine is not None and match.machine.agent_registered)
+
+
+def match_of_event(data: Any) -> MachineMatch | None:
+    """The settled match in a discovery event's data; None for bad data or a match that is not settled."""
+    try:
+        match = MachineMatch.model_validate(data if isinstance(data, dict) else {})
+    except ValueError:
+        return None
+    return match if discovery_settled(match) else None
 
 
 def job_event(status: JobStatus) -> dict[str, Any]:

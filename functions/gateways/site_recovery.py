@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -39,7 +39,7 @@ from functions.gateways.site_recovery_client import (
 )
 from functions.gateways.site_recovery_discovery import DiscoveryReads, FabricFacts, health_issues, text
 from functions.gateways.site_recovery_jobs import JobReads
-from shared.azure_migrate import MachineMatch, ProtectionHealth, match_machine
+from shared.azure_migrate import MachineMatch, MachineQuery, ProtectionHealth, match_machine
 from shared.errors import (
     AccessDeniedError,
     InvalidRequestError,
@@ -171,14 +171,17 @@ class AzureSiteRecoveryGateway(DiscoveryReads, JobReads):
         )
 
     def find_machine(self, spec: FindMachineSpec) -> MachineMatch:
-        t = spec.topology
+        return self.match_machines(spec.topology, [spec.query])[0]
+
+    def match_machines(self, topology: ReplicationTopology, queries: Sequence[MachineQuery]) -> list[MachineMatch]:
+        t = topology
         self._check_vault(t.vault)
         with _translated(f"replicationFabrics/{t.fabric_name}"):
             fabric = self.client.replication_fabrics.get(t.vault.resource_group, t.vault.vault_name, t.fabric_name)
             agents = list(_get(_get(fabric.properties, "custom_details"), "agent_details") or [])
         with _translated(t.physical_site_id):
             machines = self.discovered_machines(t.physical_site_id, agents)
-        return match_machine(machines, spec.query)
+        return [match_machine(machines, query) for query in queries]
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:
         """The facts only (GETs): the judgement is :func:`shared.site_recovery_gaps.site_recovery_findings`'s."""

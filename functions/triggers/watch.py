@@ -10,6 +10,12 @@ VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwis
 - final syncs: the vault's protected items, one request per page; an item reporting a recovery point newer than
   the source's stop raises :data:`shared.pipeline.FINAL_SYNC_EVENT`.
 
+``discovery_watch`` does the same for VMs waiting for their machine's discovery, on its own, slower schedule (app
+setting ``DISCOVERY_WATCH_SCHEDULE``, every minute in the templates: each read lists the whole Azure Migrate site):
+per site, one read of the InMageRcm fabric (its agents) and of the site's machines for every VM waiting there; a VM
+whose machine is discovered with its agent registered (or matches two machines) gets
+:data:`shared.pipeline.DISCOVERY_EVENT` with the match.
+
 A failed read (throttled, unavailable) skips that vault until the next tick; the VMs' safety nets cover a watch
 that stays down.
 """
@@ -25,19 +31,25 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
 from azure.durable_functions.models.utils.http_utils import get_async_request
 
 from functions import runtime
-from functions.settings import WATCH_SCHEDULE_SETTING
+from functions.settings import DISCOVERY_WATCH_SCHEDULE_SETTING, WATCH_SCHEDULE_SETTING
 from functions.triggers import bp
 from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.errors import MigrationError
-from shared.lifecycle import VmProgress
-from shared.pipeline import FINAL_SYNC_EVENT, JOB_EVENT
-from shared.watch import JOB_LOOKBACK, JobsPageRequest, WaitingFor, WaitKind, final_sync_event, job_event
+from shared.pipeline import DISCOVERY_EVENT, FINAL_SYNC_EVENT, JOB_EVENT
+from shared.watch import (
+    JOB_LOOKBACK,
+    JobsPageRequest,
+    WaitingFor,
+    WaitKind,
+    discovery_settled,
+    final_sync_event,
+    job_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,42 +87,79 @@ async def watch(client: Any, now: datetime) -> dict[str, int]:
 
 
 async def waiting_vms(client: Any) -> Waits:
-    """Running VM orchestrations that wait for a Site Recovery change, with what they wait for."""
+    """Running VM orchestrations that wait for a Site Recovery change, with what they wait for.
+
+    Only the custom status's ``waiting_for`` is read (every tick reads every running VM; the rest of a VM's progress
+    record is not the watch's business).
+    """
     found: Waits = []
-    for status in await _running_vms(client):
-        custom = status.custom_status
-        if not isinstance(custom, dict) or not custom.get("waiting_for"):
+    for instance_id, custom in await _running_vms(client):
+        waiting = custom.get("waiting_for") if isinstance(custom, dict) else None
+        if not waiting:
             continue
         try:
-            progress = VmProgress.model_validate(custom)
+            found.append((instance_id, WaitingFor.model_validate(waiting)))
         except ValueError:
             continue
-        if progress.waiting_for is not None:
-            found.append((str(status.instance_id), progress.waiting_for))
     return found
 
 
-async def _running_vms(client: Any) -> list[DurableOrchestrationStatus]:
-    """The running VM orchestrations' statuses without their inputs.
+@bp.timer_trigger(schedule=f"%{DISCOVERY_WATCH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def discovery_watch(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Watch discovery for the waiting VMs on the schedule in app setting ``DISCOVERY_WATCH_SCHEDULE``."""
+    report = await watch_discovery(client)
+    if report["events"] or report["errors"]:
+        logger.info("discovery watch: %s", report)
+
+
+async def watch_discovery(client: Any) -> dict[str, int]:
+    """One tick of the discovery watch: per Azure Migrate site with VMs waiting, one read of the fabric's agents and
+    the site's machines; returns counts (VMs waiting, sites read, events raised, sites that failed a read)."""
+    sites: dict[str, tuple[sr.ReplicationTopology, list[tuple[str, sr.MachineQuery]]]] = {}
+    waiting = [(o, w.discovery) for o, w in await waiting_vms(client) if w.discovery is not None]
+    for orchestration_id, discovery in waiting:
+        topology = discovery.topology
+        sites.setdefault(topology.model_dump_json(), (topology, []))[1].append((orchestration_id, discovery.query))
+    counts = {"waiting": len(waiting), "sites": 0, "events": 0, "errors": 0}
+    for topology, wanted in sites.values():
+        gateway = runtime.current().site_recovery(topology.vault)
+        try:
+            matches = await asyncio.to_thread(gateway.match_machines, topology, [query for _, query in wanted])
+        except MigrationError as failed:
+            counts["errors"] += 1
+            logger.warning("discovery watch: site %s not read this time: %s", topology.physical_site_id, failed)
+            continue
+        counts["sites"] += 1
+        for (orchestration_id, _), match in zip(wanted, matches, strict=True):
+            if discovery_settled(match):
+                counts["events"] += await _raise(
+                    client, orchestration_id, DISCOVERY_EVENT, match.model_dump(mode="json")
+                )
+    return counts
+
+
+async def _running_vms(client: Any) -> list[tuple[str, Any]]:
+    """The running VM orchestrations' instance ids and custom statuses, without their inputs.
 
     Every tick reads them, and what the watch needs is the custom status; a VM's input (its request, target, facts)
     is most of an instance's size. The Durable HTTP API's instance query takes ``showInput=false`` for that, which
     the SDK's ``get_status_by`` cannot send: the query is built here with the SDK's own options and request helper,
-    on the client binding's base URL (falling back to ``get_status_by`` if that ever moves).
+    on the client binding's base URL (falling back to ``get_status_by`` if that ever moves). The answer's JSON is
+    read as the HTTP API documents it (``instanceId``, ``customStatus``), without building the SDK's status objects
+    (their timestamps, parsed per instance, were a tenth of the watch's time).
     """
     running = [df.OrchestrationRuntimeStatus.Running]
     bindings = getattr(client, "_orchestration_bindings", None)
     base_url = getattr(bindings, "rpc_base_url", None)
     if not base_url:
-        statuses: list[DurableOrchestrationStatus] = await client.get_status_by(
-            runtime_status=running, instance_id_prefix="vm-"
-        )
-        return statuses
+        statuses = await client.get_status_by(runtime_status=running, instance_id_prefix="vm-")
+        return [(str(status.instance_id), status.custom_status) for status in statuses]
     url = RpcManagementOptions(runtime_status=running, instance_id_prefix="vm-").to_url(base_url)
     code, body = await get_async_request(f"{url}{'&' if '?' in url else '?'}showInput=false")
     if code != HTTPStatus.OK or not isinstance(body, list):
         raise MigrationError(f"listing the running VM orchestrations answered {code}")
-    return [DurableOrchestrationStatus.from_json(item) for item in body]
+    return [(str(item.get("instanceId")), item.get("customStatus")) for item in body if isinstance(item, dict)]
 
 
 async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:

@@ -28,6 +28,7 @@ from shared import site_recovery as sr
 from shared.lifecycle import Cutover, StepError, VmProgress, VmState
 from shared.pipeline import (
     APPROVAL_EVENT,
+    DISCOVERY_EVENT,
     HEALTH_EVENT,
     Approval,
     EventType,
@@ -38,6 +39,7 @@ from shared.pipeline import (
     VmStage,
 )
 from shared.request import ApprovalMode, Mode, NoCutover, OsType, suggest_vm_name
+from shared.watch import WaitingFor, WaitKind, discovery_settled, match_of_event
 
 S = VmState
 R = TypeVar("R", bound=BaseModel)
@@ -265,20 +267,34 @@ class VmMigration(CutoverSteps, TestVmSteps):
         )
 
     def await_discovery(self) -> Flow:
-        """Wait until Azure Migrate discovered the machine and its agent registered with the appliance."""
+        """Wait until Azure Migrate discovered the machine and its agent registered with the appliance.
+
+        Woken by the replication watch's ``machine_discovered`` event (one read of the site for every VM waiting
+        there); this VM reads the site itself only as the safety net (``registration_first_poll`` seconds after it began
+        waiting, then every ``registration_max_poll``).
+        """
         self.move(S.REGISTERING_AGENT, "waiting for Azure Migrate to discover the machine and its agent to register")
         query = sr.FindMachineSpec(topology=self.topology, query=self.machine_query())
+        waiting = WaitingFor(
+            kind=WaitKind.DISCOVERY, vault=query.topology.vault, item_name="", since=self.now, discovery=query
+        )
 
-        def settled(match: sr.MachineMatch) -> bool:
-            if match.ambiguous:
+        def settled(match: sr.MachineMatch | None) -> sr.MachineMatch | None:
+            if match is not None and match.ambiguous:
                 raise self.failure("AmbiguousMachine", match.problem(query.query))
-            return match.machine is not None and match.machine.agent_registered
+            return match if match is not None and discovery_settled(match) else None
 
-        found: sr.MachineMatch = yield from self.poll(
-            lambda: self.call(site_recovery.find_machine, query, sr.MachineMatch, retry.SITE_RECOVERY_CALL),
-            done=settled,
+        def read() -> Flow:
+            match = yield from self.call(site_recovery.find_machine, query, sr.MachineMatch, retry.SITE_RECOVERY_CALL)
+            return settled(match)
+
+        found: sr.MachineMatch = yield from self.await_change(
+            DISCOVERY_EVENT,
+            waiting,
+            accept=lambda data: settled(match_of_event(data)),
+            check=read,
             first=self.timings.registration_first_poll,
-            maximum=self.timings.registration_max_poll,
+            every=self.timings.registration_max_poll,
             timeout=self.timings.registration_timeout,
             what=f"discovery and agent registration of {query.query.describe()}",
             code="AgentNotRegistered",

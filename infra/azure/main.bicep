@@ -104,6 +104,8 @@ param operatorApiClientId string
 
 @description('Cron schedule of the replication watch: job completions and final syncs the VMs wait for (six fields, UTC).')
 param replicationWatchSchedule string = '*/10 * * * * *'
+@description('Cron schedule of the discovery watch: machines discovered with their agents registered, for the VMs waiting on that (six fields, UTC).')
+param discoveryWatchSchedule string = '0 * * * * *'
 
 param extraTags object = {}
 
@@ -282,6 +284,7 @@ module functionApp 'modules/functionapp.bicep' = {
     awsFederationAudience: awsFederationAudience
     replicationHealthSchedule: replicationHealthSchedule
     replicationWatchSchedule: replicationWatchSchedule
+    discoveryWatchSchedule: discoveryWatchSchedule
     allowedInboundCidrs: allowedInboundCidrs
     integrationSubnetId: isPrivate ? network.outputs.integrationSubnetId : ''
     operatorApiClientId: operatorApiClientId

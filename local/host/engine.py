@@ -159,6 +159,8 @@ class EpisodeOutcome:
     replayed_events: int = 0
     ran_orchestrator: bool = False
     error: str | None = None
+    #: What woke the orchestrator this episode (:func:`trigger_of` of each new event), for the benchmark's breakdown.
+    triggers: tuple[str, ...] = ()
 
 
 class NonDeterminismError(Exception):
@@ -248,6 +250,7 @@ class OrchestrationEngine:
 
         outcome.ran_orchestrator = True
         outcome.replayed_events = len(played) + len(new_events)
+        outcome.triggers = tuple(sorted({trigger_of(item) for item in events}))
         state, error = self._invoke(instance, played, new_events)
         outcome.appended.extend(new_events)
         if state is not None:
@@ -568,6 +571,15 @@ class OrchestrationEngine:
             parent=instance.parent,
         )
         return outcome
+
+
+def trigger_of(history_event: dict[str, Any]) -> str:
+    """A new event as the reason for an episode: its type, with the name of a raised event
+    (``timer_fired``, ``event_raised:job_completed``)."""
+    kind = EventType(int(history_event["EventType"])).name.lower()
+    if history_event["EventType"] == EventType.EVENT_RAISED:
+        return f"{kind}:{history_event.get('Name', '')}"
+    return kind
 
 
 def orchestration_context(body: str) -> func.OrchestrationContext:

@@ -9,7 +9,7 @@ import queue as stdlib_queue
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -121,6 +121,8 @@ class HostStats:
     activity_wall_seconds: float = 0.0
     activity_cpu_seconds: float = 0.0
     episode_cpu_seconds: float = 0.0
+    #: Episodes per orchestrator and what woke them (``migrate_vm: task_completed``; several kinds joined by ``+``).
+    episodes_by_trigger: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -632,6 +634,7 @@ class LocalHost:
                 self.stats.episodes += 1
                 self.stats.events_replayed += outcome.replayed_events
                 self.stats.longest_replay = max(self.stats.longest_replay, outcome.replayed_events)
+                self.stats.episodes_by_trigger[f"{instance.name}: {'+'.join(outcome.triggers)}"] += 1
             self._commit_episode(db, pending, instance, history_len, outcome, now)
             if outcome.deferred:
                 pending.ready.add(instance_id)

@@ -25,6 +25,7 @@ param awsRegion string
 param awsFederationAudience string
 param replicationHealthSchedule string
 param replicationWatchSchedule string
+param discoveryWatchSchedule string
 param allowedInboundCidrs array
 param integrationSubnetId string
 @description('Application (client) ID of the operator API\'s Entra ID app registration (App Service authentication).')
@@ -70,6 +71,7 @@ var commonSettings = [
   { name: 'MIGRATION_EVENTS_TOPIC', value: eventsTopicName }
   { name: 'REPLICATION_HEALTH_SCHEDULE', value: replicationHealthSchedule }
   { name: 'REPLICATION_WATCH_SCHEDULE', value: replicationWatchSchedule }
+  { name: 'DISCOVERY_WATCH_SCHEDULE', value: discoveryWatchSchedule }
   { name: 'SITE_RECOVERY_SUBSCRIPTION_ID', value: subscription().subscriptionId }
   { name: 'SITE_RECOVERY_RESOURCE_GROUP', value: recoveryVaultResourceGroup }
   { name: 'SITE_RECOVERY_VAULT_NAME', value: recoveryVaultName }

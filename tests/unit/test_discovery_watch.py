@@ -1,0 +1,136 @@
+"""The discovery watch: one read of a site for every VM waiting there, an event only once a VM's wait is over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from functions import runtime
+from functions.settings import FunctionAppSettings
+from functions.triggers.watch import watch_discovery
+from shared.azure_migrate import DiscoveredMachine, MachineMatch, MachineQuery
+from shared.errors import MigrationError
+from shared.pipeline import DISCOVERY_EVENT
+from shared.site_recovery import FindMachineSpec, ReplicationTopology, VaultRef
+from shared.watch import WaitingFor, WaitKind, match_of_event
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+VAULT = VaultRef(subscription_id="sub", resource_group="rg", vault_name="vault")
+TOPOLOGY = ReplicationTopology(
+    vault=VAULT,
+    fabric_name="fabric",
+    fabric_id="/fabric",
+    container_name="container",
+    container_id="/container",
+    mapping_name="mapping",
+    policy_id="/policy",
+    policy_name="policy",
+    process_server_id="ps-1",
+    physical_site_id="/subscriptions/sub/resourceGroups/rg/providers/Microsoft.OffAzure/ServerSites/site",
+)
+
+
+def _machine(name: str, *, registered: bool) -> DiscoveredMachine:
+    return DiscoveredMachine(id=f"{TOPOLOGY.physical_site_id}/machines/{name}", name=name, agent_registered=registered)
+
+
+#: What the site answers per BIOS id: registered, discovered without its agent yet, two candidates, nothing.
+ANSWERS = {
+    "bios-ready": MachineMatch(machine=_machine("ready", registered=True), matched_by="BIOS id"),
+    "bios-waiting": MachineMatch(machine=_machine("waiting", registered=False), matched_by="BIOS id"),
+    "bios-twice": MachineMatch(matched_by="BIOS id", candidates=("a", "b")),
+    "bios-none": MachineMatch(),
+}
+
+
+@dataclass
+class _Status:
+    instance_id: str
+    custom_status: Any
+
+
+@dataclass
+class _Client:
+    statuses: list[_Status]
+    raised: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    async def get_status_by(self, **_: Any) -> list[_Status]:
+        return self.statuses
+
+    async def raise_event(self, instance_id: str, name: str, data: Any) -> None:
+        self.raised.append((instance_id, name, data))
+
+
+@dataclass
+class _Site:
+    reads: list[int] = field(default_factory=list)
+    down: bool = False
+
+    def match_machines(self, topology: ReplicationTopology, queries: Sequence[MachineQuery]) -> list[MachineMatch]:
+        if self.down:
+            raise MigrationError("throttled", code="SubscriptionRequestsThrottled")
+        self.reads.append(len(queries))
+        return [ANSWERS[query.bios_id or ""] for query in queries]
+
+
+def _waiting(bios: str) -> dict[str, Any]:
+    spec = FindMachineSpec(topology=TOPOLOGY, query=MachineQuery(instance_id=f"i-{bios}", bios_id=bios))
+    wait = WaitingFor(kind=WaitKind.DISCOVERY, vault=VAULT, item_name="", since=NOW, discovery=spec)
+    return {"state": "registering_agent", "waiting_for": wait.model_dump(mode="json")}
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    site = _Site()
+    runtime.install(
+        runtime.Runtime(
+            settings=FunctionAppSettings(),
+            lambdas=None,  # type: ignore[arg-type] - the watch calls no Lambda
+            events=None,  # type: ignore[arg-type]
+            site_recovery=lambda vault: site,  # type: ignore[arg-type,return-value]
+        )
+    )
+    yield site
+    runtime.install(None)
+
+
+def _client() -> _Client:
+    job_wait = WaitingFor(kind=WaitKind.JOB, vault=VAULT, item_name="ec2-i-9", since=NOW, job_name="job-9")
+    return _Client(
+        [
+            *(_Status(f"vm-{bios}", _waiting(bios)) for bios in ANSWERS),
+            _Status("vm-job", {"waiting_for": job_wait.model_dump(mode="json")}),
+            _Status("vm-busy", {"state": "preparing_guest", "waiting_for": None}),
+        ]
+    )
+
+
+def test_one_read_of_the_site_answers_every_waiting_vm_and_only_settled_waits_are_woken(site: _Site) -> None:
+    client = _client()
+    counts = asyncio.run(watch_discovery(client))
+    assert site.reads == [4]  # one read for the four VMs waiting on that site; the job's and the busy VM's: none
+    assert counts == {"waiting": 4, "sites": 1, "events": 2, "errors": 0}
+    woken = {instance: data for instance, name, data in client.raised if name == DISCOVERY_EVENT}
+    assert set(woken) == {"vm-bios-ready", "vm-bios-twice"}  # registered, or ambiguous (the VM fails, naming both)
+    ready = match_of_event(woken["vm-bios-ready"])
+    assert ready is not None and ready.machine is not None and ready.machine.name == "ready"
+    twice = match_of_event(woken["vm-bios-twice"])
+    assert twice is not None and twice.ambiguous
+
+
+def test_a_site_that_cannot_be_read_wakes_nobody_and_is_counted(site: _Site) -> None:
+    site.down = True
+    client = _client()
+    counts = asyncio.run(watch_discovery(client))
+    assert counts["errors"] == 1 and counts["events"] == 0 and not client.raised
+
+
+def test_a_discovery_event_wakes_only_on_a_settled_match() -> None:
+    assert match_of_event(ANSWERS["bios-waiting"].model_dump(mode="json")) is None
+    assert match_of_event(ANSWERS["bios-none"].model_dump(mode="json")) is None
+    assert match_of_event({"machine": {"name": "no id"}}) is None and match_of_event("x") is None
