@@ -166,25 +166,32 @@ async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str,
     wanted = {w.job_name.lower(): orchestration_id for orchestration_id, w in waits}
     request = JobsPageRequest(vault=vault, started_from=min(w.since for _, w in waits) - JOB_LOOKBACK)
     gateway = runtime.current().site_recovery(vault)
+    unseen = set(wanted)
     while True:
         page = await asyncio.to_thread(gateway.list_jobs_page, request)
         counts["pages"] += 1
         for job in page.jobs:
+            unseen.discard(job.name.lower())
             orchestration_id = wanted.get(job.name.lower())
             if orchestration_id is not None and job.is_terminal:
                 counts["events"] += await _raise(client, orchestration_id, JOB_EVENT, job_event(job))
-        if not page.continuation_token:
-            return
+        if not page.continuation_token or not unseen:
+            return  # the last page, or every awaited job seen: later pages hold nothing a VM waits for
         request = request.model_copy(update={"continuation_token": page.continuation_token})
 
 
 async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
     wanted = {w.item_name.lower(): (orchestration_id, w) for orchestration_id, w in waits}
+    unseen = set(wanted)
     async for item in protected_items(runtime.current().site_recovery(vault), vault, counts):
-        found = wanted.get(item.item.item_name.lower())
+        name = item.item.item_name.lower()
+        unseen.discard(name)
+        found = wanted.get(name)
         event = final_sync_event(item, found[1]) if found else None
         if found is not None and event is not None:
             counts["events"] += await _raise(client, found[0], FINAL_SYNC_EVENT, event)
+        if not unseen:
+            return  # every awaited item seen: the vault's other pages are not read
 
 
 async def _raise(client: Any, orchestration_id: str, name: str, data: dict[str, Any]) -> int:

@@ -1,23 +1,33 @@
-"""The discovery watch: one read of a site for every VM waiting there, an event only once a VM's wait is over."""
+"""What the watches read: the discovery watch reads a site once for every VM waiting there and wakes only settled
+waits; the replication watch stops paging once every awaited job or item was seen."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from functions import runtime
 from functions.settings import FunctionAppSettings
-from functions.triggers.watch import watch_discovery
+from functions.triggers.watch import watch, watch_discovery
 from shared.azure_migrate import DiscoveredMachine, MachineMatch, MachineQuery
 from shared.errors import MigrationError
 from shared.pipeline import DISCOVERY_EVENT
-from shared.site_recovery import FindMachineSpec, ReplicationTopology, VaultRef
-from shared.watch import WaitingFor, WaitKind, match_of_event
+from shared.site_recovery import (
+    FindMachineSpec,
+    JobStatus,
+    ProtectedItemRef,
+    ProtectedItemsPage,
+    ProtectedItemsPageRequest,
+    ProtectedItemSummary,
+    ReplicationTopology,
+    VaultRef,
+)
+from shared.watch import JobsPage, JobsPageRequest, WaitingFor, WaitKind, match_of_event
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 VAULT = VaultRef(subscription_id="sub", resource_group="rg", vault_name="vault")
@@ -66,10 +76,31 @@ class _Client:
         self.raised.append((instance_id, name, data))
 
 
+def _item(name: str) -> ProtectedItemSummary:
+    ref = ProtectedItemRef(vault=VAULT, fabric_name="fabric", container_name="container", item_name=name)
+    return ProtectedItemSummary(item=ref, last_recovery_point_time=NOW)
+
+
+#: Two pages of the vault's jobs and of its protected items.
+JOB_PAGES = {None: (("job-1", "job-2"), "2"), "2": (("job-3",), None)}
+ITEM_PAGES = {None: (("ec2-1", "ec2-2"), "2"), "2": (("ec2-3",), None)}
+
+
 @dataclass
 class _Site:
     reads: list[int] = field(default_factory=list)
     down: bool = False
+    pages: list[str] = field(default_factory=list)
+
+    def list_jobs_page(self, request: JobsPageRequest) -> JobsPage:
+        self.pages.append(f"jobs {request.continuation_token or 1}")
+        names, token = JOB_PAGES[request.continuation_token]
+        return JobsPage(jobs=tuple(JobStatus(name=n, state="Succeeded") for n in names), continuation_token=token)
+
+    def list_protected_items_page(self, request: ProtectedItemsPageRequest) -> ProtectedItemsPage:
+        self.pages.append(f"items {request.continuation_token or 1}")
+        names, token = ITEM_PAGES[request.continuation_token]
+        return ProtectedItemsPage(items=tuple(_item(n) for n in names), continuation_token=token)
 
     def match_machines(self, topology: ReplicationTopology, queries: Sequence[MachineQuery]) -> list[MachineMatch]:
         if self.down:
@@ -134,3 +165,34 @@ def test_a_discovery_event_wakes_only_on_a_settled_match() -> None:
     assert match_of_event(ANSWERS["bios-waiting"].model_dump(mode="json")) is None
     assert match_of_event(ANSWERS["bios-none"].model_dump(mode="json")) is None
     assert match_of_event({"machine": {"name": "no id"}}) is None and match_of_event("x") is None
+
+
+def _waits(*waits: WaitingFor) -> _Client:
+    return _Client([_Status(f"vm-{i}", {"waiting_for": w.model_dump(mode="json")}) for i, w in enumerate(waits)])
+
+
+def _job(name: str) -> WaitingFor:
+    return WaitingFor(kind=WaitKind.JOB, vault=VAULT, item_name="ec2-1", since=NOW, job_name=name)
+
+
+def _sync(item: str) -> WaitingFor:
+    return WaitingFor(kind=WaitKind.FINAL_SYNC, vault=VAULT, item_name=item, since=NOW - timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(
+    ("waits", "pages"),
+    [
+        ((_job("job-1"),), ["jobs 1"]),  # every awaited job on the first page: the second is not read
+        ((_job("job-1"), _job("job-3")), ["jobs 1", "jobs 2"]),
+        ((_job("job-9"),), ["jobs 1", "jobs 2"]),  # not listed (yet): every page is read
+        ((_sync("ec2-2"),), ["items 1"]),
+        ((_sync("ec2-1"), _sync("ec2-3")), ["items 1", "items 2"]),
+    ],
+)
+def test_the_replication_watch_stops_paging_once_every_awaited_job_or_item_was_seen(
+    site: _Site, waits: tuple[WaitingFor, ...], pages: list[str]
+) -> None:
+    client = _waits(*waits)
+    counts = asyncio.run(watch(client, NOW))
+    assert site.pages == pages
+    assert counts["events"] == len([w for w in waits if w.job_name != "job-9"])
