@@ -29,11 +29,14 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.site_recovery import FindMachineSpec, JobStatus, MachineMatch, ProtectedItemSummary, VaultRef
 
-#: How far before the earliest wait the job list is read: a job is created a moment before the VM records that it
-#: waits for it (the action's activity answers first), and Site Recovery stamps the start when the job leaves its
-#: queue. A job that started earlier than this (an action adopted from an earlier attempt) is found by the VM's
-#: safety-net read.
-JOB_LOOKBACK = timedelta(minutes=10)
+#: How far before the earliest wait's ``since`` the job list is read. A job wait's ``since`` is when the VM asked for
+#: the action (:attr:`functions.activities.site_recovery.ActionStarted.requested_at`): the job the action creates
+#: starts (Site Recovery stamps the start when it leaves its queue) no earlier, so the margin covers only the
+#: clocks of the Functions host and Site Recovery. A job found already running (an action adopted from an earlier
+#: request, a failover awaited before it is cancelled) may have started earlier: the VM's safety-net read finds it.
+#: Each tick reads every job from there on, so the margin is also what every tick pays for (was 10 min, when
+#: ``since`` was the wait's start).
+JOB_LOOKBACK = timedelta(minutes=2)
 
 
 class _Model(BaseModel):

@@ -9,6 +9,7 @@ leads. Only then is the refusal passed on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +35,9 @@ class ActionStarted(BaseModel):
     item: sr.ProtectedItemRef
     job: sr.JobRef | None = None
     note: str = ""
+    #: When the orchestration asked for the action (set by it, :meth:`ReplicationSteps.start_action`): a job the
+    #: action created cannot have started earlier, so the replication watch reads the job list from there.
+    requested_at: datetime | None = None
 
 
 def _gateway(vault: sr.VaultRef) -> sr.SiteRecoveryGateway:

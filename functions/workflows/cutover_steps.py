@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from functions import retry
 from functions.activities import site_recovery
-from functions.activities.site_recovery import ActionStarted
 from functions.workflows.replication_steps import ReplicationSteps
 from functions.workflows.steps import StepFailed
 from shared import site_recovery as sr
@@ -53,13 +51,13 @@ class CutoverSteps(ReplicationSteps):
         self.move(S.MIGRATING, f"migrating with recovery point {point.name}")
         item = self.require_item()
         migrate = sr.MigrateSpec(item=item, recovery_point_id=point.id)
-        started = yield from self.call(site_recovery.start_migration, migrate, ActionStarted, retry.SITE_RECOVERY_CALL)
+        started = yield from self.start_action(site_recovery.start_migration, migrate)
         # Accepted: from here the way back is failoverCancel, whatever the job does next.
         self.set_cutover(Cutover.FAILED_OVER)
         self.note(f"failover accepted (job {started.job.job_name if started.job else 'none'})")
         yield from self.await_job(started, "migration", cutover=True, expected_seconds=self.expected_failover_seconds)
         self.move(S.COMMITTING, "committing the migration")
-        started = yield from self.call(site_recovery.commit_migration, item, ActionStarted, retry.SITE_RECOVERY_CALL)
+        started = yield from self.start_action(site_recovery.commit_migration, item)
         yield from self.await_job(started, "commit", cutover=True)
         self.set_cutover(Cutover.COMMITTED)
 
@@ -119,7 +117,7 @@ class CutoverSteps(ReplicationSteps):
             )
             status = yield from self.replication_status()
         if sr.can_cancel_failover(status):
-            started = yield from self.call(site_recovery.cancel_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL)
+            started = yield from self.start_action(site_recovery.cancel_failover, item)
             yield from self.await_job(started, "cancel failover")
             self.set_cutover(Cutover.NOT_STARTED)
             return ["failover cancelled: the migrated VM was removed"]

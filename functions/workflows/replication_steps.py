@@ -11,6 +11,8 @@ from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from functions import retry
 from functions.activities import site_recovery
 from functions.activities.site_recovery import ActionStarted, RecoveryPoints
@@ -45,9 +47,7 @@ class ReplicationSteps(GuestSteps):
         status = yield from self.replication_status()
         if not sr.can_cleanup_test_failover(status):
             return ["test migration: nothing to clean up"]
-        started = yield from self.call(
-            site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
-        )
+        started = yield from self.start_action(site_recovery.cleanup_test_failover, item)
         yield from self.await_job(started, "test migration clean-up")
         self.test_failover_started = False
         return ["test VM removed"]
@@ -102,6 +102,12 @@ class ReplicationSteps(GuestSteps):
 
     # --- helpers ----------------------------------------------------------------------------------------------
 
+    def start_action(self, activity: Any, payload: BaseModel) -> Flow:
+        """Call the activity of a Site Recovery action; the answer carries when it was asked (``requested_at``)."""
+        asked = self.now
+        started: ActionStarted = yield from self.call(activity, payload, ActionStarted, retry.SITE_RECOVERY_CALL)
+        return started.model_copy(update={"requested_at": asked})
+
     def await_job(
         self, started: ActionStarted, what: str, *, cutover: bool = False, expected_seconds: float = 0
     ) -> Flow:
@@ -114,6 +120,7 @@ class ReplicationSteps(GuestSteps):
             f"Site Recovery job '{what}'",
             cutover=cutover,
             expected_seconds=expected_seconds,
+            started_after=started.requested_at,
         )
         if not job.succeeded:
             raise self.failure(
@@ -122,10 +129,18 @@ class ReplicationSteps(GuestSteps):
         return job
 
     def job_ended(
-        self, job_ref: sr.JobRef, item_name: str, what: str, *, cutover: bool = False, expected_seconds: float = 0
+        self,
+        job_ref: sr.JobRef,
+        item_name: str,
+        what: str,
+        *,
+        cutover: bool = False,
+        expected_seconds: float = 0,
+        started_after: datetime | None = None,
     ) -> Flow:
         """The job once it ended (``what`` describes it), as the replication watch's ``job_completed`` event reports
-        it.
+        it. ``started_after``: when the action that created the job was asked for (the wait's ``since``, from where
+        the watch reads the job list); None for a job found running, started at an unknown time.
 
         The safety net reads the job itself (``get_job``) only when no event came: every ``job_safety_poll``
         seconds, or during the cutover ``cutover_safety_poll`` seconds after the job should have ended
@@ -133,7 +148,11 @@ class ReplicationSteps(GuestSteps):
         """
         safety = self.timings.cutover_safety_poll if cutover else self.timings.job_safety_poll
         waiting = WaitingFor(
-            kind=WaitKind.JOB, vault=job_ref.vault, item_name=item_name, since=self.now, job_name=job_ref.job_name
+            kind=WaitKind.JOB,
+            vault=job_ref.vault,
+            item_name=item_name,
+            since=started_after or self.now,
+            job_name=job_ref.job_name,
         )
 
         def read() -> Flow:
@@ -207,9 +226,7 @@ class ReplicationSteps(GuestSteps):
     def stop_replication(self) -> Flow:
         if self.item is None:
             return ["replication was never enabled"]
-        started: ActionStarted = yield from self.call(
-            site_recovery.stop_replication, self.item, ActionStarted, retry.SITE_RECOVERY_CALL
-        )
+        started: ActionStarted = yield from self.start_action(site_recovery.stop_replication, self.item)
         yield from self.await_job(started, "stop replication")
         return [f"replication: {started.note}" if started.note else "replication stopped"]
 

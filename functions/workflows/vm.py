@@ -312,9 +312,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
             target=self.target_vm_settings(machine),
         )
         self.landing = self.landing_of(spec.target)
-        enabled: ActionStarted = yield from self.call(
-            site_recovery.enable_replication, spec, ActionStarted, retry.SITE_RECOVERY_CALL
-        )
+        enabled: ActionStarted = yield from self.start_action(site_recovery.enable_replication, spec)
         self.item = enabled.item
         self.progress = self.progress.model_copy(update={"protected_item": self.item.item_name})
         if enabled.job is None:  # the item was already there (an earlier request kept it replicating): adopt it
@@ -373,9 +371,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
         cleanable = False  # read below: the test failover awaits its clean-up (the test VM's checks change nothing)
         try:
             self.test_failover_started = True
-            started = yield from self.call(
-                site_recovery.start_test_failover, spec, ActionStarted, retry.SITE_RECOVERY_CALL
-            )
+            started = yield from self.start_action(site_recovery.start_test_failover, spec)
             test_job = yield from self.await_job(started, "test migration")
             if test_job is not None and test_job.start_time and test_job.end_time:
                 # The migration runs the same failover for real: its first poll can wait about as long.
@@ -404,9 +400,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
             status = yield from self.replication_status()
             known_cleanable = sr.can_cleanup_test_failover(status)
         if known_cleanable:
-            started = yield from self.call(
-                site_recovery.cleanup_test_failover, item, ActionStarted, retry.SITE_RECOVERY_CALL
-            )
+            started = yield from self.start_action(site_recovery.cleanup_test_failover, item)
             yield from self.await_job(started, "test migration clean-up")
         self.test_failover_started = False
 
