@@ -58,10 +58,13 @@ def run_case(case: Case, scratch: Path, timeout: float) -> dict[str, Any]:
     """Run one wave in a child process; returns its figures (see ``bench.wave.WaveFigures``)."""
     out = scratch / f"{case.stem}.json"
     log = scratch / f"{case.stem}.log"
+    # ``-c``, not ``-m bench.wave``: a spawned process (each Lambda execution environment) imports its parent's main
+    # module when that is importable by name, and bench.wave brings the whole local stack (~40 MiB per environment)
+    # that a Lambda never loads.
     command = [
         sys.executable,
-        "-m",
-        "bench.wave",
+        "-c",
+        "import sys; from bench.wave import main; sys.exit(main())",
         "--vms",
         str(case.vms),
         "--initial-replication-hours",
