@@ -94,6 +94,9 @@ def checkov_results() -> dict[str, Any]:
     require_infra_venv()
     result = subprocess.run(
         [
+            # through the venv's python: checkov's script carries a plain ``#!`` line, which breaks in a checkout
+            # whose path has a space (pip's console scripts quote it; checkov's is a setuptools script)
+            str(INFRA_PYTHON),
             str(CHECKOV),
             "-d",
             str(INFRA_DIR),
