@@ -480,8 +480,8 @@ class SiteRecoveryGateway(Protocol):
         ...
 
     def match_machines(self, topology: ReplicationTopology, queries: Sequence[MachineQuery]) -> list[MachineMatch]:
-        """Each query's match, from one read of the fabric's agents and of the site's machines (the replication
-        watch, for every VM waiting on discovery at once)."""
+        """Each query's match, from one read of the fabric's agents and of the site's machines (the discovery watch,
+        for every VM waiting on that site at once)."""
         ...
 
     def check_readiness(self, spec: ReadinessSpec) -> SiteRecoveryReadiness:

@@ -269,7 +269,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
     def await_discovery(self) -> Flow:
         """Wait until Azure Migrate discovered the machine and its agent registered with the appliance.
 
-        Woken by the replication watch's ``machine_discovered`` event (one read of the site for every VM waiting
+        Woken by the discovery watch's ``machine_discovered`` event (one read of the site for every VM waiting
         there); this VM reads the site itself only as the safety net (``registration_first_poll`` seconds after it began
         waiting, then every ``registration_max_poll``).
         """
