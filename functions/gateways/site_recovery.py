@@ -19,7 +19,6 @@ SDK errors become the pipeline's types in :mod:`functions.gateways.site_recovery
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,9 +36,17 @@ from functions.gateways.site_recovery_client import (
     _translated,
     build_client,
 )
-from functions.gateways.site_recovery_discovery import DiscoveryReads, FabricFacts, health_issues, text
+from functions.gateways.site_recovery_discovery import DiscoveryReads, FabricFacts
 from functions.gateways.site_recovery_jobs import JobReads
-from shared.azure_migrate import MachineMatch, MachineQuery, ProtectionHealth, match_machine
+from functions.gateways.site_recovery_wire import (
+    item_health_fields,
+    item_ref,
+    item_status_extras,
+    json_page,
+    vault_path,
+    wire,
+)
+from shared.azure_migrate import MachineMatch, MachineQuery, match_machine
 from shared.errors import (
     AccessDeniedError,
     InvalidRequestError,
@@ -58,27 +65,16 @@ from shared.site_recovery import (
     ProtectedItemsPageRequest,
     ProtectedItemSummary,
     RecoveryPointInfo,
-    ReplicationProgressHealth,
     ReplicationStatus,
     ReplicationTopology,
-    ResyncState,
-    ScenarioInfo,
     TestFailoverSpec,
     VaultRef,
-    known_or_unknown,
 )
 from shared.site_recovery_gaps import ReadinessSpec, SiteRecoveryReadiness, VmDiscovery, site_recovery_findings
 
 if TYPE_CHECKING:
     from functions.settings import FunctionAppSettings
 
-
-RCM = "InMageRcm"
-_ITEM_ID = re.compile(
-    r"/replicationFabrics/(?P<fabric>[^/]+)/replicationProtectionContainers/(?P<container>[^/]+)"
-    r"/replicationProtectedItems/(?P<item>[^/]+)$",
-    re.IGNORECASE,
-)
 
 T = TypeVar("T")
 
@@ -376,96 +372,22 @@ class AzureSiteRecoveryGateway(DiscoveryReads, JobReads):
     def get_replication_status(self, item: ProtectedItemRef) -> ReplicationStatus:
         args = self._item_args(item)
         with _translated(f"replicationProtectedItems/{item.item_name}"):
-            found = self.client.replication_protected_items.get(*args)
-        return ReplicationStatus(**self._health_fields(found, item), **self._status_extras(found))
+            found = wire(self.client.replication_protected_items.get(*args))
+        return ReplicationStatus(**item_health_fields(found, item), **item_status_extras(found))
 
     def list_protected_items_page(self, request: ProtectedItemsPageRequest) -> ProtectedItemsPage:
+        """One page of the vault's protected items, read as JSON (:mod:`functions.gateways.site_recovery_wire`):
+        the health sweep and the replication watch read them every tick."""
         vault = request.vault
         self._check_vault(vault)
         with _translated(f"vaults/{vault.vault_name}/replicationProtectedItems"):
-            pages = self.client.replication_protected_items.list(vault.resource_group, vault.vault_name).by_page(
-                continuation_token=request.continuation_token
-            )
-            page = list(next(pages))
-            token = getattr(pages, "continuation_token", None)
-        summaries = []
-        for found in page:
-            ref = self._ref_from_id(vault, found)
-            summaries.append(ProtectedItemSummary(**self._health_fields(found, ref)))
-        return ProtectedItemsPage(items=tuple(summaries), continuation_token=token or None)
-
-    @staticmethod
-    def _ref_from_id(vault: VaultRef, found: Any) -> ProtectedItemRef:
-        match = _ITEM_ID.search(str(found.id))
-        if match is None:
-            raise PermanentError(f"unexpected protected item id {found.id}", code="BadResourceId")
-        return ProtectedItemRef(
-            vault=vault, fabric_name=match["fabric"], container_name=match["container"], item_name=match["item"]
-        )
-
-    @staticmethod
-    def _health_fields(found: Any, ref: ProtectedItemRef) -> dict[str, Any]:
-        """The documented InMageRcm fields; an undocumented enum value becomes "unknown" and is reported."""
-        props = found.properties
-        details = _get(props, "provider_specific_details")
-        unknown: list[str] = []
-
-        def documented(name: str, value: Any, enum: Any) -> str:
-            known, odd = known_or_unknown(text(value) or None, enum)
-            if odd is not None:
-                unknown.append(f"{name}={odd}")
-            return known
-
-        kind = _get(details, "instance_type")
-        if text(kind) not in ("", RCM):
-            unknown.append(f"providerSpecificDetails.instanceType={kind}")
-        percent = _get(details, "initial_replication_progress_percentage")
-        resync = _get(details, "resync_progress_percentage")
-        rpo = _get(details, "last_rpo_in_seconds")
-        scenario = _get(props, "current_scenario")
-        scenario_info = None
-        if scenario is not None and _get(scenario, "scenario_name") not in (None, "None"):
-            scenario_info = ScenarioInfo(
-                name=scenario.scenario_name,
-                job_name=_job_from_url(_get(scenario, "job_id")),
-                start_time=_get(scenario, "start_time"),
-            )
-        return {
-            "item": ref,
-            "friendly_name": str(_get(props, "friendly_name") or ""),
-            "protection_state": text(_get(props, "protection_state")),
-            "replication_health": documented("replicationHealth", _get(props, "replication_health"), ProtectionHealth),
-            "health_errors": health_issues(_get(props, "health_errors")),
-            "initial_replication_percent": int(percent) if percent is not None else None,
-            "initial_replication_health": documented(
-                "initialReplicationProgressHealth",
-                _get(details, "initial_replication_progress_health"),
-                ReplicationProgressHealth,
-            ),
-            "resync_percent": int(resync) if resync is not None else None,
-            "resync_required": str(_get(details, "resync_required") or "").lower() == "true",
-            "resync_state": documented("resyncState", _get(details, "resync_state"), ResyncState),
-            "rpo_seconds": int(rpo) if rpo is not None else None,
-            "last_rpo_time": _get(details, "last_rpo_calculated_time"),
-            "last_recovery_point_time": _get(details, "last_recovery_point_received"),
-            "last_recovery_point_id": _get(details, "last_recovery_point_id"),
-            "allowed_operations": tuple(_get(props, "allowed_operations") or ()),
-            "current_scenario": scenario_info,
-            "unknown_values": tuple(unknown),
-        }
-
-    @staticmethod
-    def _status_extras(found: Any) -> dict[str, Any]:
-        props = found.properties
-        details = _get(props, "provider_specific_details")
-        return {
-            "protection_state_description": str(_get(props, "protection_state_description") or ""),
-            "active_location": text(_get(props, "active_location")),
-            "test_failover_state": text(_get(props, "test_failover_state")),
-            "test_failover_state_description": str(_get(props, "test_failover_state_description") or ""),
-            "failover_recovery_point_id": _get(props, "failover_recovery_point_id"),
-            "target_vm_name": _get(details, "target_vm_name"),
-        }
+            if request.continuation_token:
+                page, token = json_page(self.client, request.continuation_token)
+            else:
+                path = f"{vault_path(vault)}/replicationProtectedItems"
+                page, token = json_page(self.client, path, {"api-version": self.client._config.api_version})
+        summaries = tuple(ProtectedItemSummary(**item_health_fields(found, item_ref(vault, found))) for found in page)
+        return ProtectedItemsPage(items=summaries, continuation_token=token)
 
     def list_recovery_points(self, item: ProtectedItemRef) -> list[RecoveryPointInfo]:
         args = self._item_args(item)

@@ -11,53 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, map_error
-from azure.core.rest import HttpRequest
-from azure.mgmt.core.exceptions import ARMErrorFormat
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
+from functions.gateways.site_recovery_wire import RCM, health_issues, json_page, text
 from shared.azure_migrate import (
     ApplianceIdentity,
     DiscoveredDisk,
     DiscoveredMachine,
-    HealthIssue,
     ProcessServer,
     choose_process_server,
 )
 
 #: The Azure Migrate discovery API version the guide uses for ``{physicalSiteId}/machines``.
 MIGRATE_API_VERSION = "2023-06-06"
-RCM = "InMageRcm"
-
-_ERROR_MAP: dict[int, type[HttpResponseError]] = {404: ResourceNotFoundError}
 
 
 def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None) if obj is not None else None
-
-
-def text(value: Any) -> str:
-    """A wire value as text: the SDK turns known enum values into ``str`` enums (``str()`` would give their name)."""
-    if value is None:
-        return ""
-    return str(value.value) if isinstance(value, Enum) else str(value)
-
-
-def health_issues(errors: Any) -> tuple[HealthIssue, ...]:
-    """``healthErrors`` (SDK ``HealthError`` models) as the port's issues."""
-    return tuple(
-        HealthIssue(
-            code=str(_get(e, "error_code") or ""),
-            message=str(_get(e, "error_message") or _get(e, "summary_message") or ""),
-            level=text(_get(e, "error_level")),
-            possible_causes=str(_get(e, "possible_causes") or ""),
-            recommended_action=str(_get(e, "recommended_action") or ""),
-        )
-        for e in errors or []
-    )
 
 
 @dataclass
@@ -163,18 +136,11 @@ class DiscoveryReads:
     def json_pages(self, path: str, params: dict[str, str], api_version: str | None = None) -> Iterator[dict[str, Any]]:
         """An ARM list, page by page (``nextLink``), through the client's pipeline."""
         version = api_version or self.client._config.api_version
-        request = HttpRequest("GET", path, params={"api-version": version, **params})
-        while True:
-            response = self.client.send_request(request)
-            if response.status_code != 200:
-                map_error(status_code=response.status_code, response=response, error_map=_ERROR_MAP)
-                raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-            page = response.json()
-            yield from page.get("value") or []
-            next_link = page.get("nextLink")
-            if not next_link:
-                return
-            request = HttpRequest("GET", next_link)
+        values, next_link = json_page(self.client, path, {"api-version": version, **params})
+        yield from values
+        while next_link:
+            values, next_link = json_page(self.client, next_link)
+            yield from values
 
     def discovered_machines(self, physical_site_id: str, agents: list[Any]) -> list[DiscoveredMachine]:
         """Every machine on the site, with whether the fabric lists its registered agent."""

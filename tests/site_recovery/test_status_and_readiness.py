@@ -9,6 +9,7 @@ import pytest
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
 from functions.gateways.site_recovery import AzureSiteRecoveryGateway
+from functions.gateways.site_recovery_wire import item_health_fields, wire
 from functions.triggers.health import _health_input
 from local.site_recovery import Operation, ProcessServerConfig, SiteRecoveryEmulator, build_emulated_client
 from shared.errors import AccessDeniedError, PermanentError
@@ -28,10 +29,13 @@ from tests.site_recovery.conftest import APPLIANCE, register, run_for
 NOW = datetime(2026, 1, 5, 8, tzinfo=UTC)
 
 
-def _item(props: dict[str, object]) -> m.ReplicationProtectedItem:
+def _item(props: dict[str, object]) -> dict[str, object]:
+    """A ``ReplicationProtectedItem`` as the service sends it (the SDK's model holds this JSON as it came)."""
     container = "/Subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/replicationFabrics/f"
-    return m.ReplicationProtectedItem(
-        {"id": f"{container}/replicationProtectionContainers/c/replicationProtectedItems/i", "properties": props}
+    return wire(
+        m.ReplicationProtectedItem(
+            {"id": f"{container}/replicationProtectionContainers/c/replicationProtectedItems/i", "properties": props}
+        )
     )
 
 
@@ -42,7 +46,7 @@ def _fields(props: dict[str, object]) -> dict[str, object]:
         container_name="c",
         item_name="i",
     )
-    return AzureSiteRecoveryGateway._health_fields(_item(props), ref)
+    return item_health_fields(_item(props), ref)
 
 
 def test_documented_values_are_read_whatever_their_case_and_a_healthy_delta_sync_may_show_resync_zero() -> None:
