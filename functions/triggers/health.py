@@ -23,6 +23,7 @@ import azure.functions as func
 from functions import runtime
 from functions.settings import HEALTH_SCHEDULE_SETTING
 from functions.triggers import bp
+from functions.triggers.instances import list_instances
 from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.health import (
@@ -93,17 +94,17 @@ async def _watched_vms(client: Any) -> dict[tuple[sr.VaultRef, str], tuple[str, 
     """Running VM orchestrations that listen to health events or wait for their final sync, by (vault, protected
     item)."""
     watched: dict[tuple[sr.VaultRef, str], tuple[str, VmProgress]] = {}
-    for status in await client.get_status_by(runtime_status=[df.OrchestrationRuntimeStatus.Running]):
-        custom = status.custom_status
-        if not (status.instance_id or "").startswith("vm-") or not isinstance(custom, dict):
+    for status in await list_instances(client, statuses=[df.OrchestrationRuntimeStatus.Running], prefix="vm-"):
+        custom = status.get("customStatus")
+        if not isinstance(custom, dict):
             continue
         progress = VmProgress.model_validate(custom)
         final_sync = progress.waiting_for is not None and progress.waiting_for.kind is WaitKind.FINAL_SYNC
         if (progress.state not in WATCHED and not final_sync) or not progress.protected_item:
             continue
-        vault = _vault_of(status.input_)
+        vault = _vault_of(status.get("input"))
         if vault is not None:
-            watched[(vault, progress.protected_item)] = (str(status.instance_id), progress)
+            watched[(vault, progress.protected_item)] = (str(status.get("instanceId")), progress)
     return watched
 
 

@@ -26,17 +26,15 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime
-from http import HTTPStatus
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
-from azure.durable_functions.models.utils.http_utils import get_async_request
 
 from functions import runtime
 from functions.settings import DISCOVERY_WATCH_SCHEDULE_SETTING, WATCH_SCHEDULE_SETTING
 from functions.triggers import bp
+from functions.triggers.instances import list_instances
 from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.errors import MigrationError
@@ -140,26 +138,16 @@ async def watch_discovery(client: Any) -> dict[str, int]:
 
 
 async def _running_vms(client: Any) -> list[tuple[str, Any]]:
-    """The running VM orchestrations' instance ids and custom statuses, without their inputs.
+    """The running VM orchestrations' instance ids and custom statuses, every page, without their inputs.
 
     Every tick reads them, and what the watch needs is the custom status; a VM's input (its request, target, facts)
-    is most of an instance's size. The Durable HTTP API's instance query takes ``showInput=false`` for that, which
-    the SDK's ``get_status_by`` cannot send: the query is built here with the SDK's own options and request helper,
-    on the client binding's base URL (falling back to ``get_status_by`` if that ever moves). The answer's JSON is
-    read as the HTTP API documents it (``instanceId``, ``customStatus``), without building the SDK's status objects
-    (their timestamps, parsed per instance, were a tenth of the watch's time).
+    is most of an instance's size, so the query says ``showInput=false``. The answer's JSON is read as the HTTP API
+    documents it (``instanceId``, ``customStatus``), without building the SDK's status objects (their timestamps,
+    parsed per instance, were a tenth of the watch's time).
     """
     running = [df.OrchestrationRuntimeStatus.Running]
-    bindings = getattr(client, "_orchestration_bindings", None)
-    base_url = getattr(bindings, "rpc_base_url", None)
-    if not base_url:
-        statuses = await client.get_status_by(runtime_status=running, instance_id_prefix="vm-")
-        return [(str(status.instance_id), status.custom_status) for status in statuses]
-    url = RpcManagementOptions(runtime_status=running, instance_id_prefix="vm-").to_url(base_url)
-    code, body = await get_async_request(f"{url}{'&' if '?' in url else '?'}showInput=false")
-    if code != HTTPStatus.OK or not isinstance(body, list):
-        raise MigrationError(f"listing the running VM orchestrations answered {code}")
-    return [(str(item.get("instanceId")), item.get("customStatus")) for item in body if isinstance(item, dict)]
+    listed = await list_instances(client, statuses=running, prefix="vm-", show_input=False)
+    return [(str(item.get("instanceId")), item.get("customStatus")) for item in listed]
 
 
 async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .history import parse_timestamp
+from .history import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
-    from .host import LocalHost
+    from .host import InstanceStatus, LocalHost
 
 BASE_PATH = "/durabletask/"
+#: The instance query's paging, as the extension's ``HttpApiHandler`` and ``OrchestrationStatusQueryCondition`` do it.
+CONTINUATION_HEADER = "x-ms-continuation-token"
+DEFAULT_PAGE_SIZE = 100
 
 
 class ClientApiError(Exception):
@@ -43,6 +47,22 @@ def payload_json(body_text: str) -> str | None:
             return json.dumps(parsed)
         return parsed
     return json.dumps(parsed)
+
+
+def _page_token(last: InstanceStatus) -> str:
+    """An opaque continuation token: the next page starts after this instance (its created time, then its id)."""
+    key = [format_timestamp(last.created_time), last.instance_id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _page_key(token: str | None) -> tuple[str, str] | None:
+    if not token:
+        return None
+    try:
+        created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as bad:
+        raise ValueError(token) from bad
+    return str(created), str(instance_id)
 
 
 def _statuses(query: str | None) -> list[str] | None:
@@ -92,17 +112,30 @@ class ClientApi:
         return web.json_response(status.to_api_json(), status=code)
 
     async def query(self, request: web.Request) -> web.Response:
+        """The Durable HTTP API's instance query, one page per request as the extension answers it: ``top``
+        instances (``OrchestrationStatusQueryCondition.PageSize``, 100 unless asked), the next page's token in the
+        ``x-ms-continuation-token`` header (empty on the last page), read back from the request's header of that
+        name; ``showInput=false`` leaves each instance's input out."""
         created_from = request.query.get("createdTimeFrom")
         created_to = request.query.get("createdTimeTo")
-        # The Durable HTTP API's instance query: ``showInput=false`` leaves each instance's input out (default: in).
+        try:
+            after = _page_key(request.headers.get(CONTINUATION_HEADER))
+        except ValueError:
+            return web.json_response(f"invalid {CONTINUATION_HEADER}", status=400)
+        top = request.query.get("top", "")
+        page_size = int(top) if top.isdigit() and int(top) > 0 else DEFAULT_PAGE_SIZE
         found = self._host.instances(
             prefix=request.query.get("instanceIdPrefix"),
             statuses=_statuses(request.query.get("runtimeStatus")),
             created_from=parse_timestamp(created_from) if created_from else None,
             created_to=parse_timestamp(created_to) if created_to else None,
             with_input=request.query.get("showInput", "true").lower() != "false",
+            after=after,
+            limit=page_size + 1,
         )
-        return web.json_response([s.to_api_json() for s in found], status=200)
+        page, more = found[:page_size], len(found) > page_size
+        token = _page_token(page[-1]) if more else ""
+        return web.json_response([s.to_api_json() for s in page], status=200, headers={CONTINUATION_HEADER: token})
 
     async def raise_event(self, request: web.Request) -> web.Response:
         try:

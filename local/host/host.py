@@ -404,9 +404,18 @@ class LocalHost:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         with_input: bool = True,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
     ) -> list[InstanceStatus]:
-        """Instances matching every given filter, oldest first (``with_input=False``: their inputs left out)."""
-        where, args = ["1 = 1"], []
+        """Instances matching every given filter, oldest first (``with_input=False``: their inputs left out).
+
+        ``after`` (the stored created time and the instance id of a previous page's last instance) and ``limit``
+        read one page."""
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if after is not None:
+            where.append("(created_at, instance_id) > (?, ?)")
+            args.extend(after)
         if prefix:
             where.append("instance_id LIKE ? ESCAPE '\\'")
             args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
@@ -424,8 +433,8 @@ class LocalHost:
                 f"SELECT instance_id, name, status, {'input_json' if with_input else 'NULL'}, output_json, "  # noqa: S608
                 "custom_status_json, created_at, "
                 f"updated_at, history_len FROM instances WHERE {' AND '.join(where)} "
-                "ORDER BY created_at, instance_id",
-                args,
+                f"ORDER BY created_at, instance_id{' LIMIT ?' if limit is not None else ''}",
+                [*args, limit] if limit is not None else args,
             ).fetchall()
         return [self._status_from_row(r, None) for r in rows]
 

@@ -13,6 +13,7 @@ import pytest
 
 from functions import runtime
 from functions.settings import FunctionAppSettings
+from functions.triggers import watch as watch_module
 from functions.triggers.watch import watch, watch_discovery
 from shared.azure_migrate import DiscoveredMachine, MachineMatch, MachineQuery
 from shared.errors import MigrationError
@@ -69,8 +70,9 @@ class _Client:
     statuses: list[_Status]
     raised: list[tuple[str, str, Any]] = field(default_factory=list)
 
-    async def get_status_by(self, **_: Any) -> list[_Status]:
-        return self.statuses
+    async def listed(self) -> list[dict[str, Any]]:
+        """The instance query's JSON (paging is tested in tests/functions/test_instance_listing.py)."""
+        return [{"instanceId": s.instance_id, "customStatus": s.custom_status} for s in self.statuses]
 
     async def raise_event(self, instance_id: str, name: str, data: Any) -> None:
         self.raised.append((instance_id, name, data))
@@ -113,6 +115,14 @@ def _waiting(bios: str) -> dict[str, Any]:
     spec = FindMachineSpec(topology=TOPOLOGY, query=MachineQuery(instance_id=f"i-{bios}", bios_id=bios))
     wait = WaitingFor(kind=WaitKind.DISCOVERY, vault=VAULT, item_name="", since=NOW, discovery=spec)
     return {"state": "registering_agent", "waiting_for": wait.model_dump(mode="json")}
+
+
+@pytest.fixture(autouse=True)
+def _listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def listed(client: _Client, **_: Any) -> list[dict[str, Any]]:
+        return await client.listed()
+
+    monkeypatch.setattr(watch_module, "list_instances", listed)
 
 
 @pytest.fixture
