@@ -4,10 +4,11 @@ from local.clock import VirtualClock, WallClock
 
 from .client_api import ClientApiError
 from .engine import COMPLETED, CONTINUED_AS_NEW, FAILED, PENDING, RUNNING, TERMINATED
-from .host import HostStats, InstanceChange, InstanceStatus, LocalHost
+from .host import LocalHost
 from .index import FunctionIndex, FunctionIndexError, load_function_index
 from .ncrontab import CronError, CronSchedule
 from .queue import MAX_DELIVERY_COUNT_EXCEEDED, EmbeddedQueue, QueueError, QueueMessage, QueueOptions, SendResult
+from .status import HostStats, InstanceChange, InstanceStatus
 
 __all__ = [
     "COMPLETED",

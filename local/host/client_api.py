@@ -11,7 +11,8 @@ from aiohttp import web
 from .history import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
-    from .host import InstanceStatus, LocalHost
+    from .host import LocalHost
+    from .status import InstanceStatus
 
 BASE_PATH = "/durabletask/"
 #: The instance query's paging, as the extension's ``HttpApiHandler`` and ``OrchestrationStatusQueryCondition`` do it.

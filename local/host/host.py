@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue as stdlib_queue
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-from azure.durable_functions.models.utils.df_serialization import df_dumps
-
 from local.clock import Clock, VirtualClock
 
+from .activities import ActivityDispatch
 from .client_api import ClientApiError, ClientApiServer
 from .engine import (
     CONTINUED_AS_NEW,
@@ -36,119 +32,21 @@ from .engine import (
     install_timestamp_cache,
 )
 from .history import EventType, event, execution_started, format_timestamp, parse_timestamp
-from .index import ACTIVITY, HTTP, ORCHESTRATION, SERVICE_BUS, TIMER, FunctionIndex, load_function_index
-from .invoke import (
-    call_function,
-    decode_activity_input,
-    encode_activity_output,
-    failure_details,
-    http_request,
-    match_route,
-    service_bus_message,
-    timer_request,
-)
+from .index import ORCHESTRATION, SERVICE_BUS, TIMER, FunctionIndex, load_function_index
 from .loop import run_on_loop
 from .ncrontab import CronSchedule
-from .queue import EmbeddedQueue, QueueMessage, QueueOptions, SendResult
+from .operations import ClientOperations
+from .queue import EmbeddedQueue, QueueOptions
+from .status import HostStats, InstanceChange, Pending, WorkItem, loads_or_none
 from .store import Store
+from .triggers import TriggerDispatch, app_setting
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TASK_HUB = "LocalTaskHub"
 
 
-@dataclass(frozen=True)
-class InstanceStatus:
-    """What ``status()`` reports about one orchestration instance."""
-
-    instance_id: str
-    name: str
-    runtime_status: str
-    input: Any
-    output: Any
-    custom_status: Any
-    created_time: datetime
-    last_updated_time: datetime
-    history_length: int
-    history: list[dict[str, Any]] | None = None
-
-    def to_api_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "instanceId": self.instance_id,
-            "createdTime": format_timestamp(self.created_time),
-            "lastUpdatedTime": format_timestamp(self.last_updated_time),
-            "input": self.input,
-            "output": self.output,
-            "runtimeStatus": self.runtime_status,
-            "customStatus": self.custom_status,
-        }
-        if self.history is not None:
-            data["history"] = self.history
-        return data
-
-
-@dataclass(frozen=True)
-class InstanceChange:
-    """Passed to listeners whenever an instance's runtime status or custom status changes."""
-
-    instance_id: str
-    name: str
-    runtime_status: str
-    custom_status: Any
-    previous_status: str | None
-    previous_custom_status: Any
-    at: datetime
-
-
-@dataclass
-class HostStats:
-    """Counters for benchmarks and the CLI."""
-
-    episodes: int = 0
-    events_replayed: int = 0
-    #: The longest history any episode replayed, including executions that have since continued as new.
-    longest_replay: int = 0
-    activities_executed: int = 0
-    activity_failures: int = 0
-    messages_delivered: int = 0
-    messages_dead_lettered: int = 0
-    timer_triggers_fired: int = 0
-    trigger_errors: int = 0
-    clock_jumps: int = 0
-    #: Real seconds the activities took and CPU seconds their threads used (what sizes a worker's thread pool:
-    #: an activity that waits most of its time lets several run per core), and CPU seconds of the episodes.
-    activity_wall_seconds: float = 0.0
-    activity_cpu_seconds: float = 0.0
-    episode_cpu_seconds: float = 0.0
-    #: Episodes per orchestrator and what woke them (``migrate_vm: task_completed``; several kinds joined by ``+``).
-    episodes_by_trigger: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(frozen=True)
-class _WorkItem:
-    work_id: int
-    instance_id: str
-    execution_id: str
-    task_id: int
-    name: str
-    input_json: str | None
-
-
-@dataclass
-class _Pending:
-    """Side effects of a transaction applied once it has committed."""
-
-    ready: set[str] = field(default_factory=set)
-    work: list[_WorkItem] = field(default_factory=list)
-    changes: list[InstanceChange] = field(default_factory=list)
-
-
-def _loads(text: str | None) -> Any:
-    return json.loads(text) if text is not None else None
-
-
-class LocalHost:
+class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
     """Runs a Durable Functions app: orchestrations, activities, Service Bus, timer and HTTP triggers.
 
     Use :meth:`open` as a context manager. All state lives in ``state_dir`` (SQLite); a host killed at any
@@ -181,9 +79,9 @@ class LocalHost:
         self._stats_lock = threading.Lock()  # activity threads add their times
         self._ready: dict[str, None] = {}
         self._histories: dict[str, list[str]] = {}
-        self._work: deque[_WorkItem] = deque()
+        self._work: deque[WorkItem] = deque()
         self._in_flight = 0
-        self._results: stdlib_queue.Queue[tuple[_WorkItem, bool, str, str]] = stdlib_queue.Queue()
+        self._results: stdlib_queue.Queue[tuple[WorkItem, bool, str, str]] = stdlib_queue.Queue()
         self._pool = ThreadPoolExecutor(max_workers=activity_workers, thread_name_prefix="activity")
         self._listeners: list[Callable[[InstanceChange], None]] = []
         self._cron: dict[str, CronSchedule] = {
@@ -298,214 +196,7 @@ class LocalHost:
             for row in db.execute(
                 "SELECT work_id, instance_id, execution_id, task_id, name, input_json FROM work ORDER BY work_id"
             ):
-                self._work.append(_WorkItem(*row))
-
-    # -- client operations (thread-safe; also served over HTTP) ----------------------------------------------
-
-    def start(self, orchestrator: str, input: Any = None, instance_id: str | None = None) -> str:
-        """Schedule a new orchestration instance; returns its id."""
-        return self.start_json(orchestrator, df_dumps(input) if input is not None else None, instance_id)
-
-    def start_json(self, orchestrator: str, input_json: str | None, instance_id: str | None = None) -> str:
-        if self.index.find(ORCHESTRATION, orchestrator) is None:
-            known = ", ".join(f.name for f in self.index.of_type(ORCHESTRATION)) or "none"
-            raise ClientApiError(
-                400,
-                f"The function '{orchestrator}' doesn't exist or is not an orchestrator "
-                f"function (orchestrators: {known})",
-            )
-        instance_id = instance_id or uuid.uuid4().hex
-        pending = _Pending()
-        with self._store.transaction() as db:
-            self._create_instance(db, pending, orchestrator, instance_id, input_json, parent=None)
-        self._apply(pending)
-        return instance_id
-
-    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        """Deliver an external event (the orchestration sees ``data`` as sent)."""
-        self.raise_event_json(instance_id, name, json.dumps(data))
-
-    def raise_event_json(self, instance_id: str, name: str, data_json: str | None) -> None:
-        if not name:
-            raise ClientApiError(400, "event name must be a non-empty string")
-        pending = _Pending()
-        with self._store.transaction() as db:
-            row = db.execute(
-                "SELECT status, execution_id FROM instances WHERE instance_id = ?", (instance_id,)
-            ).fetchone()
-            if row is None:
-                raise ClientApiError(404, f"No instance with ID {instance_id} found.")
-            if row[0] in TERMINAL_STATUSES:
-                raise ClientApiError(410, f"Instance with ID {instance_id} is gone: either completed or failed")
-            self._enqueue(
-                db,
-                pending,
-                instance_id,
-                None,
-                event(EventType.EVENT_RAISED, self.clock.now(), Name=name, Input=data_json),
-            )
-        self._apply(pending)
-
-    def terminate(self, instance_id: str, reason: str = "") -> None:
-        pending = _Pending()
-        with self._store.transaction() as db:
-            row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-            if row is None:
-                raise ClientApiError(404, f"No instance with ID '{instance_id}' found.")
-            if row[0] in TERMINAL_STATUSES:
-                raise ClientApiError(410, f"Instance '{instance_id}' is already {row[0]}")
-            self._enqueue(
-                db, pending, instance_id, None, event(EventType.EXECUTION_TERMINATED, self.clock.now(), Input=reason)
-            )
-        self._apply(pending)
-
-    def purge(self, instance_id: str) -> int:
-        """Delete a finished instance and its history; returns how many were deleted (0 or 1)."""
-        with self._store.transaction() as db:
-            row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-            if row is None or row[0] not in TERMINAL_STATUSES:
-                return 0
-            self._delete_instance(db, instance_id)
-        return 1
-
-    def purge_by(
-        self,
-        *,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        statuses: list[str] | None = None,
-    ) -> int:
-        found = self.instances(created_from=created_from, created_to=created_to, statuses=statuses)
-        return sum(self.purge(s.instance_id) for s in found if s.runtime_status in TERMINAL_STATUSES)
-
-    def status(self, instance_id: str, *, show_history: bool = False) -> InstanceStatus | None:
-        """The instance's runtime status, input, output, custom status and history length (None if unknown)."""
-        with self._store.reading() as db:
-            row = db.execute(
-                "SELECT instance_id, name, status, input_json, output_json, custom_status_json, created_at, "
-                "updated_at, history_len FROM instances WHERE instance_id = ?",
-                (instance_id,),
-            ).fetchone()
-            history = None
-            if row is not None and show_history:
-                history = [
-                    json.loads(r[0])
-                    for r in db.execute(
-                        "SELECT event_json FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
-                    )
-                ]
-        return self._status_from_row(row, history) if row else None
-
-    def instances(
-        self,
-        *,
-        prefix: str | None = None,
-        statuses: list[str] | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        with_input: bool = True,
-        after: tuple[str, str] | None = None,
-        limit: int | None = None,
-    ) -> list[InstanceStatus]:
-        """Instances matching every given filter, oldest first (``with_input=False``: their inputs left out).
-
-        ``after`` (the stored created time and the instance id of a previous page's last instance) and ``limit``
-        read one page."""
-        where: list[str] = ["1 = 1"]
-        args: list[Any] = []
-        if after is not None:
-            where.append("(created_at, instance_id) > (?, ?)")
-            args.extend(after)
-        if prefix:
-            where.append("instance_id LIKE ? ESCAPE '\\'")
-            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        if statuses:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            args.extend(statuses)
-        if created_from:
-            where.append("created_at >= ?")
-            args.append(format_timestamp(created_from))
-        if created_to:
-            where.append("created_at <= ?")
-            args.append(format_timestamp(created_to))
-        with self._store.reading() as db:
-            rows = db.execute(
-                f"SELECT instance_id, name, status, {'input_json' if with_input else 'NULL'}, output_json, "  # noqa: S608
-                "custom_status_json, created_at, "
-                f"updated_at, history_len FROM instances WHERE {' AND '.join(where)} "
-                f"ORDER BY created_at, instance_id{' LIMIT ?' if limit is not None else ''}",
-                [*args, limit] if limit is not None else args,
-            ).fetchall()
-        return [self._status_from_row(r, None) for r in rows]
-
-    @staticmethod
-    def _status_from_row(row: tuple[Any, ...], history: list[dict[str, Any]] | None) -> InstanceStatus:
-        return InstanceStatus(
-            instance_id=row[0],
-            name=row[1],
-            runtime_status=row[2],
-            input=_loads(row[3]),
-            output=_loads(row[4]),
-            custom_status=_loads(row[5]),
-            created_time=parse_timestamp(row[6]),
-            last_updated_time=parse_timestamp(row[7]),
-            history_length=row[8],
-            history=history,
-        )
-
-    # -- queue operations -----------------------------------------------------------------------------------
-
-    def send(
-        self,
-        queue: str,
-        body: bytes | str | dict[str, Any] | list[Any],
-        message_id: str | None = None,
-        **properties: Any,
-    ) -> SendResult:
-        """Send a message to an embedded queue (see :meth:`EmbeddedQueue.send` for the properties)."""
-        return self.queue.send(queue, body, message_id=message_id, **properties)
-
-    def dead_letters(self, queue: str) -> list[QueueMessage]:
-        return self.queue.dead_letters(queue)
-
-    def complete_dead_letter(self, queue: str, sequence_number: int) -> None:
-        """Remove a dead-lettered message (replaying one is a new send, then this: see ``cli.dlq``)."""
-        self.queue.complete_dead_letter(queue, sequence_number)
-
-    # -- HTTP triggers --------------------------------------------------------------------------------------
-
-    def invoke_http(
-        self,
-        name_or_route: str,
-        method: str = "GET",
-        body: bytes | str | dict[str, Any] | list[Any] | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> func.HttpResponse:
-        """Call an HTTP-triggered function by name or by a path matching its route; returns its response."""
-        functions = self.index.of_type(HTTP)
-        target, route_params, path = None, {}, name_or_route
-        for function in functions:
-            if function.name == name_or_route:
-                target, path = function, function.route
-                break
-        if target is None:
-            for function in functions:
-                matched = match_route(function.route, name_or_route)
-                if matched is not None and method.upper() in function.methods:
-                    target, route_params = function, matched
-                    break
-        if target is None:
-            known = ", ".join(f"{f.name} ({'/'.join(f.methods)} {f.route})" for f in functions) or "none"
-            raise LookupError(f"no HTTP function named or routed {method.upper()} {name_or_route!r} (known: {known})")
-        request = http_request(method, path, body=body, headers=headers, params=params, route_params=route_params)
-        response = call_function(target, request, self._client_json)
-        if isinstance(response, str):
-            return func.HttpResponse(response)
-        if not isinstance(response, func.HttpResponse):
-            raise TypeError(f"HTTP function {target.name!r} returned {type(response).__name__}, not HttpResponse")
-        return response
+                self._work.append(WorkItem(*row))
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -605,7 +296,7 @@ class LocalHost:
         return cached
 
     def _run_episode(self, instance_id: str) -> bool:
-        pending = _Pending()
+        pending = Pending()
         ran = False
         with self._store.transaction() as db:
             self._ready.pop(instance_id, None)
@@ -626,7 +317,7 @@ class LocalHost:
                 execution_id=row[1],
                 status=row[2],
                 input_json=row[3],
-                parent=_loads(row[4]),
+                parent=loads_or_none(row[4]),
                 engine=EngineState.from_json(row[5]),
                 custom_status_json=row[6],
                 output_json=row[7],
@@ -653,7 +344,7 @@ class LocalHost:
     def _commit_episode(
         self,
         db: Any,
-        pending: _Pending,
+        pending: Pending,
         instance: InstanceState,
         history_len: int,
         outcome: EpisodeOutcome,
@@ -716,7 +407,7 @@ class LocalHost:
                 (instance_id, instance.execution_id, activity.task_id, activity.name, activity.input_json),
             )
             pending.work.append(
-                _WorkItem(
+                WorkItem(
                     int(cursor.lastrowid or 0),
                     instance_id,
                     instance.execution_id,
@@ -769,7 +460,7 @@ class LocalHost:
 
     def _note_change(
         self,
-        pending: _Pending,
+        pending: Pending,
         instance: InstanceState,
         status: str,
         custom_json: str | None,
@@ -783,9 +474,9 @@ class LocalHost:
                     instance.instance_id,
                     instance.name,
                     status,
-                    _loads(custom_json),
+                    loads_or_none(custom_json),
                     previous_status,
-                    _loads(previous_custom),
+                    loads_or_none(previous_custom),
                     now,
                 )
             )
@@ -793,7 +484,7 @@ class LocalHost:
     def _create_instance(
         self,
         db: Any,
-        pending: _Pending,
+        pending: Pending,
         name: str,
         instance_id: str,
         input_json: str | None,
@@ -835,7 +526,7 @@ class LocalHost:
         self._histories.pop(instance_id, None)
 
     def _enqueue(
-        self, db: Any, pending: _Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
+        self, db: Any, pending: Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
     ) -> None:
         db.execute(
             "INSERT INTO inbox (instance_id, execution_id, event_json) VALUES (?, ?, ?)",
@@ -843,7 +534,7 @@ class LocalHost:
         )
         pending.ready.add(instance_id)
 
-    def _apply(self, pending: _Pending) -> None:
+    def _apply(self, pending: Pending) -> None:
         with self._lock:
             for instance_id in pending.ready:
                 self._ready[instance_id] = None
@@ -859,7 +550,7 @@ class LocalHost:
 
     def _fire_due_timers(self) -> bool:
         now = format_timestamp(self.clock.now())
-        pending = _Pending()
+        pending = Pending()
         with self._store.transaction() as db:
             due = db.execute(
                 "SELECT instance_id, execution_id, timer_id, fire_at FROM timers WHERE fire_at <= ? "
@@ -880,159 +571,3 @@ class LocalHost:
                 )
         self._apply(pending)
         return bool(due)
-
-    # -- activities -----------------------------------------------------------------------------------------
-
-    def _dispatch_work(self) -> None:
-        with self._lock:
-            items = list(self._work)
-            self._work.clear()
-            self._in_flight += len(items)
-        for item in items:
-            self._pool.submit(self._execute_activity, item)
-
-    def _execute_activity(self, item: _WorkItem) -> None:
-        wall, cpu = time.perf_counter(), time.thread_time()
-        try:
-            function = self.index.get(ACTIVITY, item.name)
-            value = decode_activity_input(item.input_json)
-            result = call_function(function, value, self._client_json)
-            answer: tuple[_WorkItem, bool, str, str] = (item, True, encode_activity_output(result), "")
-        except Exception as exc:
-            reason, details = failure_details(item.name, "Activity", exc)
-            answer = (item, False, reason, details)
-        with self._stats_lock:
-            self.stats.activity_wall_seconds += time.perf_counter() - wall
-            self.stats.activity_cpu_seconds += time.thread_time() - cpu
-        self._results.put(answer)
-
-    def _drain_results(self, *, block: bool) -> bool:
-        results = []
-        try:
-            if block:
-                results.append(self._results.get(timeout=30))
-            while True:
-                results.append(self._results.get_nowait())
-        except stdlib_queue.Empty:
-            pass
-        if not results:
-            return False
-        pending = _Pending()
-        now = self.clock.now()
-        with self._store.transaction() as db:
-            for item, ok, payload, details in results:
-                self._in_flight -= 1
-                self.stats.activities_executed += 1
-                if not ok:
-                    self.stats.activity_failures += 1
-                deleted = db.execute("DELETE FROM work WHERE work_id = ?", (item.work_id,)).rowcount
-                if not deleted:
-                    continue  # the instance finished, was terminated or purged meanwhile
-                if ok:
-                    completion = event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id, Result=payload)
-                else:
-                    completion = event(
-                        EventType.TASK_FAILED, now, TaskScheduledId=item.task_id, Reason=payload, Details=details
-                    )
-                self._enqueue(db, pending, item.instance_id, item.execution_id, completion)
-        self._apply(pending)
-        return True
-
-    # -- Service Bus triggers -------------------------------------------------------------------------------
-
-    def _deliver_messages(self) -> bool:
-        delivered = False
-        for function in self.index.of_type(SERVICE_BUS):
-            queue_name = app_setting(str(function.trigger["queueName"]))
-            while True:
-                message = self.queue.receive(queue_name)
-                if message is None:
-                    break
-                delivered = True
-                self.stats.messages_delivered += 1
-                try:
-                    call_function(function, service_bus_message(message), self._client_json)
-                except Exception as exc:
-                    # As the Functions host does for a Python trigger without the SDK-type binding's message
-                    # actions: abandon, so the broker redelivers up to the max delivery count and then
-                    # dead-letters with its generic reason. Whatever the exception says stays in the logs.
-                    self.stats.trigger_errors += 1
-                    if self.queue.abandon(message):
-                        self.stats.messages_dead_lettered += 1
-                    logger.info(
-                        "service bus trigger %s failed on message %s: %s", function.name, message.message_id, exc
-                    )
-                    continue
-                self.queue.complete(message)
-                self._drain_results(block=False)
-                self._dispatch_work()
-        return delivered
-
-    # -- timer triggers -------------------------------------------------------------------------------------
-
-    def _init_cron(self) -> None:
-        if not self._cron:
-            return
-        now = format_timestamp(self.clock.now())
-        with self._store.transaction() as db:
-            for name in self._cron:
-                db.execute("INSERT OR IGNORE INTO cron (function_name, last_due) VALUES (?, ?)", (name, now))
-
-    def _cron_last(self) -> dict[str, datetime]:
-        with self._store.reading() as db:
-            return {
-                name: parse_timestamp(last) for name, last in db.execute("SELECT function_name, last_due FROM cron")
-            }
-
-    def _next_cron_due(self) -> datetime | None:
-        last = self._cron_last()
-        dues = [schedule.next_after(last[name]) for name, schedule in self._cron.items() if name in last]
-        return min(dues) if dues else None
-
-    def _fire_cron(self) -> bool:
-        if not self._cron:
-            return False
-        fired = False
-        now = self.clock.now()
-        last = self._cron_last()
-        for name, schedule in self._cron.items():
-            if name not in last:
-                continue
-            due = schedule.next_after(last[name])
-            if due > now:
-                continue
-            latest = due
-            missed = 0
-            while True:
-                following = schedule.next_after(latest)
-                if following > now:
-                    break
-                latest, missed = following, missed + 1
-            with self._store.transaction() as db:
-                db.execute("UPDATE cron SET last_due = ? WHERE function_name = ?", (format_timestamp(latest), name))
-            function = self.index.get(TIMER, name)
-            request = timer_request(
-                due=latest,
-                next_due=schedule.next_after(latest),
-                now=now,
-                past_due=missed > 0 or (now - latest) > timedelta(seconds=1),
-            )
-            fired = True
-            self.stats.timer_triggers_fired += 1
-            try:
-                call_function(function, request, self._client_json)
-            except Exception:
-                self.stats.trigger_errors += 1
-                logger.exception("timer trigger %s failed", name)
-        return fired
-
-
-def app_setting(value: str) -> str:
-    """Resolve a binding expression ``%NAME%`` from the environment, as the Functions host does app settings."""
-    if len(value) > 2 and value.startswith("%") and value.endswith("%"):
-        name = value[1:-1]
-        resolved = os.environ.get(name)
-        if resolved is None:
-            raise KeyError(f"app setting {name} is not set (the binding uses {value})")
-        return resolved
-    return value

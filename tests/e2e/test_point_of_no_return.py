@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local.host.host import InstanceChange
+from local.host import InstanceChange
 from local.site_recovery.estate import FaultKind, RequestFault
 from local.stack import LocalStack
 from shared.lifecycle import MAIN_LINE, TERMINAL, Cutover, VmProgress, VmState

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.host.host import InstanceChange
+from local.host import InstanceChange
 from local.scenario import OperatorAction
 from local.stack import LocalStack
 from shared.lifecycle import VmState
