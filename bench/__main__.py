@@ -118,6 +118,10 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("CPU seconds (Lambda environments, summed, whole run)", "lambda_environments_cpu_seconds", "{:.1f}"),
     ("peak RSS MiB (Lambda environments, summed)", "lambda_environments_peak_rss_mib_sum", "{:.0f}"),
     ("peak RSS MiB (largest Lambda environment)", "lambda_environments_peak_rss_mib_max", "{:.0f}"),
+    ("orchestrator worker processes", "worker_processes", "{:d}"),
+    ("CPU seconds (orchestrator workers, summed, whole run)", "worker_cpu_seconds", "{:.1f}"),
+    ("peak RSS MiB (orchestrator workers, summed)", "worker_peak_rss_mib_sum", "{:.0f}"),
+    ("orchestrator replays in worker processes", "worker_replay_share", "{:.0%}"),
     ("peak RSS MiB (all processes, summed)", "peak_rss_mib_summed", "{:.0f}"),
     ("seeding real s (excluded)", "seeding_real_seconds", "{:.1f}"),
     ("orchestration episodes", "episodes", "{:d}"),
@@ -149,8 +153,15 @@ def _derived(figures: dict[str, Any]) -> dict[str, Any]:
     out["episodes_per_vm"] = figures["episodes"] / max(1, figures["vms"])
     rss = [
         figures.get(key)
-        for key in ("peak_rss_mib", "lambda_environments_peak_rss_mib_sum", "emulated_aws_peak_rss_mib")
+        for key in (
+            "peak_rss_mib",
+            "lambda_environments_peak_rss_mib_sum",
+            "emulated_aws_peak_rss_mib",
+            "worker_peak_rss_mib_sum",
+        )
     ]
+    if "worker_replays" in figures:
+        out["worker_replay_share"] = figures["worker_replays"] / max(1, figures["episodes"])
     if figures.get("activity_cpu_ms"):
         out["activity_wall_over_cpu"] = f"{figures['activity_wall_ms']:.1f} / {figures['activity_cpu_ms']:.1f}"
     out["peak_rss_mib_summed"] = sum(value for value in rss if value is not None)

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import resource
 import sys
 import tempfile
@@ -208,6 +209,13 @@ class WaveFigures:
     lambda_environments_cpu_seconds: float = 0.0
     lambda_environments_peak_rss_mib_sum: float = 0.0
     lambda_environments_peak_rss_mib_max: float = 0.0
+    #: The function app's worker processes replaying orchestrators (FUNCTIONS_WORKER_PROCESS_COUNT; none when 1):
+    #: how many, their CPU seconds and peak RSS summed (whole life: importing the app included), and how many
+    #: replays they ran (the rest ran in the pipeline's process).
+    worker_processes: int = 0
+    worker_cpu_seconds: float = 0.0
+    worker_peak_rss_mib_sum: float = 0.0
+    worker_replays: int = 0
     #: Episodes per VM by orchestrator and what woke it (the local host's ``episodes_by_trigger``), most first.
     episodes_per_vm_by_trigger: dict[str, float] = field(default_factory=dict)
 
@@ -221,6 +229,7 @@ def run_wave(
     rules_quota: int = RAISED_RULES_QUOTA,
     state_dir: Path | None = None,
     lambda_environments: int | None = None,
+    worker_processes: int | None = None,
 ) -> WaveFigures:
     """Migrate a generated wave of ``vms`` VMs on a fresh local stack; returns its figures."""
     scenario = build_scenario(
@@ -234,6 +243,7 @@ def run_wave(
                 state_dir or Path(scratch),
                 activity_workers=activity_workers,
                 lambda_environments=lambda_environments,
+                worker_processes=worker_processes,
             )
             local = opened.__enter__()
         try:
@@ -243,15 +253,21 @@ def run_wave(
             figures = _figures(local, scenario, outcome, wave, setup)
         finally:
             opened.__exit__(None, None, None)
-    # RUSAGE_CHILDREN sums moto's server and the Lambda environments (all children): each environment's own report
-    # is taken out of the CPU; ru_maxrss is the largest child's, moto's unless an environment's is as large.
+    # RUSAGE_CHILDREN sums moto's server, the Lambda environments and the orchestrator workers (all children): each
+    # environment's and worker's own report is taken out of the CPU; ru_maxrss is the largest child's, moto's unless
+    # another child's is as large.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     environments = local.invoker.lambdas.environment_usage()
+    workers = local.host.worker_usage()
     lambda_cpu = sum(item.cpu_seconds for item in environments)
+    worker_cpu = sum(item.cpu_seconds for item in workers)
     return replace(
         figures,
         emulated_aws_peak_rss_mib=children.ru_maxrss / 1024,
-        emulated_aws_cpu_seconds=children.ru_utime + children.ru_stime - lambda_cpu,
+        emulated_aws_cpu_seconds=children.ru_utime + children.ru_stime - lambda_cpu - worker_cpu,
+        worker_processes=len(workers),
+        worker_cpu_seconds=worker_cpu,
+        worker_peak_rss_mib_sum=sum(item.peak_rss_kib for item in workers) / 1024,
         lambda_environments=len(environments),
         lambda_environments_cpu_seconds=lambda_cpu,
         lambda_environments_peak_rss_mib_sum=sum(item.peak_rss_kib for item in environments) / 1024,
@@ -299,6 +315,7 @@ def _figures(local: LocalStack, scenario: Scenario, outcome: Any, wave: Usage, s
         seeding_cpu_seconds=local.seeding.cpu_seconds,
         setup_real_seconds=setup.real,
         episodes=int(stats["episodes"]),
+        worker_replays=int(stats["worker_replays"]),
         activities=int(stats["activities_executed"]),
         events_replayed_per_vm=stats["events_replayed"] / vms,
         largest_history=largest,
@@ -374,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lambda-environments", type=int, default=None, help="Lambda environments (default: CPUs; 0: in-process)"
     )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="the function app's worker processes replaying orchestrators (default: CPUs; 1: in the pipeline's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--json-out", type=Path, default=None, help="write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -384,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         initial_replication_hours=args.initial_replication_hours,
         activity_workers=args.workers,
         lambda_environments=args.lambda_environments,
+        worker_processes=args.worker_processes,
     )
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(asdict(figures)), encoding="utf-8")

@@ -158,6 +158,10 @@ class WaveOutcome:
     stats: dict[str, Any]
 
 
+#: The Functions host's app setting for its language worker processes (infra sets it per plan: functionapp.bicep).
+WORKER_PROCESS_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
+
+
 class LocalStack:
     """Everything the embedded default runs, opened together and closed together."""
 
@@ -238,6 +242,7 @@ class LocalStack:
         run_linux_scripts: bool = False,
         persist: bool = False,
         lambda_environments: int | None = None,
+        worker_processes: int | None = None,
     ) -> Iterator[LocalStack]:
         """Open everything on ``state_dir``. moto's ids are seeded from the scenario's name
         (:func:`estate_seed`), so a scenario gets the same instance, VPC and group ids on every run.
@@ -248,7 +253,11 @@ class LocalStack:
         :class:`~local.persistence.IncompatibleStateError` for a state of another version).
 
         ``lambda_environments``: how many Lambda execution-environment processes may run invocations side by side
-        (default: the machine's CPU count); they are stopped when the stack closes."""
+        (default: the machine's CPU count); they are stopped when the stack closes.
+
+        ``worker_processes``: the function app's worker processes, as its app setting FUNCTIONS_WORKER_PROCESS_COUNT
+        (default: that setting in the environment, else 1); more than one replays orchestrators in that many
+        processes (:mod:`local.host.workers`)."""
         clock = clock or VirtualClock()
         state_dir.mkdir(parents=True, exist_ok=True)
         saved = load_state(state_dir) if persist else None
@@ -344,6 +353,7 @@ class LocalStack:
                 "clock": clock,
                 "activity_workers": activity_workers,
                 "queues": {REQUESTS_QUEUE: REQUEST_QUEUE_OPTIONS},
+                "worker_processes": worker_processes or int(os.environ.get(WORKER_PROCESS_COUNT_SETTING) or 1),
             }
             local = cls(
                 scenario,

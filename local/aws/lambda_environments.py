@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import resource
 import signal
 import threading
 import time
@@ -40,6 +39,8 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+from local.process_usage import EnvironmentUsage, own_usage
 
 #: Lambda's limit on the Init phase (the cold start); past it, Lambda retries the Init phase within the first
 #: invocation, under the function's timeout. A cold start here may take both before it counts as failed.
@@ -58,34 +59,6 @@ class EnvironmentConfig:
     handler_module: str
     signs_with_roles: bool
     timeout_seconds: float
-
-
-@dataclass(frozen=True)
-class EnvironmentUsage:
-    """One environment's own ``getrusage(RUSAGE_SELF)``: CPU seconds (user + system) and peak RSS."""
-
-    pid: int
-    cpu_seconds: float
-    peak_rss_kib: int
-
-
-def _own_usage() -> EnvironmentUsage:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return EnvironmentUsage(os.getpid(), usage.ru_utime + usage.ru_stime, _peak_rss_kib(usage.ru_maxrss))
-
-
-def _peak_rss_kib(maxrss: int) -> int:
-    """This process's own peak RSS. On Linux ``ru_maxrss`` of a spawned process starts at its parent's RSS at the
-    fork that preceded the exec (the kernel keeps the larger of the two), so the exec'd image's high-water mark is
-    read from ``/proc/self/status`` (``VmHWM``) instead; elsewhere ``ru_maxrss``."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return maxrss
 
 
 class _ForwardedStream:
@@ -136,9 +109,9 @@ def serve(conn: Connection, config: EnvironmentConfig) -> None:
                 continue
             conn.send(("result", payload))
         elif kind == "usage":
-            conn.send(("usage", _own_usage()))
+            conn.send(("usage", own_usage()))
         elif kind == "stop":
-            conn.send(("usage", _own_usage()))
+            conn.send(("usage", own_usage()))
             return
 
 

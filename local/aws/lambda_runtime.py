@@ -39,9 +39,10 @@ from aws_lambdas.runtime import metrics as lambda_metrics
 from aws_lambdas.settings import Settings
 from aws_lambdas.wiring import WIRING, Gateways
 from local.aws.iam import InvocationCredentials, RoleCredentials
-from local.aws.lambda_environments import EnvironmentConfig, EnvironmentUsage, LambdaEnvironments
+from local.aws.lambda_environments import EnvironmentConfig, LambdaEnvironments
 from local.aws.seed import aws_client
 from local.aws.virtual_backoff import stamp_backoff, virtual_backoff
+from local.process_usage import EnvironmentUsage
 
 FUNCTIONS = (
     "inventory",

@@ -163,6 +163,17 @@ class EpisodeOutcome:
     triggers: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class EpisodeDraft:
+    """An episode up to its replay: the context the orchestrator is called with, and what is decided after it."""
+
+    instance: InstanceState
+    outcome: EpisodeOutcome
+    events: list[dict[str, Any]]
+    now: datetime
+    body: str
+
+
 class NonDeterminismError(Exception):
     """The orchestrator's replay issued different actions than the recorded history."""
 
@@ -217,9 +228,19 @@ class OrchestrationEngine:
 
     # -- the episode ------------------------------------------------------------------------------------
 
-    def run_episode(  # noqa: PLR0911, PLR0912 - one decision table, read top to bottom
+    def run_episode(
         self, instance: InstanceState, played: list[str], inbox: list[InboxMessage], now: datetime
     ) -> EpisodeOutcome:
+        """One whole episode in this process: :meth:`begin_episode`, the replay, :meth:`finish_episode`."""
+        draft = self.begin_episode(instance, played, inbox, now)
+        if isinstance(draft, EpisodeOutcome):
+            return draft
+        return self.finish_episode(draft, *self.replay(draft.instance.name, draft.body))
+
+    def begin_episode(
+        self, instance: InstanceState, played: list[str], inbox: list[InboxMessage], now: datetime
+    ) -> EpisodeOutcome | EpisodeDraft:
+        """Pick the episode's events and build the orchestrator's context; an outcome when no replay is needed."""
         engine = EngineState.from_json(instance.engine.to_json())
         outcome = EpisodeOutcome(engine=engine, status=instance.status)
         outcome.custom_status_json = instance.custom_status_json
@@ -251,8 +272,23 @@ class OrchestrationEngine:
         outcome.ran_orchestrator = True
         outcome.replayed_events = len(played) + len(new_events)
         outcome.triggers = tuple(sorted({trigger_of(item) for item in events}))
-        state, error = self._invoke(instance, played, new_events)
         outcome.appended.extend(new_events)
+        return EpisodeDraft(instance, outcome, events, now, self.context_json(instance, played, new_events))
+
+    def replay(self, name: str, body: str) -> tuple[dict[str, Any] | None, str | None]:
+        """Call the orchestrator ``name`` with the context ``body`` in this process."""
+        try:
+            handle = self._resolve(name)
+        except Exception as exc:
+            return None, str(exc)
+        return replay_orchestrator(handle, body)
+
+    def finish_episode(  # noqa: PLR0911 - one decision table, read top to bottom
+        self, draft: EpisodeDraft, state: dict[str, Any] | None, error: str | None
+    ) -> EpisodeOutcome:
+        """Decide from the orchestrator's answer (its state JSON, or the error it failed with)."""
+        instance, outcome, events, now = draft.instance, draft.outcome, draft.events, draft.now
+        engine = outcome.engine
         if state is not None:
             outcome.custom_status_json = (
                 json.dumps(state["customStatus"]) if state.get("customStatus") is not None else None
@@ -361,29 +397,6 @@ class OrchestrationEngine:
             others.append(item)
             outcome.consumed.append(message.seq)
         return [*started, *retry_events, *exhausting, *others]
-
-    def _invoke(
-        self, instance: InstanceState, played: list[str], new_events: list[dict[str, Any]]
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        body = self.context_json(instance, played, new_events)
-        try:
-            handle = self._resolve(instance.name)
-        except Exception as exc:
-            return None, str(exc)
-        context = OrchestrationTriggerConverter.decode(Datum(body, "json"), trigger_metadata=None)
-        try:
-            result = handle(context)
-        except Exception as exc:
-            message = str(exc)
-            label_at = message.find(OUT_OF_PROC_LABEL)
-            if label_at < 0:
-                return None, f"{type(exc).__name__}: {message}\n{traceback.format_exc(limit=5)}"
-            state = json.loads(message[label_at + len(OUT_OF_PROC_LABEL) :])
-            error = state.get("error") or message[:label_at].strip()
-            return state, str(error)
-        if not isinstance(result, str):
-            return None, f"orchestrator returned {type(result).__name__}, expected the SDK's JSON state string"
-        return json.loads(result), None
 
     @staticmethod
     def _check_determinism(engine: EngineState, leaves: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -571,6 +584,25 @@ class OrchestrationEngine:
             parent=instance.parent,
         )
         return outcome
+
+
+def replay_orchestrator(handle: Callable[..., Any], body: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Replay one orchestrator function on its context ``body`` as the Python worker calls it: its state JSON (the
+    SDK's answer), or the error it failed with (with the state the SDK attached, if any)."""
+    context = OrchestrationTriggerConverter.decode(Datum(body, "json"), trigger_metadata=None)
+    try:
+        result = handle(context)
+    except Exception as exc:
+        message = str(exc)
+        label_at = message.find(OUT_OF_PROC_LABEL)
+        if label_at < 0:
+            return None, f"{type(exc).__name__}: {message}\n{traceback.format_exc(limit=5)}"
+        state = json.loads(message[label_at + len(OUT_OF_PROC_LABEL) :])
+        error = state.get("error") or message[:label_at].strip()
+        return state, str(error)
+    if not isinstance(result, str):
+        return None, f"orchestrator returned {type(result).__name__}, expected the SDK's JSON state string"
+    return json.loads(result), None
 
 
 def trigger_of(history_event: dict[str, Any]) -> str:

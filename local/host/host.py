@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from local.clock import Clock, VirtualClock
+from local.process_usage import EnvironmentUsage
 
 from .activities import ActivityDispatch
 from .client_api import ClientApiError, ClientApiServer
@@ -25,6 +26,7 @@ from .engine import (
     PENDING,
     TERMINAL_STATUSES,
     EngineState,
+    EpisodeDraft,
     EpisodeOutcome,
     InboxMessage,
     InstanceState,
@@ -40,10 +42,13 @@ from .queue import EmbeddedQueue, QueueOptions
 from .status import HostStats, InstanceChange, Pending, WorkItem, loads_or_none
 from .store import Store
 from .triggers import TriggerDispatch, app_setting
+from .workers import OrchestratorWorkers
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TASK_HUB = "LocalTaskHub"
+#: Ready instances per worker process in one batch of episodes.
+EPISODES_PER_WORKER = 8
 
 
 class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
@@ -62,9 +67,12 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
         activity_workers: int = 4,
         task_hub: str = DEFAULT_TASK_HUB,
         queues: dict[str, QueueOptions] | None = None,
+        worker_processes: int = 1,
     ) -> None:
         if activity_workers < 1:
             raise ValueError("activity_workers must be at least 1")
+        if worker_processes < 1:
+            raise ValueError("worker_processes must be at least 1")
         self.clock: Clock = clock or VirtualClock()
         self.index: FunctionIndex = load_function_index(app_path)
         self.task_hub = task_hub
@@ -75,6 +83,14 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
             self.queue.declare(app_setting(str(function.trigger["queueName"])))
         install_timestamp_cache()
         self._engine = OrchestrationEngine(self._resolve_orchestrator, task_hub=task_hub)
+        #: ``worker_processes`` as FUNCTIONS_WORKER_PROCESS_COUNT: more than one replays orchestrators in that many
+        #: processes, a batch of ready instances at a time; one replays them here, one instance at a time.
+        self._workers = (
+            OrchestratorWorkers(app_path, worker_processes, fallback=self._engine.replay)
+            if worker_processes > 1
+            else None
+        )
+        self._batch_size = EPISODES_PER_WORKER * worker_processes if worker_processes > 1 else 1
         self._lock = self._store.lock
         self._stats_lock = threading.Lock()  # activity threads add their times
         self._ready: dict[str, None] = {}
@@ -105,10 +121,17 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
         activity_workers: int = 4,
         task_hub: str = DEFAULT_TASK_HUB,
         queues: dict[str, QueueOptions] | None = None,
+        worker_processes: int = 1,
     ) -> Iterator[LocalHost]:
         """Open a host on ``state_dir``, serve the client API on 127.0.0.1, and stop everything on exit."""
         host = cls(
-            app_path, state_dir, clock=clock, activity_workers=activity_workers, task_hub=task_hub, queues=queues
+            app_path,
+            state_dir,
+            clock=clock,
+            activity_workers=activity_workers,
+            task_hub=task_hub,
+            queues=queues,
+            worker_processes=worker_processes,
         )
         host.start_server()
         try:
@@ -142,6 +165,8 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.close()
         if self._client_json is not None:
             run_on_loop(self._server.stop(), timeout=30)
         self._store.close()
@@ -179,6 +204,10 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
             "suspendPostUri": base + "/suspend?reason={text}&" + query[1:],
             "resumePostUri": base + "/resume?reason={text}&" + query[1:],
         }
+
+    def worker_usage(self) -> list[EnvironmentUsage]:
+        """The orchestrator worker processes' own CPU and peak RSS (none when replays run in this process)."""
+        return self._workers.usage() if self._workers is not None else []
 
     def add_listener(self, listener: Callable[[InstanceChange], None]) -> None:
         """Call ``listener`` after every change of an instance's runtime status or custom status."""
@@ -230,11 +259,12 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
             progressed = self._drain_results(block=False)
             self._dispatch_work()
             progressed |= self._fire_due_timers()
-            for instance_id in list(self._ready):
+            ready = list(self._ready)
+            for first in range(0, len(ready), self._batch_size):
                 if max_episodes is not None and episodes >= max_episodes:
                     return episodes
-                if self._run_episode(instance_id):
-                    episodes += 1
+                batch = ready[first : first + self._batch_size]
+                episodes += self._run_episodes(batch if max_episodes is None else batch[: max_episodes - episodes])
                 progressed = True
                 self._drain_results(block=False)
                 self._dispatch_work()
@@ -295,51 +325,82 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
             self._histories[instance_id] = cached
         return cached
 
-    def _run_episode(self, instance_id: str) -> bool:
+    def _run_episodes(self, batch: list[str]) -> int:
+        """Run one episode of each instance in ``batch`` in one transaction; returns how many ran an orchestrator.
+
+        Each episode begins (events picked, context built) in order; the replays run in the orchestrator workers
+        side by side, or here without them; then each is decided and committed in order. Between an episode's
+        begin and its commit only new inbox rows can reach a running instance (client calls and activity answers
+        insert; an episode consumes the rows it read), so batching changes no outcome.
+        """
         pending = Pending()
-        ran = False
+        ran = 0
         with self._store.transaction() as db:
-            self._ready.pop(instance_id, None)
-            row = db.execute(
-                "SELECT name, execution_id, status, input_json, parent_json, engine_json, custom_status_json, "
-                "output_json, history_len FROM instances WHERE instance_id = ?",
-                (instance_id,),
-            ).fetchone()
-            inbox_rows = db.execute(
-                "SELECT seq, execution_id, event_json FROM inbox WHERE instance_id = ? ORDER BY seq", (instance_id,)
-            ).fetchall()
-            if row is None:
-                db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-                return False
-            instance = InstanceState(
-                instance_id=instance_id,
-                name=row[0],
-                execution_id=row[1],
-                status=row[2],
-                input_json=row[3],
-                parent=loads_or_none(row[4]),
-                engine=EngineState.from_json(row[5]),
-                custom_status_json=row[6],
-                output_json=row[7],
-            )
-            history_len = int(row[8])
-            inbox = [InboxMessage(seq, execution, json.loads(text)) for seq, execution, text in inbox_rows]
-            played = self._played_history(db, instance_id)
             now = self.clock.now()
+            begun: list[tuple[InstanceState, int, EpisodeDraft | EpisodeOutcome]] = []
             cpu = time.thread_time()
-            outcome = self._engine.run_episode(instance, played, inbox, now)
+            for instance_id in batch:
+                self._ready.pop(instance_id, None)
+                loaded = self._load_instance(db, instance_id)
+                if loaded is None:
+                    db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+                    continue
+                instance, history_len, inbox = loaded
+                played = self._played_history(db, instance_id)
+                begun.append((instance, history_len, self._engine.begin_episode(instance, played, inbox, now)))
+            answers = iter(self._replay([draft for _, _, draft in begun if isinstance(draft, EpisodeDraft)]))
+            for instance, history_len, draft in begun:
+                outcome = (
+                    draft if isinstance(draft, EpisodeOutcome) else self._engine.finish_episode(draft, *next(answers))
+                )
+                if outcome.ran_orchestrator:
+                    ran += 1
+                    self._count_episode(instance, outcome)
+                self._commit_episode(db, pending, instance, history_len, outcome, now)
+                if outcome.deferred:
+                    pending.ready.add(instance.instance_id)
             self.stats.episode_cpu_seconds += time.thread_time() - cpu
-            ran = outcome.ran_orchestrator
-            if ran:
-                self.stats.episodes += 1
-                self.stats.events_replayed += outcome.replayed_events
-                self.stats.longest_replay = max(self.stats.longest_replay, outcome.replayed_events)
-                self.stats.episodes_by_trigger[f"{instance.name}: {'+'.join(outcome.triggers)}"] += 1
-            self._commit_episode(db, pending, instance, history_len, outcome, now)
-            if outcome.deferred:
-                pending.ready.add(instance_id)
         self._apply(pending)
         return ran
+
+    def _replay(self, drafts: list[EpisodeDraft]) -> list[tuple[dict[str, Any] | None, str | None]]:
+        jobs = [(draft.instance.name, draft.body) for draft in drafts]
+        if self._workers is not None and len(jobs) > 1:
+            self.stats.worker_replays += len(jobs)
+            return self._workers.replay_all(jobs)
+        return [self._engine.replay(name, body) for name, body in jobs]
+
+    def _load_instance(self, db: Any, instance_id: str) -> tuple[InstanceState, int, list[InboxMessage]] | None:
+        """The instance as the engine needs it, its history length and its inbox; None if it is gone."""
+        row = db.execute(
+            "SELECT name, execution_id, status, input_json, parent_json, engine_json, custom_status_json, "
+            "output_json, history_len FROM instances WHERE instance_id = ?",
+            (instance_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        inbox_rows = db.execute(
+            "SELECT seq, execution_id, event_json FROM inbox WHERE instance_id = ? ORDER BY seq", (instance_id,)
+        ).fetchall()
+        instance = InstanceState(
+            instance_id=instance_id,
+            name=row[0],
+            execution_id=row[1],
+            status=row[2],
+            input_json=row[3],
+            parent=loads_or_none(row[4]),
+            engine=EngineState.from_json(row[5]),
+            custom_status_json=row[6],
+            output_json=row[7],
+        )
+        inbox = [InboxMessage(seq, execution, json.loads(text)) for seq, execution, text in inbox_rows]
+        return instance, int(row[8]), inbox
+
+    def _count_episode(self, instance: InstanceState, outcome: EpisodeOutcome) -> None:
+        self.stats.episodes += 1
+        self.stats.events_replayed += outcome.replayed_events
+        self.stats.longest_replay = max(self.stats.longest_replay, outcome.replayed_events)
+        self.stats.episodes_by_trigger[f"{instance.name}: {'+'.join(outcome.triggers)}"] += 1
 
     def _commit_episode(
         self,

@@ -75,6 +75,8 @@ class HostStats:
     activity_wall_seconds: float = 0.0
     activity_cpu_seconds: float = 0.0
     episode_cpu_seconds: float = 0.0
+    #: Orchestrator replays sent to the worker processes (the others ran in the host's process).
+    worker_replays: int = 0
     #: Episodes per orchestrator and what woke them (``migrate_vm: task_completed``; several kinds joined by ``+``).
     episodes_by_trigger: Counter[str] = field(default_factory=Counter)
 

@@ -16,7 +16,7 @@ from bench.wave import WaveFigures, build_scenario, run_wave
 
 @pytest.fixture(scope="module")
 def figures() -> WaveFigures:
-    return run_wave(10)
+    return run_wave(10, worker_processes=2)  # as the benchmark runs it on this machine: replays in two workers
 
 
 def test_ten_vm_wave_completes_with_sane_figures(figures: WaveFigures) -> None:
@@ -24,6 +24,9 @@ def test_ten_vm_wave_completes_with_sane_figures(figures: WaveFigures) -> None:
     assert figures.completed == 10, figures.errors
     assert figures.real_seconds > 0 and figures.cpu_seconds > 0 and figures.peak_rss_mib > 0
     assert figures.seeding_real_seconds > 0
+    # the function app's two worker processes replayed orchestrator episodes and reported their own usage
+    assert figures.worker_processes == 2 and figures.worker_cpu_seconds > 0 and figures.worker_peak_rss_mib_sum > 0
+    assert 0 < figures.worker_replays < figures.episodes  # a batch of one replays in the pipeline: no round trip
     # every VM runs several orchestration episodes and replays its own history at least once per episode
     assert figures.episodes > 10 * 10
     assert figures.events_replayed_per_vm > figures.largest_history / 10
