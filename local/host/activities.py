@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import queue as stdlib_queue
 import time
-from typing import TYPE_CHECKING, Any
 
 from .history import EventType, event
 from .index import ACTIVITY
 from .invoke import call_function, decode_activity_input, encode_activity_output, failure_details
+from .parts import HostParts
 from .status import Pending, WorkItem
 
-if TYPE_CHECKING:
-    import threading
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
-    from local.clock import Clock
-
-    from .index import FunctionIndex
-    from .status import HostStats
-    from .store import Store
-
-
-class ActivityDispatch:
+class ActivityDispatch(HostParts):
     """The activity side of :class:`~local.host.host.LocalHost` (a mixin over its state)."""
-
-    index: FunctionIndex
-    clock: Clock
-    stats: HostStats
-    _store: Store
-    _client_json: str | None
-    _lock: threading.RLock
-    _stats_lock: threading.Lock
-    _work: deque[WorkItem]
-    _in_flight: int
-    _results: stdlib_queue.Queue[tuple[WorkItem, bool, str, str]]
-    _pool: ThreadPoolExecutor
-
-    def _enqueue(  # provided by the host
-        self, db: Any, pending: Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
-    ) -> None:
-        raise NotImplementedError
-
-    def _apply(self, pending: Pending) -> None:  # provided by the host
-        raise NotImplementedError
 
     def _dispatch_work(self) -> None:
         with self._lock:

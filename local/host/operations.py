@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import azure.functions as func
 from azure.durable_functions.models.utils.df_serialization import df_dumps
@@ -16,47 +16,13 @@ from .engine import TERMINAL_STATUSES
 from .history import EventType, event, format_timestamp, parse_timestamp
 from .index import HTTP, ORCHESTRATION
 from .invoke import call_function, http_request, match_route
+from .parts import HostParts
 from .queue import QueueMessage, SendResult
 from .status import InstanceStatus, Pending, loads_or_none
 
-if TYPE_CHECKING:
-    from local.clock import Clock
 
-    from .index import FunctionIndex
-    from .queue import EmbeddedQueue
-    from .store import Store
-
-
-class ClientOperations:
+class ClientOperations(HostParts):
     """The client side of :class:`~local.host.host.LocalHost` (a mixin over its state)."""
-
-    index: FunctionIndex
-    clock: Clock
-    queue: EmbeddedQueue
-    _store: Store
-    _client_json: str | None
-
-    def _create_instance(  # provided by the host
-        self,
-        db: Any,
-        pending: Pending,
-        name: str,
-        instance_id: str,
-        input_json: str | None,
-        parent: dict[str, Any] | None,
-    ) -> None:
-        raise NotImplementedError
-
-    def _delete_instance(self, db: Any, instance_id: str) -> None:  # provided by the host
-        raise NotImplementedError
-
-    def _enqueue(  # provided by the host
-        self, db: Any, pending: Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
-    ) -> None:
-        raise NotImplementedError
-
-    def _apply(self, pending: Pending) -> None:  # provided by the host
-        raise NotImplementedError
 
     def start(self, orchestrator: str, input: Any = None, instance_id: str | None = None) -> str:
         """Schedule a new orchestration instance; returns its id."""

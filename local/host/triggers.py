@@ -5,40 +5,17 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from .history import format_timestamp, parse_timestamp
 from .index import SERVICE_BUS, TIMER
 from .invoke import call_function, service_bus_message, timer_request
-
-if TYPE_CHECKING:
-    from local.clock import Clock
-
-    from .index import FunctionIndex
-    from .ncrontab import CronSchedule
-    from .queue import EmbeddedQueue
-    from .status import HostStats
-    from .store import Store
+from .parts import HostParts
 
 logger = logging.getLogger(__name__)
 
 
-class TriggerDispatch:
+class TriggerDispatch(HostParts):
     """The trigger side of :class:`~local.host.host.LocalHost` (a mixin over its state)."""
-
-    index: FunctionIndex
-    clock: Clock
-    stats: HostStats
-    queue: EmbeddedQueue
-    _store: Store
-    _client_json: str | None
-    _cron: dict[str, CronSchedule]
-
-    def _drain_results(self, *, block: bool) -> bool:  # provided by ActivityDispatch
-        raise NotImplementedError
-
-    def _dispatch_work(self) -> None:  # provided by ActivityDispatch
-        raise NotImplementedError
 
     def _deliver_messages(self) -> bool:
         delivered = False
