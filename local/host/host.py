@@ -329,9 +329,10 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
         """Run one episode of each instance in ``batch`` in one transaction; returns how many ran an orchestrator.
 
         Each episode begins (events picked, context built) in order; the replays run in the orchestrator workers
-        side by side, or here without them; then each is decided and committed in order. Between an episode's
-        begin and its commit only new inbox rows can reach a running instance (client calls and activity answers
-        insert; an episode consumes the rows it read), so batching changes no outcome.
+        side by side, or here without them; then each is decided and committed in order. The store's lock is held
+        throughout, so nothing else writes in between; an event one episode of the batch sends to another instance
+        of the batch waits in that instance's inbox for its next episode, as a message arriving during an episode
+        does in Azure.
         """
         pending = Pending()
         ran = 0
