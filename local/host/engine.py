@@ -10,8 +10,10 @@ The engine mirrors what the Durable Functions extension does for an out-of-proce
 * the SDK does no determinism check, so the engine compares the actions of a replay with the ones recorded in
   earlier episodes and fails the instance on a mismatch.
 
-The engine is pure: it reads the instance's state and new events and returns an :class:`EpisodeOutcome`; the
-host persists the outcome in one transaction.
+The engine is pure: an episode is :meth:`OrchestrationEngine.begin_episode` (the instance's state and new events
+in, the orchestrator's context out), the replay (:meth:`OrchestrationEngine.replay` here, or
+:func:`replay_orchestrator` in a worker process) and :meth:`OrchestrationEngine.finish_episode` (an
+:class:`EpisodeOutcome`); the host persists the outcome in one transaction.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ _COMPLETION_TYPES = {
     EventType.TIMER_FIRED: "TimerId",
 }
 _FAILURE_TYPES = (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
+
+#: What replaying an orchestrator answers: the SDK's state JSON, or the error it failed with (or both).
+ReplayAnswer = tuple[dict[str, Any] | None, str | None]
 
 
 @dataclass
@@ -228,15 +233,6 @@ class OrchestrationEngine:
 
     # -- the episode ------------------------------------------------------------------------------------
 
-    def run_episode(
-        self, instance: InstanceState, played: list[str], inbox: list[InboxMessage], now: datetime
-    ) -> EpisodeOutcome:
-        """One whole episode in this process: :meth:`begin_episode`, the replay, :meth:`finish_episode`."""
-        draft = self.begin_episode(instance, played, inbox, now)
-        if isinstance(draft, EpisodeOutcome):
-            return draft
-        return self.finish_episode(draft, *self.replay(draft.instance.name, draft.body))
-
     def begin_episode(
         self, instance: InstanceState, played: list[str], inbox: list[InboxMessage], now: datetime
     ) -> EpisodeOutcome | EpisodeDraft:
@@ -275,7 +271,7 @@ class OrchestrationEngine:
         outcome.appended.extend(new_events)
         return EpisodeDraft(instance, outcome, events, now, self.context_json(instance, played, new_events))
 
-    def replay(self, name: str, body: str) -> tuple[dict[str, Any] | None, str | None]:
+    def replay(self, name: str, body: str) -> ReplayAnswer:
         """Call the orchestrator ``name`` with the context ``body`` in this process."""
         try:
             handle = self._resolve(name)
@@ -586,7 +582,7 @@ class OrchestrationEngine:
         return outcome
 
 
-def replay_orchestrator(handle: Callable[..., Any], body: str) -> tuple[dict[str, Any] | None, str | None]:
+def replay_orchestrator(handle: Callable[..., Any], body: str) -> ReplayAnswer:
     """Replay one orchestrator function on its context ``body`` as the Python worker calls it: its state JSON (the
     SDK's answer), or the error it failed with (with the state the SDK attached, if any)."""
     context = OrchestrationTriggerConverter.decode(Datum(body, "json"), trigger_metadata=None)

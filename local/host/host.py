@@ -31,6 +31,7 @@ from .engine import (
     InboxMessage,
     InstanceState,
     OrchestrationEngine,
+    ReplayAnswer,
     install_timestamp_cache,
 )
 from .history import EventType, event, execution_started, format_timestamp, parse_timestamp
@@ -364,7 +365,7 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
         self._apply(pending)
         return ran
 
-    def _replay(self, drafts: list[EpisodeDraft]) -> list[tuple[dict[str, Any] | None, str | None]]:
+    def _replay(self, drafts: list[EpisodeDraft]) -> list[ReplayAnswer]:
         jobs = [(draft.instance.name, draft.body) for draft in drafts]
         if self._workers is not None and len(jobs) > 1:
             self.stats.worker_replays += len(jobs)

@@ -23,16 +23,14 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 from local.process_usage import EnvironmentUsage, own_usage
 
-from .engine import install_timestamp_cache, replay_orchestrator
+from .engine import ReplayAnswer, install_timestamp_cache, replay_orchestrator
 from .index import ORCHESTRATION, load_function_index
 
 logger = logging.getLogger(__name__)
 
-Answer = tuple[dict[str, Any] | None, str | None]
 #: How long stopping workers may take to report their usage and exit before they are killed.
 STOP_GRACE_SECONDS = 10.0
 
@@ -49,7 +47,7 @@ def serve(conn: Connection, app_path: str, settings: dict[str, str]) -> None:
             if message == "stop":
                 return
             continue
-        answers: list[Answer] = []
+        answers: list[ReplayAnswer] = []
         for name, body in message:
             try:
                 handle = index.get(ORCHESTRATION, name).callable
@@ -74,7 +72,7 @@ class _Worker:
 class OrchestratorWorkers:
     """``size`` worker processes replaying orchestrators, started on first use with the app settings of that moment."""
 
-    def __init__(self, app_path: str | Path, size: int, *, fallback: Callable[[str, str], Answer]) -> None:
+    def __init__(self, app_path: str | Path, size: int, *, fallback: Callable[[str, str], ReplayAnswer]) -> None:
         if size < 1:
             raise ValueError("orchestrator workers: size must be at least 1")
         self.app_path = str(app_path)
@@ -89,7 +87,7 @@ class OrchestratorWorkers:
             self._workers = [_Worker(self.app_path, settings) for _ in range(self.size)]
         return self._workers
 
-    def replay_all(self, jobs: Sequence[tuple[str, str]]) -> list[Answer]:
+    def replay_all(self, jobs: Sequence[tuple[str, str]]) -> list[ReplayAnswer]:
         """Replay each (orchestrator name, context JSON), spread over the workers; answers in the jobs' order."""
         if not jobs:
             return []
@@ -101,7 +99,7 @@ class OrchestratorWorkers:
             with contextlib.suppress(OSError):  # a dead worker: its answers are taken below
                 worker.conn.send(chunk)
             sent.append((worker, chunk))
-        answers: list[Answer] = []
+        answers: list[ReplayAnswer] = []
         for worker, chunk in sent:
             try:
                 answers.extend(worker.conn.recv())
