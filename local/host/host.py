@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 import queue as stdlib_queue
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,6 @@ from .activities import ActivityDispatch
 from .client_api import ClientApiError, ClientApiServer
 from .engine import (
     CONTINUED_AS_NEW,
-    PENDING,
     TERMINAL_STATUSES,
     EngineState,
     EpisodeDraft,
@@ -34,7 +31,7 @@ from .engine import (
     ReplayAnswer,
     install_timestamp_cache,
 )
-from .history import EventType, event, execution_started, format_timestamp, parse_timestamp
+from .history import EventType, event, format_timestamp, parse_timestamp
 from .index import ORCHESTRATION, SERVICE_BUS, TIMER, FunctionIndex, load_function_index
 from .loop import run_on_loop
 from .ncrontab import CronSchedule
@@ -44,8 +41,6 @@ from .status import HostStats, InstanceChange, Pending, WorkItem, loads_or_none
 from .store import Store
 from .triggers import TriggerDispatch, app_setting
 from .workers import OrchestratorWorkers
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_TASK_HUB = "LocalTaskHub"
 #: Ready instances per worker process in one batch of episodes.
@@ -543,71 +538,6 @@ class LocalHost(ClientOperations, ActivityDispatch, TriggerDispatch):
                     now,
                 )
             )
-
-    def _create_instance(
-        self,
-        db: Any,
-        pending: Pending,
-        name: str,
-        instance_id: str,
-        input_json: str | None,
-        parent: dict[str, Any] | None,
-    ) -> None:
-        existing = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-        if existing is not None:
-            if existing[0] not in TERMINAL_STATUSES:
-                raise ClientApiError(
-                    400, f"An orchestration with instance ID '{instance_id}' already exists with status {existing[0]}"
-                )
-            self._delete_instance(db, instance_id)
-        now = self.clock.now()
-        execution_id = uuid.uuid4().hex
-        db.execute(
-            "INSERT INTO instances (instance_id, name, execution_id, status, input_json, created_at, updated_at, "
-            "parent_json, engine_json, history_len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            (
-                instance_id,
-                name,
-                execution_id,
-                PENDING,
-                input_json,
-                format_timestamp(now),
-                format_timestamp(now),
-                json.dumps(parent) if parent else None,
-                EngineState().to_json(),
-            ),
-        )
-        started = execution_started(
-            now, name=name, input_json=input_json, instance_id=instance_id, execution_id=execution_id, parent=parent
-        )
-        self._enqueue(db, pending, instance_id, execution_id, started)
-        pending.changes.append(InstanceChange(instance_id, name, PENDING, None, None, None, now))
-
-    def _delete_instance(self, db: Any, instance_id: str) -> None:
-        for table in ("instances", "history", "inbox", "timers", "work"):
-            db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))  # noqa: S608
-        self._histories.pop(instance_id, None)
-
-    def _enqueue(
-        self, db: Any, pending: Pending, instance_id: str, execution_id: str | None, item: dict[str, Any]
-    ) -> None:
-        db.execute(
-            "INSERT INTO inbox (instance_id, execution_id, event_json) VALUES (?, ?, ?)",
-            (instance_id, execution_id, json.dumps(item, separators=(",", ":"))),
-        )
-        pending.ready.add(instance_id)
-
-    def _apply(self, pending: Pending) -> None:
-        with self._lock:
-            for instance_id in pending.ready:
-                self._ready[instance_id] = None
-            self._work.extend(pending.work)
-        for change in pending.changes:
-            for listener in self._listeners:
-                try:
-                    listener(change)
-                except Exception:
-                    logger.exception("instance-change listener failed")
 
     # -- timers ---------------------------------------------------------------------------------------------
 
