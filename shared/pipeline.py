@@ -31,6 +31,8 @@ JOB_EVENT = "job_completed"
 FINAL_SYNC_EVENT = "final_sync"
 #: Azure Migrate discovered the VM's machine and its agent registered (see :mod:`shared.watch`).
 DISCOVERY_EVENT = "machine_discovered"
+#: The time a waiting VM asked to read for itself came (``WaitingFor.look_at``; raised by the replication watch).
+LOOK_EVENT = "look"
 
 
 class _Model(BaseModel):

@@ -1,9 +1,9 @@
 """Wake on change: what a waiting VM orchestration tells the watchers, and when a watcher wakes it.
 
 A VM that waits on Site Recovery does not poll. It records what it waits for in its custom status
-(:class:`WaitingFor`, on :class:`shared.lifecycle.VmProgress`) and waits for an external event, racing a long
-safety-net timer. Two timer-triggered watchers read Site Recovery for the whole vault, one request per page, and
-raise an event to a VM only when what it waits for happened:
+(:class:`WaitingFor`, on :class:`shared.lifecycle.VmProgress`) and waits for an external event. Two timer-triggered
+watchers read Site Recovery for the whole vault, one request per page, and raise an event to a VM only when what it
+waits for happened:
 
 - the replication watch (:mod:`functions.triggers.watch`, every few seconds, and only while some VM waits) reads
   the vault's job list filtered by start time (``replicationJobs?$filter=startTime eq '…'``, the
@@ -17,10 +17,18 @@ raise an event to a VM only when what it waits for happened:
 - the replication-health sweep (:mod:`functions.triggers.health`, every 15 minutes) raises
   :data:`shared.pipeline.HEALTH_EVENT` when initial replication completed or the health level changed, and the
   final-sync event too for the items it reads anyway.
+
+The safety net (the VM reading for itself, in case an event never comes) is timed by the replication watch too:
+the wait publishes when it wants to look (:attr:`WaitingFor.look_at`) and the watch raises
+:data:`shared.pipeline.LOOK_EVENT` once that time passed (:func:`looks_due`). A durable timer per look would do the
+same, but a durable timer cannot be withdrawn: one that lost the race to its event still woke the orchestration
+once, for nothing (3.3 times per VM, measured at 1,000 VMs). The wait keeps one durable timer, at its deadline: the
+backstop that fails it on time if no watch runs at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -55,6 +63,7 @@ class WaitingFor(_Model):
     ``job``: the Site Recovery job ``job_name`` to end. ``final_sync``: a recovery point of ``item_name`` newer
     than ``since`` (the source's stop). ``discovery``: the machine ``discovery`` looks for, discovered on its site
     with its agent registered (``item_name`` is empty: no protected item yet). ``since`` is when the wait began.
+    ``look_at``: when the VM reads for itself if no event came (the safety net; the watch raises the look event).
     """
 
     kind: WaitKind
@@ -63,6 +72,7 @@ class WaitingFor(_Model):
     since: datetime
     job_name: str = ""
     discovery: FindMachineSpec | None = None
+    look_at: datetime | None = None
 
 
 class JobsPageRequest(_Model):
@@ -138,3 +148,26 @@ def final_sync_reached(data: Any, waiting: WaitingFor) -> bool:
     except ValueError:
         return False
     return point_time.tzinfo is not None and point_time > waiting.since
+
+
+def look_event(waiting: WaitingFor) -> dict[str, Any]:
+    """The data of a look event: the ``look_at`` it answers (a VM takes only the look it asked for last)."""
+    assert waiting.look_at is not None
+    return {"look_at": waiting.look_at.isoformat()}
+
+
+def looks_due(waits: Iterable[tuple[str, WaitingFor]], now: datetime) -> list[tuple[str, WaitingFor]]:
+    """The waits whose look time has come at ``now``."""
+    return [(o, w) for o, w in waits if w.look_at is not None and w.look_at <= now]
+
+
+def look_taken(data: Any, look_at: datetime) -> bool:
+    """Whether a look event answers the wait's current ``look_at``; one raised for an earlier look (the watch ticked
+    again before the VM had published its next one) or bad data is not."""
+    if not isinstance(data, dict):
+        return False
+    try:
+        asked = datetime.fromisoformat(str(data.get("look_at")))
+    except ValueError:
+        return False
+    return asked.tzinfo is not None and asked == look_at

@@ -1,14 +1,16 @@
 """``replication_watch``: a timer that wakes a waiting VM orchestration only when what it waits for happened.
 
 A VM waiting on a Site Recovery job or on its final sync says so in its custom status
-(:class:`shared.watch.WaitingFor`) and waits for an event, with a long safety-net timer instead of polls. On each
+(:class:`shared.watch.WaitingFor`) and waits for an event instead of polling. On each
 tick (app setting ``REPLICATION_WATCH_SCHEDULE``, every 10 seconds in the templates) the watch lists the running
 VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwise, per vault:
 
 - jobs: the vault's job list filtered by start time (from the earliest wait, less :data:`shared.watch.JOB_LOOKBACK`),
   one request per page; each ended job a VM waits for raises :data:`shared.pipeline.JOB_EVENT` with its status;
 - final syncs: the vault's protected items, one request per page; an item reporting a recovery point newer than
-  the source's stop raises :data:`shared.pipeline.FINAL_SYNC_EVENT`.
+  the source's stop raises :data:`shared.pipeline.FINAL_SYNC_EVENT`;
+- looks: a VM whose ``look_at`` passed (its safety net: it reads for itself in case an event never came) and that
+  this tick woke for nothing else gets :data:`shared.pipeline.LOOK_EVENT`, whatever the kind of its wait.
 
 ``discovery_watch`` does the same for VMs waiting for their machine's discovery, on its own, slower schedule (app
 setting ``DISCOVERY_WATCH_SCHEDULE``, every minute in the templates: each read lists the whole Azure Migrate site):
@@ -16,8 +18,9 @@ per site, one read of the InMageRcm fabric (its agents) and of the site's machin
 whose machine is discovered with its agent registered (or matches two machines) gets
 :data:`shared.pipeline.DISCOVERY_EVENT` with the match.
 
-A failed read (throttled, unavailable) skips that vault until the next tick; the VMs' safety nets cover a watch
-that stays down.
+A failed read (throttled, unavailable) skips that vault until the next tick; the looks are raised all the same,
+so the VMs' safety nets cover a vault the watch cannot read. A watch that does not run at all leaves each wait to its
+deadline's durable timer (:meth:`functions.workflows.steps.Steps.await_change`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from functions.triggers.instances import list_instances
 from functions.triggers.pages import protected_items
 from shared import site_recovery as sr
 from shared.errors import MigrationError
-from shared.pipeline import DISCOVERY_EVENT, FINAL_SYNC_EVENT, JOB_EVENT
+from shared.pipeline import DISCOVERY_EVENT, FINAL_SYNC_EVENT, JOB_EVENT, LOOK_EVENT
 from shared.watch import (
     JOB_LOOKBACK,
     JobsPageRequest,
@@ -47,6 +50,8 @@ from shared.watch import (
     discovery_settled,
     final_sync_event,
     job_event,
+    look_event,
+    looks_due,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,16 +62,19 @@ Waits = list[tuple[str, WaitingFor]]
 @bp.timer_trigger(schedule=f"%{WATCH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def replication_watch(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Watch jobs and final syncs on the schedule in app setting ``REPLICATION_WATCH_SCHEDULE``."""
+    """Watch jobs and final syncs, and time the VMs' looks, on the schedule in app setting
+    ``REPLICATION_WATCH_SCHEDULE``."""
     report = await watch(client, runtime.current().now())
-    if report["events"] or report["errors"]:
+    if report["events"] or report["looks"] or report["errors"]:
         logger.info("replication watch: %s", report)
 
 
 async def watch(client: Any, now: datetime) -> dict[str, int]:
-    """One tick at ``now``; returns counts (VMs waiting, pages read, events raised, vaults that failed a read)."""
+    """One tick at ``now``; returns counts (VMs waiting, pages read, events raised, looks raised, vaults that failed
+    a read)."""
     waiting = await waiting_vms(client)
-    counts = {"waiting": len(waiting), "pages": 0, "events": 0, "errors": 0}
+    counts = {"waiting": len(waiting), "pages": 0, "events": 0, "looks": 0, "errors": 0}
+    woken: set[str] = set()
     by_vault: dict[sr.VaultRef, Waits] = defaultdict(list)
     for orchestration_id, waits_for in waiting:
         by_vault[waits_for.vault].append((orchestration_id, waits_for))
@@ -74,13 +82,17 @@ async def watch(client: Any, now: datetime) -> dict[str, int]:
         try:
             jobs = [(o, w) for o, w in waits if w.kind is WaitKind.JOB]
             if jobs:
-                await _jobs(client, vault, jobs, counts)
+                await _jobs(client, vault, jobs, woken, counts)
             syncs = [(o, w) for o, w in waits if w.kind is WaitKind.FINAL_SYNC]
             if syncs:
-                await _final_syncs(client, vault, syncs, counts)
+                await _final_syncs(client, vault, syncs, woken, counts)
         except MigrationError as failed:
             counts["errors"] += 1
             logger.warning("replication watch: vault %s not read this time: %s", vault.vault_name, failed)
+    counts["events"] = len(woken)
+    for orchestration_id, waits_for in looks_due(waiting, now):
+        if orchestration_id not in woken:  # woken by its change: the wait it looked for has ended
+            counts["looks"] += await _raise(client, orchestration_id, LOOK_EVENT, look_event(waits_for))
     return counts
 
 
@@ -150,7 +162,7 @@ async def _running_vms(client: Any) -> list[tuple[str, Any]]:
     return [(str(item.get("instanceId")), item.get("customStatus")) for item in listed]
 
 
-async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
+async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, woken: set[str], counts: dict[str, int]) -> None:
     wanted = {w.job_name.lower(): orchestration_id for orchestration_id, w in waits}
     request = JobsPageRequest(vault=vault, started_from=min(w.since for _, w in waits) - JOB_LOOKBACK)
     gateway = runtime.current().site_recovery(vault)
@@ -160,15 +172,15 @@ async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str,
         counts["pages"] += 1
         for job in page.jobs:
             unseen.discard(job.name.lower())
-            orchestration_id = wanted.get(job.name.lower())
-            if orchestration_id is not None and job.is_terminal:
-                counts["events"] += await _raise(client, orchestration_id, JOB_EVENT, job_event(job))
+            orchestration_id = wanted.get(job.name.lower()) if job.is_terminal else None
+            if orchestration_id is not None and await _raise(client, orchestration_id, JOB_EVENT, job_event(job)):
+                woken.add(orchestration_id)
         if not page.continuation_token or not unseen:
             return  # the last page, or every awaited job seen: later pages hold nothing a VM waits for
         request = request.model_copy(update={"continuation_token": page.continuation_token})
 
 
-async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, counts: dict[str, int]) -> None:
+async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, woken: set[str], counts: dict[str, int]) -> None:
     wanted = {w.item_name.lower(): (orchestration_id, w) for orchestration_id, w in waits}
     unseen = set(wanted)
     async for item in protected_items(runtime.current().site_recovery(vault), vault, counts):
@@ -176,8 +188,8 @@ async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, counts: di
         unseen.discard(name)
         found = wanted.get(name)
         event = final_sync_event(item, found[1]) if found else None
-        if found is not None and event is not None:
-            counts["events"] += await _raise(client, found[0], FINAL_SYNC_EVENT, event)
+        if found is not None and event is not None and await _raise(client, found[0], FINAL_SYNC_EVENT, event):
+            woken.add(found[0])
         if not unseen:
             return  # every awaited item seen: the vault's other pages are not read
 

@@ -21,8 +21,8 @@ from functions.workflows.outbox import Outbox
 from functions.workflows.retrying import activity_name, call_with_retry, describe
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmProgress, VmState
-from shared.pipeline import CANCEL_EVENT, EventType, MigrationEvent
-from shared.watch import WaitingFor
+from shared.pipeline import CANCEL_EVENT, LOOK_EVENT, EventType, MigrationEvent
+from shared.watch import WaitingFor, look_taken
 
 #: What :meth:`Steps.await_change`'s ``accept`` answers for an event that is about the wait but is to be confirmed by
 #: a read (the read's answer is the result).
@@ -182,16 +182,25 @@ class Steps:
         cancel interrupts the wait, unless rolling back (the rollback itself waits for jobs this way)."""
         yield from self.flush_events(seconds)
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
-        waiter = self.context.wait_for_external_event(event)
-        if not self.cancellable:
-            winner = yield self.context.task_any([waiter, timer])
-        else:
-            while (winner := (yield self.context.task_any([waiter, timer, self.cancel_task]))) is self.cancel_task:
-                self._cancel_arrived()
+        _, data = yield from self.wait_any((event,), timer)
+        return data
+
+    def wait_any(self, events: tuple[str, ...], timer: Any) -> Flow:
+        """Wait for the first of ``events`` or ``timer`` (a durable timer, possibly awaited before); returns the
+        event's name and data, or (None, None) when the timer fired. The operator's cancel interrupts the wait,
+        unless rolling back."""
+        waiters = {name: self.context.wait_for_external_event(name) for name in events}
+        while True:
+            tasks = [*waiters.values(), timer, *([self.cancel_task] if self.cancellable else [])]
+            winner = yield self.context.task_any(tasks)
+            if winner is not self.cancel_task:
+                break
+            self._cancel_arrived()
         if winner is timer:
-            return None
-        _consumed(self.context, event)
-        return waiter.result
+            return None, None
+        name = next(name for name, waiter in waiters.items() if waiter is winner)
+        _consumed(self.context, name)
+        return name, winner.result
 
     def await_change(
         self,
@@ -210,25 +219,29 @@ class Steps:
 
         ``waiting`` goes into the custom status for the watchers (:mod:`shared.watch`) for as long as the wait lasts.
         ``accept(data)`` answers an event with the result, :data:`CHECK` (read to confirm) or None (not about this
-        wait: wait on, no read). A safety-net timer races the event: after ``first`` seconds, then every ``every``,
-        ``check()`` reads Site Recovery directly and answers the result or None. Fails with ``code`` after
-        ``timeout``. Between changes the orchestration does not replay.
+        wait: wait on, no read). The safety net: ``first`` seconds in, then every ``every``, ``check()`` reads Site
+        Recovery directly and answers the result or None; the wait asks the replication watch for these looks
+        (``WaitingFor.look_at``, answered by :data:`shared.pipeline.LOOK_EVENT`) instead of keeping a durable timer
+        per look, which could not be withdrawn once the event won. The last look is at the deadline, and one durable
+        timer there is the backstop if no watch runs: the wait fails with ``code`` after ``timeout`` either way.
+        Between changes the orchestration does not replay.
         """
         deadline = self.now + timedelta(seconds=timeout)
-        next_look = self.now + timedelta(seconds=first)
-        self.set_waiting(waiting)
+        backstop = self.context.create_timer(deadline)
+        look_at = min(self.now + timedelta(seconds=first), deadline)
         try:
             while True:
-                seconds = max(1.0, (min(next_look, deadline) - self.now).total_seconds())
-                data = yield from self.wait_for(event, seconds)
-                if data is not None:
+                self.set_waiting(waiting.model_copy(update={"look_at": look_at}))
+                yield from self.flush_events((look_at - self.now).total_seconds())
+                name, data = yield from self.wait_any((event, LOOK_EVENT), backstop)
+                if name == event:
                     answer = accept(data)
                     if answer is None:
                         continue
                     if answer is not CHECK:
                         return answer
-                else:
-                    next_look = self.now + timedelta(seconds=every)
+                elif name == LOOK_EVENT and not look_taken(data, look_at):
+                    continue  # raised for an earlier look: that one was taken
                 result = yield from check()
                 if result is not None:
                     return result
@@ -236,6 +249,7 @@ class Steps:
                     raise StepFailed(
                         StepError(step=self.state, code=code, message=f"{what} did not finish within {timeout:.0f}s")
                     )
+                look_at = min(self.now + timedelta(seconds=every), deadline)
         finally:
             self.set_waiting(None)
 

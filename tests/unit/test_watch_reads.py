@@ -17,7 +17,7 @@ from functions.triggers import watch as watch_module
 from functions.triggers.watch import watch, watch_discovery
 from shared.azure_migrate import DiscoveredMachine, MachineMatch, MachineQuery
 from shared.errors import MigrationError
-from shared.pipeline import DISCOVERY_EVENT
+from shared.pipeline import DISCOVERY_EVENT, JOB_EVENT, LOOK_EVENT
 from shared.site_recovery import (
     FindMachineSpec,
     JobStatus,
@@ -28,7 +28,7 @@ from shared.site_recovery import (
     ReplicationTopology,
     VaultRef,
 )
-from shared.watch import JobsPage, JobsPageRequest, WaitingFor, WaitKind, match_of_event
+from shared.watch import JobsPage, JobsPageRequest, WaitingFor, WaitKind, look_taken, match_of_event
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 VAULT = VaultRef(subscription_id="sub", resource_group="rg", vault_name="vault")
@@ -206,3 +206,38 @@ def test_the_replication_watch_stops_paging_once_every_awaited_job_or_item_was_s
     counts = asyncio.run(watch(client, NOW))
     assert site.pages == pages
     assert counts["events"] == len([w for w in waits if w.job_name != "job-9"])
+
+
+def test_the_watch_raises_a_look_once_due_and_never_to_a_vm_it_woke_in_the_same_tick(site: _Site) -> None:
+    due, later = NOW - timedelta(seconds=1), NOW + timedelta(seconds=1)
+    client = _waits(
+        _job("job-1").model_copy(update={"look_at": due}),  # its job ended: the job event, no look
+        _job("job-9").model_copy(update={"look_at": due}),  # not listed: its look
+        _job("job-9").model_copy(update={"look_at": later}),  # not yet
+        _sync("ec2-9").model_copy(update={"look_at": NOW}),  # any kind: due at the tick itself
+        WaitingFor(kind=WaitKind.JOB, vault=VAULT, item_name="ec2-1", since=NOW, job_name="job-8"),  # no look asked
+    )
+    counts = asyncio.run(watch(client, NOW))
+    raised = [(instance, name) for instance, name, _ in client.raised]
+    assert raised == [("vm-0", JOB_EVENT), ("vm-1", LOOK_EVENT), ("vm-3", LOOK_EVENT)]
+    assert counts["events"] == 1 and counts["looks"] == 2
+    looks = {instance: data for instance, name, data in client.raised if name == LOOK_EVENT}
+    assert look_taken(looks["vm-1"], due) and not look_taken(looks["vm-1"], later)
+
+
+def test_a_vault_the_watch_cannot_read_still_gets_its_looks(site: _Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(request: JobsPageRequest) -> JobsPage:
+        raise MigrationError("throttled", code="SubscriptionRequestsThrottled")
+
+    monkeypatch.setattr(site, "list_jobs_page", down)
+    client = _waits(_job("job-1").model_copy(update={"look_at": NOW}))
+    counts = asyncio.run(watch(client, NOW))
+    assert counts["errors"] == 1 and [name for _, name, _ in client.raised] == [LOOK_EVENT]
+
+
+def test_a_look_is_taken_only_for_the_time_the_wait_asked_last() -> None:
+    asked = NOW
+    assert look_taken({"look_at": asked.isoformat()}, asked)
+    assert not look_taken({"look_at": (asked - timedelta(seconds=10)).isoformat()}, asked)  # an earlier look's
+    assert not look_taken({"look_at": "2026-12-07T12:00:00"}, asked)  # no zone: not ours
+    assert not look_taken({"look_at": "soon"}, asked) and not look_taken(None, asked) and not look_taken({}, asked)
