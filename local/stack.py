@@ -97,7 +97,8 @@ class LocalLambdaInvoker:
 
     Stopping or starting a source tells the Site Recovery emulator (as the real agent's last writes would), and
     a scenario may throttle the first N invocations of a Lambda for an instance (a throttling storm that outlasts
-    the SDK's own retries).
+    the SDK's own retries): an invocation acts for its ``instance_ids``, or for the instances of the commands a
+    ``command_watch`` call asks about.
     """
 
     lambdas: LocalLambdaRuntime
@@ -112,14 +113,13 @@ class LocalLambdaInvoker:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls[function] = self.calls.get(function, 0) + 1
-            for instance_id in event.get("instance_ids") or ():
-                left = self.throttles.get((function, instance_id), 0)
-                if left:
-                    self.throttles[(function, instance_id)] = left - 1
-                    self.history.append(LambdaCall(function, event, None, "ThrottlingException"))
-                    raise ThrottlingError(
-                        f"Rate exceeded ({function})", code="ThrottlingException", resource=instance_id
-                    )
+            acting_for = [*(event.get("instance_ids") or ()), *(c["instance_id"] for c in event.get("commands") or ())]
+            throttled = [i for i in acting_for if self.throttles.get((function, i), 0)]
+            for instance_id in throttled:  # one throttled call counts for every instance it acts for
+                self.throttles[(function, instance_id)] -= 1
+            if throttled:
+                self.history.append(LambdaCall(function, event, None, "ThrottlingException"))
+                raise ThrottlingError(f"Rate exceeded ({function})", code="ThrottlingException", resource=throttled[0])
         payload = self.lambdas.invoke(function, event)
         failed = "errorType" in payload
         with self._lock:

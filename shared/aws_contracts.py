@@ -22,7 +22,15 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import (
     AccessDeniedError,
@@ -350,6 +358,31 @@ class CommandStatusResult(_Model):
     @property
     def finished(self) -> bool:
         return all(i.state is not CommandState.RUNNING for i in self.invocations)
+
+
+# --- command_watch ----------------------------------------------------------------------------------------
+
+
+class WatchedCommand(_Model):
+    """A guest command a VM waits for: the command and the one instance it was sent to."""
+
+    command_id: CommandId
+    instance_id: InstanceId
+
+
+class CommandWatchEvent(LambdaEvent):
+    """Which of ``commands`` ended, all sent at or after ``invoked_after``: the replication watch's one call per
+    Region and tick for every VM waiting on a guest command (``migration_id`` names the watch)."""
+
+    invoked_after: AwareDatetime
+    commands: list[WatchedCommand] = Field(min_length=1, max_length=1000)
+
+
+class CommandWatchResult(_Model):
+    """The commands of the event that ended, each with its instance's invocation; ``pages`` of ListCommands read."""
+
+    ended: list[CommandStatusResult] = Field(default_factory=list)
+    pages: int = 0
 
 
 # --- stop_source / start_source ---------------------------------------------------------------------------

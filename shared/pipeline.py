@@ -31,6 +31,8 @@ JOB_EVENT = "job_completed"
 FINAL_SYNC_EVENT = "final_sync"
 #: Azure Migrate discovered the VM's machine and its agent registered (see :mod:`shared.watch`).
 DISCOVERY_EVENT = "machine_discovered"
+#: A guest command the VM waits for ended (raised by the replication watch from the command_watch Lambda's answer).
+COMMAND_EVENT = "command_ended"
 #: The time a waiting VM asked to read for itself came (``WaitingFor.look_at``; raised by the replication watch).
 LOOK_EVENT = "look"
 
@@ -42,8 +44,12 @@ class _Model(BaseModel):
 class Timings(_Model):
     """Every poll interval and timeout of the lifecycle, in seconds (hours where named so)."""
 
-    command_first_poll: float = Field(default=30, gt=0)
-    command_max_poll: float = Field(default=300, gt=0)
+    command_first_poll: float = Field(
+        default=30, gt=0, description="the wait before sending again a command SSM could not deliver"
+    )
+    command_max_poll: float = Field(
+        default=300, gt=0, description="the safety net of a guest command's wait (its end comes as an event)"
+    )
     command_timeout: float = Field(default=2 * 3600, gt=0)
     registration_first_poll: float = Field(
         default=60,

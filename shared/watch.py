@@ -10,6 +10,9 @@ waits for happened:
   ``JobQueryParameter`` of the REST spec) and raises :data:`shared.pipeline.JOB_EVENT` with the job's status once
   a job a VM waits for ended; it reads the vault's protected items while a VM waits for its final sync and raises
   :data:`shared.pipeline.FINAL_SYNC_EVENT` once the item reports a recovery point newer than the source's stop;
+- the same replication watch asks the ``command_watch`` Lambda, once per Region, which of the guest commands VMs
+  wait for (SSM Run Command) ended (SSM's ListCommands filtered by request time, one request per page) and raises
+  :data:`shared.pipeline.COMMAND_EVENT` with the command's invocation to each VM whose command ended;
 - the discovery watch (same module, every minute) reads the InMageRcm fabric and the Azure Migrate site's machines
   (one read of each, paged, for all the VMs waiting there) while a VM waits for its machine to be discovered with its
   agent registered, and raises :data:`shared.pipeline.DISCOVERY_EVENT` with the match once it is (or once two
@@ -35,6 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.aws_contracts import CommandStatusResult, WatchedCommand
 from shared.site_recovery import FindMachineSpec, JobStatus, MachineMatch, ProtectedItemSummary, VaultRef
 
 #: How far before the earliest wait's ``since`` the job list is read. A job wait's ``since`` is when the VM asked for
@@ -51,10 +55,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: How far before the earliest command wait's ``since`` (when the VM asked for the command to be sent) SSM's command
+#: list is read: the command is requested later, so this covers only the clocks of the Functions host and AWS.
+COMMAND_LOOKBACK = timedelta(minutes=2)
+
+
 class WaitKind(StrEnum):
     JOB = "job"
     FINAL_SYNC = "final_sync"
     DISCOVERY = "discovery"
+    COMMAND = "command"
 
 
 class WaitingFor(_Model):
@@ -62,16 +72,20 @@ class WaitingFor(_Model):
 
     ``job``: the Site Recovery job ``job_name`` to end. ``final_sync``: a recovery point of ``item_name`` newer
     than ``since`` (the source's stop). ``discovery``: the machine ``discovery`` looks for, discovered on its site
-    with its agent registered (``item_name`` is empty: no protected item yet). ``since`` is when the wait began.
-    ``look_at``: when the VM reads for itself if no event came (the safety net; the watch raises the look event).
+    with its agent registered (``item_name`` is empty: no protected item yet). ``command``: the guest command
+    ``command`` (sent in ``region``, "" for the Lambdas' own) to end; no vault. ``since`` is when the wait began (for
+    a job or a command: when the VM asked for it). ``look_at``: when the VM reads for itself if no event came (the
+    safety net; the watch raises the look event).
     """
 
     kind: WaitKind
-    vault: VaultRef
-    item_name: str
+    vault: VaultRef | None = None
+    item_name: str = ""
     since: datetime
     job_name: str = ""
     discovery: FindMachineSpec | None = None
+    region: str = ""
+    command: WatchedCommand | None = None
     look_at: datetime | None = None
 
 
@@ -122,6 +136,18 @@ def job_of_event(data: Any, job_name: str) -> JobStatus | None:
     except ValueError:
         return None
     if status.name.lower() != job_name.lower() or not status.is_terminal:
+        return None
+    return status
+
+
+def command_of_event(data: Any, command_id: str) -> CommandStatusResult | None:
+    """The ended command ``command_id`` in a command event's data; None for another command, one still running or
+    bad data."""
+    try:
+        status = CommandStatusResult.model_validate(data if isinstance(data, dict) else {})
+    except ValueError:
+        return None
+    if status.command_id.lower() != command_id.lower() or not status.invocations or not status.finished:
         return None
     return status
 

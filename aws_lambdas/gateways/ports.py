@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from shared.facts import Platform, Volume
@@ -97,6 +98,15 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class CommandSummary:
+    """One command as ListCommands reports it: its status over all its instances."""
+
+    command_id: str
+    status: str  # Pending | InProgress | Success | Cancelled | Failed | TimedOut | Cancelling
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SecretRef:
     arn: str
     name: str
@@ -151,6 +161,10 @@ class SsmPort(Protocol):
     ) -> list[SentCommand]: ...
 
     def get_invocation(self, command_id: str, instance_id: str) -> Invocation: ...
+
+    def list_commands_page(
+        self, invoked_after: datetime, token: str | None = None
+    ) -> tuple[list[CommandSummary], str | None]: ...
 
 
 class SecretsPort(Protocol):

@@ -1,15 +1,17 @@
-"""SSM gateway: managed-instance information, Run Command by document name (batched), invocation status."""
+"""SSM gateway: managed-instance information, Run Command by document name (batched), invocation status, the
+commands sent since a time (a page at a time)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from aws_lambdas.gateways.clients import make_client
 from aws_lambdas.gateways.errors import aws_errors, error_code
-from aws_lambdas.gateways.ports import Invocation, ManagedInstance, SentCommand
+from aws_lambdas.gateways.ports import CommandSummary, Invocation, ManagedInstance, SentCommand
 from shared.aws_contracts import SSM_MAX_TARGETS_PER_COMMAND
 
 # DescribeInstanceInformation accepts at most 50 values in its InstanceIds filter.
@@ -94,3 +96,24 @@ class Boto3SsmGateway:
             stdout=str(raw.get("StandardOutputContent", "")),
             stderr=str(raw.get("StandardErrorContent", "")),
         )
+
+    def list_commands_page(
+        self, invoked_after: datetime, token: str | None = None
+    ) -> tuple[list[CommandSummary], str | None]:
+        """One page (50, ListCommands' most) of the commands sent at or after ``invoked_after``, newest first, and
+        the token of the next page (None: the last)."""
+        moment = invoked_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        arguments: dict[str, Any] = {"Filters": [{"key": "InvokedAfter", "value": moment}], "MaxResults": 50}
+        if token:
+            arguments["NextToken"] = token
+        with aws_errors("ListCommands", f"since {moment}"):
+            page = self._client.list_commands(**arguments)
+        commands = [
+            CommandSummary(
+                command_id=str(raw["CommandId"]),
+                status=str(raw.get("Status", "")),
+                instance_ids=tuple(str(i) for i in raw.get("InstanceIds") or ()),
+            )
+            for raw in page.get("Commands", [])
+        ]
+        return commands, page.get("NextToken") or None

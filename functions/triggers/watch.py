@@ -1,6 +1,6 @@
 """``replication_watch``: a timer that wakes a waiting VM orchestration only when what it waits for happened.
 
-A VM waiting on a Site Recovery job or on its final sync says so in its custom status
+A VM waiting on a Site Recovery job, on its final sync or on a guest command says so in its custom status
 (:class:`shared.watch.WaitingFor`) and waits for an event instead of polling. On each
 tick (app setting ``REPLICATION_WATCH_SCHEDULE``, every 10 seconds in the templates) the watch lists the running
 VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwise, per vault:
@@ -9,6 +9,9 @@ VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwis
   one request per page; each ended job a VM waits for raises :data:`shared.pipeline.JOB_EVENT` with its status;
 - final syncs: the vault's protected items, one request per page; an item reporting a recovery point newer than
   the source's stop raises :data:`shared.pipeline.FINAL_SYNC_EVENT`;
+- guest commands: per Region, one call of the ``command_watch`` Lambda for every VM waiting on a guest command (it
+  reads SSM's command list from the earliest wait, less :data:`shared.watch.COMMAND_LOOKBACK`, one request per page);
+  each command that ended raises :data:`shared.pipeline.COMMAND_EVENT` with its invocation;
 - looks: a VM whose ``look_at`` passed (its safety net: it reads for itself in case an event never came) and that
   this tick woke for nothing else gets :data:`shared.pipeline.LOOK_EVENT`, whatever the kind of its wait.
 
@@ -39,10 +42,12 @@ from functions.settings import DISCOVERY_WATCH_SCHEDULE_SETTING, WATCH_SCHEDULE_
 from functions.triggers import bp
 from functions.triggers.instances import list_instances
 from functions.triggers.pages import protected_items
+from shared import aws_contracts as awsc
 from shared import site_recovery as sr
 from shared.errors import MigrationError
-from shared.pipeline import DISCOVERY_EVENT, FINAL_SYNC_EVENT, JOB_EVENT, LOOK_EVENT
+from shared.pipeline import COMMAND_EVENT, DISCOVERY_EVENT, FINAL_SYNC_EVENT, JOB_EVENT, LOOK_EVENT
 from shared.watch import (
+    COMMAND_LOOKBACK,
     JOB_LOOKBACK,
     JobsPageRequest,
     WaitingFor,
@@ -57,6 +62,10 @@ from shared.watch import (
 logger = logging.getLogger(__name__)
 
 Waits = list[tuple[str, WaitingFor]]
+#: The ``migration_id`` of the watch's Lambda calls (it acts for every waiting VM, not for one migration).
+WATCH_ID = "replication-watch"
+#: Commands per ``command_watch`` call (its event's limit).
+WATCHED_PER_CALL = 1000
 
 
 @bp.timer_trigger(schedule=f"%{WATCH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
@@ -76,8 +85,18 @@ async def watch(client: Any, now: datetime) -> dict[str, int]:
     counts = {"waiting": len(waiting), "pages": 0, "events": 0, "looks": 0, "errors": 0}
     woken: set[str] = set()
     by_vault: dict[sr.VaultRef, Waits] = defaultdict(list)
+    by_region: dict[str, Waits] = defaultdict(list)
     for orchestration_id, waits_for in waiting:
-        by_vault[waits_for.vault].append((orchestration_id, waits_for))
+        if waits_for.command is not None:
+            by_region[waits_for.region].append((orchestration_id, waits_for))
+        elif waits_for.vault is not None:
+            by_vault[waits_for.vault].append((orchestration_id, waits_for))
+    for region, waits in by_region.items():
+        try:
+            await _commands(client, region, waits, woken, counts)
+        except MigrationError as failed:
+            counts["errors"] += 1
+            logger.warning("replication watch: commands in %s not read this time: %s", region or "the default", failed)
     for vault, waits in by_vault.items():
         try:
             jobs = [(o, w) for o, w in waits if w.kind is WaitKind.JOB]
@@ -178,6 +197,29 @@ async def _jobs(client: Any, vault: sr.VaultRef, waits: Waits, woken: set[str], 
         if not page.continuation_token or not unseen:
             return  # the last page, or every awaited job seen: later pages hold nothing a VM waits for
         request = request.model_copy(update={"continuation_token": page.continuation_token})
+
+
+async def _commands(client: Any, region: str, waits: Waits, woken: set[str], counts: dict[str, int]) -> None:
+    """Ask the ``command_watch`` Lambda which awaited commands ended (1,000 at most per call), and wake their VMs."""
+    wanted = {w.command.command_id.lower(): (o, w.command) for o, w in waits if w.command is not None}
+    since = min(w.since for _, w in waits) - COMMAND_LOOKBACK
+    listed = list(wanted.values())
+    for first in range(0, len(listed), WATCHED_PER_CALL):
+        event = awsc.CommandWatchEvent(
+            migration_id=WATCH_ID,
+            region=region,
+            invoked_after=since,
+            commands=[command for _, command in listed[first : first + WATCHED_PER_CALL]],
+        )
+        answer = await asyncio.to_thread(
+            runtime.current().lambdas.invoke, "command_watch", event.model_dump(mode="json")
+        )
+        result = awsc.CommandWatchResult.model_validate(answer)
+        counts["pages"] += result.pages
+        for ended in result.ended:
+            found = wanted.get(ended.command_id.lower())
+            if found is not None and await _raise(client, found[0], COMMAND_EVENT, ended.model_dump(mode="json")):
+                woken.add(found[0])
 
 
 async def _final_syncs(client: Any, vault: sr.VaultRef, waits: Waits, woken: set[str], counts: dict[str, int]) -> None:

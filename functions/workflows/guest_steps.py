@@ -1,5 +1,6 @@
-"""The AWS side of a VM's orchestration: guest commands sent through the Lambdas (SSM Run Command) and polled with
-durable timers, the source's power, and reverting what the pipeline changed on the guest and its security groups.
+"""The AWS side of a VM's orchestration: guest commands sent through the Lambdas (SSM Run Command) and awaited on the
+replication watch's events, the source's power, and reverting what the pipeline changed on the guest and its
+security groups.
 
 A mixin of :class:`functions.workflows.vm.VmMigration` (which holds the state these steps read and write).
 """
@@ -18,7 +19,8 @@ from functions.activities import aws
 from functions.workflows.steps import StepFailed, Steps
 from shared import aws_contracts as awsc
 from shared.lifecycle import StepError
-from shared.pipeline import Timings, VmInput
+from shared.pipeline import COMMAND_EVENT, Timings, VmInput
+from shared.watch import WaitingFor, WaitKind, command_of_event
 
 R = TypeVar("R", bound=BaseModel)
 Flow = Generator[Any, Any, Any]
@@ -52,9 +54,10 @@ class GuestSteps(Steps):
     ) -> Flow:
         """Call a Lambda that sends an SSM command and wait for it; send it again when SSM could not deliver it."""
         for attempt in range(GUEST_COMMAND_DELIVERIES):
+            asked = self.now
             result = yield from self.call(activity, event_for(attempt), result_type, retry.AWS_CALL)
             commands = result if isinstance(result, awsc.GuestCommandResult) else result.guest
-            delivered = yield from self.await_commands(commands, what)
+            delivered = yield from self.await_commands(commands, what, asked)
             if delivered:
                 return result
             self.note(f"{what}: SSM could not deliver the command (attempt {attempt + 1}); sending it again")
@@ -63,8 +66,14 @@ class GuestSteps(Steps):
             "CommandUndeliverable", f"{what}: SSM could not deliver the command in {GUEST_COMMAND_DELIVERIES} attempts"
         )
 
-    def await_commands(self, result: awsc.GuestCommandResult, what: str) -> Flow:
-        """Poll the VM's command until it ends; False if SSM never delivered it, a step failure if it failed."""
+    def await_commands(self, result: awsc.GuestCommandResult, what: str, asked: datetime) -> Flow:
+        """Wait for the VM's command to end; False if SSM never delivered it, a step failure if it failed.
+
+        Woken by the replication watch's ``command_ended`` event (one ``command_watch`` call per tick for every VM
+        waiting on a command, :mod:`shared.watch`), not by polls; the VM reads the command itself
+        (``command_status``) only as the safety net, every ``command_max_poll`` seconds. ``asked``: when the VM
+        asked for the command (the watch reads SSM's command list from there).
+        """
         self.fail_if_skipped(result.skipped)
         delivered = True
         for command in result.commands:
@@ -76,11 +85,26 @@ class GuestSteps(Steps):
                 instance_ids=[self.instance_id],
                 command_id=command.command_id,
             )
-            status: awsc.CommandStatusResult = yield from self.poll(
-                functools.partial(self.call, aws.command_status, event, awsc.CommandStatusResult, retry.AWS_CALL),
-                done=lambda answer: answer.finished,
-                first=self.timings.command_first_poll,
-                maximum=self.timings.command_max_poll,
+            waiting = WaitingFor(
+                kind=WaitKind.COMMAND,
+                since=asked,
+                region=self.spec.region,
+                command=awsc.WatchedCommand(command_id=command.command_id, instance_id=self.instance_id),
+            )
+
+            def read(event: awsc.CommandStatusEvent = event) -> Flow:
+                answer: awsc.CommandStatusResult = yield from self.call(
+                    aws.command_status, event, awsc.CommandStatusResult, retry.AWS_CALL
+                )
+                return answer if answer.finished else None
+
+            status: awsc.CommandStatusResult = yield from self.await_change(
+                COMMAND_EVENT,
+                waiting,
+                accept=functools.partial(command_of_event, command_id=command.command_id),
+                check=read,
+                first=self.timings.command_max_poll,
+                every=self.timings.command_max_poll,
                 timeout=self.timings.command_timeout,
                 what=what,
                 code="CommandTimedOut",

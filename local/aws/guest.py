@@ -282,6 +282,27 @@ class GuestEmulator:
             )
         return pending.invocation
 
+    def command_statuses(self, command_ids: list[str]) -> dict[str, dict[str, str]]:
+        """What ListCommands reports of each command sent through this emulator: ``Status``, ``StatusDetails`` (over
+        its instances: in progress while one runs, Success once all succeeded, else the first failure's) and
+        ``RequestedDateTime`` (ISO 8601, on this emulator's clock). Commands it never saw are absent."""
+        now = self.clock.now()
+        found: dict[str, dict[str, str]] = {}
+        with self._lock:
+            for dispatch in self.history:
+                if dispatch.command_id not in command_ids:
+                    continue
+                entry = found.setdefault(
+                    dispatch.command_id,
+                    {"Status": "Success", "StatusDetails": "Success", "RequestedDateTime": dispatch.at.isoformat()},
+                )
+                pending = self._invocations.get((dispatch.command_id, dispatch.instance_id))
+                if pending is None or now < pending.ready_at:
+                    entry.update(Status="InProgress", StatusDetails="InProgress")
+                elif pending.invocation.status != "Success" and entry["Status"] == "Success":
+                    entry.update(Status=pending.invocation.status, StatusDetails=pending.invocation.status_details)
+        return found
+
     def _store(
         self,
         command_id: str,

@@ -25,7 +25,15 @@ from aws_lambdas.gateways.ports import Invocation, ManagedInstance
 
 MAX_REQUEST_BYTES = 1_000_000
 REQUEST_TIMEOUT_SECONDS = 600.0  # a dispatch may run a Linux guest script for real (its manifest bounds it)
-METHODS = ("known_instances", "managed_instances", "dispatch", "has_invocation", "invocation", "document_of")
+METHODS = (
+    "known_instances",
+    "managed_instances",
+    "dispatch",
+    "has_invocation",
+    "invocation",
+    "document_of",
+    "command_statuses",
+)
 
 
 class GuestAgent(Protocol):
@@ -44,6 +52,8 @@ class GuestAgent(Protocol):
     def invocation(self, command_id: str, instance_id: str) -> Invocation: ...
 
     def document_of(self, command_id: str, instance_id: str) -> str: ...
+
+    def command_statuses(self, command_ids: list[str]) -> dict[str, dict[str, str]]: ...
 
 
 def _encode(value: Any) -> Any:
@@ -159,3 +169,6 @@ class RemoteGuest:
 
     def document_of(self, command_id: str, instance_id: str) -> str:
         return str(self._call("document_of", command_id=command_id, instance_id=instance_id))
+
+    def command_statuses(self, command_ids: list[str]) -> dict[str, dict[str, str]]:
+        return dict(self._call("command_statuses", command_ids=command_ids))

@@ -50,6 +50,7 @@ FUNCTIONS = (
     "prepare_guest",
     "install_agent",
     "command_status",
+    "command_watch",
     "stop_source",
     "start_source",
     "revert_changes",

@@ -16,6 +16,13 @@ response method runs. The methods this module adds to or wraps in moto's ``Simpl
 In-process (``mock_aws``), :func:`guest_ssm` patches the response class for the duration of a block, with the
 guest emulator itself; the moto server's child process calls :func:`install` with a
 :class:`~local.aws.guest_bridge.RemoteGuest`, which reaches the emulator in the parent (local/aws/guest_bridge.py).
+* ``ListCommands``: moto's records (parameters, document, instances) with the emulator's status
+  (``Status``/``StatusDetails`` over the command's instances) and request time (``RequestedDateTime``, on the stack's
+  clock); the ``CommandFilter`` keys AWS documents (``InvokedAfter``/``InvokedBefore``: that time and later / before
+  it; ``Status``; ``ExecutionStage``: ``Executing`` or ``Complete``; ``DocumentName``), any other key refused
+  (``InvalidFilterKey``), at most 5 filters; newest first, in pages of ``MaxResults`` (1 to 50, default 50) with a
+  ``NextToken`` (moto ignores filters and pages).
+
 ``ListCommandInvocations`` is not served: no Lambda calls it (tests/aws_lambdas/test_iam.py records the calls).
 """
 
@@ -149,6 +156,76 @@ def _get_command_invocation(response: Any) -> Any:
     )
 
 
+#: ListCommands' page size when MaxResults is not given, and its maximum (API reference: 1 to 50).
+LIST_COMMANDS_PAGE = 50
+_RUNNING = {"Pending", "InProgress", "Delayed", "Cancelling"}
+_FILTER_KEYS = {"InvokedAfter", "InvokedBefore", "Status", "ExecutionStage", "DocumentName"}
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _error("InvalidFilterValue", f"{value} is not an ISO 8601 timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _command_filter(key: str, value: str) -> Any:
+    """A predicate on one listed command (its wire form, with the emulator's status and time) for a filter."""
+    if key not in _FILTER_KEYS:
+        raise _error("InvalidFilterKey", f"The filter key {key} is not valid for ListCommands")
+    if key in {"InvokedAfter", "InvokedBefore"}:
+        bound = _timestamp(value)
+        if key == "InvokedAfter":
+            return lambda command: _timestamp(command["RequestedDateTime"]) >= bound
+        return lambda command: _timestamp(command["RequestedDateTime"]) < bound
+    if key == "Status":
+        return lambda command: value in {command["Status"], command["StatusDetails"]}
+    if key == "ExecutionStage":
+        if value not in {"Executing", "Complete"}:
+            raise _error("InvalidFilterValue", f"ExecutionStage is Executing or Complete, not {value}")
+        return lambda command: (command["Status"] in _RUNNING) == (value == "Executing")
+    return lambda command: command.get("DocumentName") == value
+
+
+def _wrap_list_commands(original: Any) -> Any:
+    def list_commands(response: Any) -> Any:
+        from moto.core.responses import ActionResult  # noqa: PLC0415
+
+        filters = response._get_param("Filters") or []
+        if len(filters) > 5:
+            raise _error("ValidationException", "Filters has more than 5 entries")
+        tests = [
+            _command_filter(str(entry.get("key") or entry.get("Key")), str(entry.get("value") or entry.get("Value")))
+            for entry in filters
+        ]
+        page_size = int(response._get_param("MaxResults") or LIST_COMMANDS_PAGE)
+        if not 1 <= page_size <= LIST_COMMANDS_PAGE:
+            raise _error("ValidationException", f"MaxResults must be from 1 to {LIST_COMMANDS_PAGE}")
+        token = str(response._get_param("NextToken") or "0")
+        if not token.isdigit():
+            raise _error("InvalidNextToken", "The specified token is not valid")
+        recorded = original(response).result["Commands"]
+        statuses = _emulator().command_statuses([str(c["CommandId"]) for c in recorded])
+        listed = [
+            {**command, **statuses[str(command["CommandId"])]}
+            for command in recorded
+            if str(command["CommandId"]) in statuses
+        ]
+        listed = [c for c in listed if all(test(c) for test in tests)]
+        listed.sort(key=lambda c: _timestamp(c["RequestedDateTime"]), reverse=True)
+        start = int(token)
+        shown = [
+            {**c, "RequestedDateTime": _timestamp(c["RequestedDateTime"])} for c in listed[start : start + page_size]
+        ]
+        page: dict[str, Any] = {"Commands": shown}
+        if start + page_size < len(listed):
+            page["NextToken"] = str(start + page_size)
+        return ActionResult(page)
+
+    return list_commands
+
+
 def install(guest: GuestAgent) -> None:
     """Serve the SSM calls above from ``guest`` in this process's moto (the moto server's child calls this)."""
     from moto.ssm.responses import SimpleSystemManagerResponse as Response  # noqa: PLC0415
@@ -159,9 +236,11 @@ def install(guest: GuestAgent) -> None:
         _active.append(guest)
         _originals["send_command"] = Response.send_command
         _originals["get_command_invocation"] = Response.get_command_invocation
+        _originals["list_commands"] = Response.list_commands
         Response.describe_instance_information = _describe_instance_information  # type: ignore[attr-defined]
         Response.send_command = _wrap_send_command(_originals["send_command"])  # type: ignore[method-assign]
         Response.get_command_invocation = _get_command_invocation  # type: ignore[method-assign,assignment]
+        Response.list_commands = _wrap_list_commands(_originals["list_commands"])  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -173,6 +252,7 @@ def uninstall() -> None:
             return
         Response.send_command = _originals.pop("send_command")  # type: ignore[method-assign]
         Response.get_command_invocation = _originals.pop("get_command_invocation")  # type: ignore[method-assign]
+        Response.list_commands = _originals.pop("list_commands")  # type: ignore[method-assign]
         del Response.describe_instance_information  # type: ignore[attr-defined]
         _active.clear()
 

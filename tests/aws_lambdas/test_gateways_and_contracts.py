@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.ssm.models import ssm_backends
 from pydantic import ValidationError
 
-from aws_lambdas.command_status.handler import command_state, final_json_line
+from aws_lambdas.command_states import command_state, final_json_line
 from aws_lambdas.gateways.errors import translate_client_error
 from aws_lambdas.gateways.ssm import Boto3SsmGateway
 from aws_lambdas.runtime import wire_error

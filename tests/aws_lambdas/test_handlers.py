@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from aws_lambdas.gateways.ports import IngressRule
 from local.aws import GuestBehaviour, ScriptOutcome
@@ -15,6 +17,7 @@ from shared.aws_contracts import (
     MIGRATION_ID_TAG,
     OUTCOME_TAG,
     CommandStatusResult,
+    CommandWatchResult,
     GuestCommandResult,
     InventoryResult,
     PrepareNetworkResult,
@@ -326,6 +329,57 @@ def test_undeliverable_the_first_times_then_delivered(world: AwsWorld) -> None:
     ref = second["commands"][0]
     state = world.invoke("command_status", command_id=ref["command_id"], instance_ids=[web])["invocations"][0]
     assert state["state"] == "succeeded" and state["result"]["status"] == "registered"
+
+
+# --- command_watch -------------------------------------------------------------------------------------------------
+
+
+def test_command_watch_answers_the_commands_that_ended_with_their_invocations(world: AwsWorld) -> None:
+    web, win = world.id("web-1"), world.id("win-1")
+    world.emulator.set_behaviour(
+        web, GuestBehaviour(scripts={"prepare-guest": ScriptOutcome(result="success", delay_seconds=120)})
+    )
+    world.emulator.set_behaviour(
+        win, GuestBehaviour(platform="windows", scripts={"prepare-guest": ScriptOutcome(result="timeout")})
+    )
+    sent = GuestCommandResult.model_validate(world.invoke("prepare_guest", instance_ids=[web, win])).commands
+    asked = {
+        "invoked_after": "2000-01-01T00:00:00Z",
+        "commands": [{"command_id": c.command_id, "instance_id": c.instance_ids[0]} for c in sent],
+    }
+
+    def ended() -> dict[str, str]:
+        result = CommandWatchResult.model_validate(world.invoke("command_watch", **asked))
+        assert result.pages == 1
+        return {r.invocations[0].instance_id: r.invocations[0].state.value for r in result.ended}
+
+    assert ended() == {win: "timed_out"}  # the Linux script runs for two minutes
+    world.clock.advance(121)
+    assert ended() == {win: "timed_out", web: "succeeded"}
+    later = {**asked, "invoked_after": (world.clock.now() + timedelta(seconds=1)).isoformat()}
+    assert CommandWatchResult.model_validate(world.invoke("command_watch", **later)).ended == []  # sent before
+
+
+def test_list_commands_filters_and_pages_as_ssm_documents(world: AwsWorld) -> None:
+    web, win = world.id("web-1"), world.id("win-1")
+    world.invoke("prepare_guest", instance_ids=[web])
+    world.clock.advance(60)
+    world.invoke("prepare_guest", instance_ids=[win], migration_id="vm-wave1-second")
+    ssm = boto3.client("ssm", region_name=REGION)
+    after = {"key": "InvokedAfter", "value": "2000-01-01T00:00:00Z"}
+    first = ssm.list_commands(Filters=[after], MaxResults=1)
+    assert len(first["Commands"]) == 1 and first["NextToken"]
+    second = ssm.list_commands(Filters=[after], MaxResults=1, NextToken=first["NextToken"])
+    newest, oldest = first["Commands"][0], second["Commands"][0]
+    assert "NextToken" not in second and newest["RequestedDateTime"] > oldest["RequestedDateTime"]
+    assert newest["Parameters"]["MigrationId"] == ["vm-wave1-second"]  # moto's record, the emulator's time
+    since = (newest["RequestedDateTime"] - timedelta(seconds=1)).isoformat()
+    recent = ssm.list_commands(Filters=[{"key": "InvokedAfter", "value": since}])["Commands"]
+    assert [c["CommandId"] for c in recent] == [newest["CommandId"]]
+    with pytest.raises(ClientError, match="InvalidFilterKey"):
+        ssm.list_commands(Filters=[{"key": "InstanceId", "value": web}])
+    with pytest.raises(ClientError, match="InvalidFilterValue"):
+        ssm.list_commands(Filters=[{"key": "InvokedAfter", "value": "yesterday"}])
 
 
 # --- install_agent -------------------------------------------------------------------------------------------------

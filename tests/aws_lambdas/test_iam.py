@@ -112,6 +112,12 @@ def representative_run(world: AwsWorld) -> None:
     command = guest["commands"][0]
     status = world.invoke("command_status", command_id=command["command_id"], instance_ids=command["instance_ids"])
     assert "errorType" not in status
+    watched = world.invoke(
+        "command_watch",
+        invoked_after="2000-01-01T00:00:00Z",
+        commands=[{"command_id": command["command_id"], "instance_id": command["instance_ids"][0]}],
+    )
+    assert "errorType" not in watched and watched["pages"] >= 1, watched
     installed = world.invoke("install_agent", instance_ids=[web, win], provider="InMageRcm")
     assert installed["commands"], installed
     assert "errorType" not in world.invoke("stop_source", instance_ids=[web])

@@ -58,7 +58,7 @@ def test_the_plan_resolves_each_environment(environment: str, tmp_path: Path) ->
     assert aws["parameters"]["Environment"] == {"value": environment, "source": "samconfig.toml"}
     assert aws["parameters"]["EntraTenantId"]["value"] == "<set at deploy time>"
     functions = {function["name"]: function for function in aws["functions"]}
-    assert len(functions) == 8
+    assert len(functions) == 9
     inventory = functions[f"ec2mig-{environment}-inventory"]
     assert inventory["handler"] == "aws_lambdas/inventory/handler.lambda_handler"
     assert inventory["environment"]["POWERTOOLS_METRICS_NAMESPACE"] == f"ec2mig-{environment}"

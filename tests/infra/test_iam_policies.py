@@ -78,6 +78,7 @@ def test_the_lambda_roles_file_is_what_the_sam_transform_makes_of_the_template()
         "prepare_guest",
         "install_agent",
         "command_status",
+        "command_watch",
         "stop_source",
         "start_source",
         "revert_changes",

@@ -62,7 +62,7 @@ def handlers(transformed: dict[str, Any]) -> dict[str, str]:
         for logical_id, resource in transformed["Resources"].items()
         if resource["Type"] == "AWS::Lambda::Function"
     }
-    assert len(functions) == 8
+    assert len(functions) == 9
     return functions
 
 

@@ -238,7 +238,7 @@ def test_the_azure_identity_role_may_only_invoke_this_projects_functions(sam_tem
     resources = sam_template["Resources"]
     role = resources["AzureInvokerRole"]["Properties"]
     functions = {logical_id for logical_id, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 8
+    assert len(functions) == 9
     statements = [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
     assert role.get("ManagedPolicyArns") is None
     assert len(statements) == 1
@@ -327,6 +327,7 @@ def test_lambdas_run_python311_on_arm64_with_their_handlers(sam_template: dict[s
         "prepare_guest",
         "install_agent",
         "command_status",
+        "command_watch",
         "stop_source",
         "start_source",
         "revert_changes",

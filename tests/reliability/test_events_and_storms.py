@@ -103,7 +103,7 @@ def test_cancel_approve_and_resubmit_after_completion_change_nothing(gated: Loca
     assert stack.host.dead_letters("migration-requests") == []
 
 
-STORM_THROTTLES = {"prepare_network": 4, "prepare_guest": 4, "install_agent": 3, "command_status": 3, "stop_source": 3}
+STORM_THROTTLES = {"prepare_network": 4, "prepare_guest": 4, "install_agent": 3, "command_watch": 3, "stop_source": 3}
 
 
 def _storm_scenario(count: int) -> Scenario:

@@ -15,9 +15,17 @@ from functions import runtime
 from functions.settings import FunctionAppSettings
 from functions.triggers import watch as watch_module
 from functions.triggers.watch import watch, watch_discovery
+from shared.aws_contracts import (
+    CommandState,
+    CommandStatusResult,
+    CommandWatchEvent,
+    CommandWatchResult,
+    InvocationStatus,
+    WatchedCommand,
+)
 from shared.azure_migrate import DiscoveredMachine, MachineMatch, MachineQuery
-from shared.errors import MigrationError
-from shared.pipeline import DISCOVERY_EVENT, JOB_EVENT, LOOK_EVENT
+from shared.errors import MigrationError, TransientError
+from shared.pipeline import COMMAND_EVENT, DISCOVERY_EVENT, JOB_EVENT, LOOK_EVENT
 from shared.site_recovery import (
     FindMachineSpec,
     JobStatus,
@@ -28,7 +36,16 @@ from shared.site_recovery import (
     ReplicationTopology,
     VaultRef,
 )
-from shared.watch import JobsPage, JobsPageRequest, WaitingFor, WaitKind, look_taken, match_of_event
+from shared.watch import (
+    COMMAND_LOOKBACK,
+    JobsPage,
+    JobsPageRequest,
+    WaitingFor,
+    WaitKind,
+    command_of_event,
+    look_taken,
+    match_of_event,
+)
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 VAULT = VaultRef(subscription_id="sub", resource_group="rg", vault_name="vault")
@@ -125,13 +142,43 @@ def _listing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch_module, "list_instances", listed)
 
 
+@dataclass
+class _Lambdas:
+    """The command_watch Lambda: answers which of the asked commands ended (``ended``), or fails (``down``)."""
+
+    ended: set[str] = field(default_factory=set)
+    calls: list[CommandWatchEvent] = field(default_factory=list)
+    down: bool = False
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        assert function == "command_watch"
+        asked = CommandWatchEvent.model_validate(event)
+        self.calls.append(asked)
+        if self.down:
+            raise TransientError("Rate exceeded", code="TooManyRequestsException")
+        ended = [
+            CommandStatusResult(
+                command_id=c.command_id,
+                invocations=[InvocationStatus(instance_id=c.instance_id, state=CommandState.SUCCEEDED, exit_code=0)],
+            )
+            for c in asked.commands
+            if c.command_id in self.ended
+        ]
+        return CommandWatchResult(ended=ended, pages=1).model_dump(mode="json")
+
+
 @pytest.fixture
-def site() -> Iterator[_Site]:
+def lambdas() -> _Lambdas:
+    return _Lambdas()
+
+
+@pytest.fixture
+def site(lambdas: _Lambdas) -> Iterator[_Site]:
     site = _Site()
     runtime.install(
         runtime.Runtime(
             settings=FunctionAppSettings(),
-            lambdas=None,  # type: ignore[arg-type] - the watch calls no Lambda
+            lambdas=lambdas,  # type: ignore[arg-type]
             events=None,  # type: ignore[arg-type]
             site_recovery=lambda vault: site,  # type: ignore[arg-type,return-value]
         )
@@ -241,3 +288,33 @@ def test_a_look_is_taken_only_for_the_time_the_wait_asked_last() -> None:
     assert not look_taken({"look_at": (asked - timedelta(seconds=10)).isoformat()}, asked)  # an earlier look's
     assert not look_taken({"look_at": "2026-12-07T12:00:00"}, asked)  # no zone: not ours
     assert not look_taken({"look_at": "soon"}, asked) and not look_taken(None, asked) and not look_taken({}, asked)
+
+
+def _command(number: int, region: str = "") -> WaitingFor:
+    command = WatchedCommand(command_id=f"{number:08d}-0000-4000-8000-000000000000", instance_id=f"i-{number:017x}")
+    return WaitingFor(kind=WaitKind.COMMAND, since=NOW - timedelta(minutes=number), region=region, command=command)
+
+
+def test_one_command_watch_call_per_region_wakes_only_the_vms_whose_command_ended(
+    site: _Site, lambdas: _Lambdas
+) -> None:
+    waits = (_command(1), _command(2), _command(3, "eu-west-1"))
+    assert waits[0].command is not None and waits[2].command is not None
+    lambdas.ended = {waits[0].command.command_id, waits[2].command.command_id}
+    client = _waits(*waits)
+    counts = asyncio.run(watch(client, NOW))
+    assert [(call.region, len(call.commands)) for call in lambdas.calls] == [("", 2), ("eu-west-1", 1)]
+    # the command list is read from the earliest ask in the Region, less the clocks' margin
+    assert lambdas.calls[0].invoked_after == NOW - timedelta(minutes=2) - COMMAND_LOOKBACK
+    raised = {instance: data for instance, name, data in client.raised if name == COMMAND_EVENT}
+    assert set(raised) == {"vm-0", "vm-2"} and counts["events"] == 2
+    assert command_of_event(raised["vm-0"], waits[0].command.command_id) is not None
+    assert command_of_event(raised["vm-0"], waits[2].command.command_id) is None  # another VM's command
+    assert not site.pages  # no vault is read for a command
+
+
+def test_a_command_watch_that_fails_is_counted_and_the_looks_still_come(site: _Site, lambdas: _Lambdas) -> None:
+    lambdas.down = True
+    client = _waits(_command(1).model_copy(update={"look_at": NOW}))
+    counts = asyncio.run(watch(client, NOW))
+    assert counts["errors"] == 1 and [name for _, name, _ in client.raised] == [LOOK_EVENT]

@@ -1,0 +1,1 @@
+"""Lambda `command_watch`: see handler.py."""
