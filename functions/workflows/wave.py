@@ -31,7 +31,7 @@ from shared import site_recovery as sr
 from shared.appliance_capacity import Parallelism, ParallelLimit, effective_parallelism
 from shared.errors import error_from_dict
 from shared.lifecycle import StepError, VmState
-from shared.pacing import start_slots
+from shared.pacing import start_groups, start_slots
 from shared.pipeline import BatchInput, EventType, MigrationEvent, VmInput, VmResult, WaveInput, WaveSummary
 from shared.readiness import ReadinessReport, not_ready_results
 from shared.request import MigrationRequest, vm_instance_id
@@ -203,20 +203,34 @@ def _summarise(
 
 
 def migrate_batch(context: Any, migrate_vm: Any) -> Flow:
-    """Run a slice of the wave's VMs side by side; a VM's failure is its result, never the batch's."""
+    """Run a slice of the wave's VMs side by side; a VM's failure is its result, never the batch's.
+
+    Each VM starts at its paced slot (``not_before``), in groups (:func:`shared.pacing.start_groups`): the batch waits
+    for a group's start on one durable timer and starts its VMs together, so no VM waits on a timer of its own.
+    """
     batch = BatchInput.model_validate(context.get_input())
-    pending = {}
-    for vm in batch.vms:
-        task = context.call_sub_orchestrator(
-            migrate_vm,
-            vm.model_dump(mode="json"),
-            vm_instance_id(batch.request_id, vm.vm.instance_id),
-            expected_type=dict,
-        )
-        pending[task] = vm
+    now = context.current_utc_datetime
+    groups = start_groups([vm.not_before or now for vm in batch.vms])
+    pending: dict[Any, VmInput] = {}
     results: dict[str, dict[str, Any]] = {}
-    while pending:
-        finished = yield context.task_any(list(pending))
+    timer: Any = None
+    while groups or pending:
+        while groups and groups[0][0] <= context.current_utc_datetime:
+            for index in groups.pop(0)[1]:
+                vm = batch.vms[index].model_copy(update={"not_before": None})
+                task = context.call_sub_orchestrator(
+                    migrate_vm,
+                    vm.model_dump(mode="json"),
+                    vm_instance_id(batch.request_id, vm.vm.instance_id),
+                    expected_type=dict,
+                )
+                pending[task] = vm
+        if groups and timer is None:
+            timer = context.create_timer(groups[0][0])
+        finished = yield context.task_any([*pending, *([timer] if timer is not None else [])])
+        if finished is timer:
+            timer = None
+            continue
         vm = pending.pop(finished)
         if isinstance(finished.result, Exception):
             crashed = _failed(
