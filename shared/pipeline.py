@@ -150,10 +150,14 @@ class MigrationEvent(_Model):
 
 class VmStage(StrEnum):
     """Where an execution of ``migrate_vm`` starts. Each later stage begins with a fresh history (continue-as-new),
-    so no replay grows with the whole lifecycle. The boundaries sit where no operator event can be pending: after
-    the approval was consumed, and inside the cutover (a cancel is checked at each boundary)."""
+    so no replay grows with the whole lifecycle. The boundaries sit where no operator event can be pending: once
+    replication is enabled (before initial replication: an approval then is refused anyway), after the approval was
+    consumed, and inside the cutover (a cancel is checked at each boundary). The first boundary also leaves behind
+    the durable timers of the preparation's waits (each wait's deadline backstop, :mod:`shared.watch`): they belong
+    to the ended execution and never wake the VM during its initial replication."""
 
-    REPLICATE = "replicate"  # preflight, network, guest, agent, replication, test migration, approval
+    PREPARE = "prepare"  # preflight, network, guest, agent, discovery, enable replication
+    REPLICATE = "replicate"  # initial replication, test migration, approval
     FINAL_SYNC = "final_sync"  # source stopped, waiting for a recovery point newer than the stop
     MIGRATE = "migrate"  # migration, commit, clean-up
 
@@ -215,6 +219,7 @@ class VmCheckpoint(_Model):
     expected_failover_seconds: float = 0.0
     final_point: RecoveryPointInfo | None = None
     landing: Landing | None = None
+    adopted: bool = Field(default=False, description="enable replication found the item replicating already")
 
 
 class VmInput(_Model):

@@ -3,7 +3,7 @@
 A VM waiting on a Site Recovery job, on its final sync or on a guest command says so in its custom status
 (:class:`shared.watch.WaitingFor`) and waits for an event instead of polling. On each
 tick (app setting ``REPLICATION_WATCH_SCHEDULE``, every 10 seconds in the templates) the watch lists the running
-VM orchestrations; when none waits it reads nothing from Site Recovery. Otherwise, per vault:
+VM orchestrations; when none waits it reads nothing. Otherwise, per vault (and per Region for guest commands):
 
 - jobs: the vault's job list filtered by start time (from the earliest wait, less :data:`shared.watch.JOB_LOOKBACK`),
   one request per page; each ended job a VM waits for raises :data:`shared.pipeline.JOB_EVENT` with its status;
@@ -71,7 +71,7 @@ WATCHED_PER_CALL = 1000
 @bp.timer_trigger(schedule=f"%{WATCH_SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def replication_watch(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Watch jobs and final syncs, and time the VMs' looks, on the schedule in app setting
+    """Watch jobs, final syncs and guest commands, and time the VMs' looks, on the schedule in app setting
     ``REPLICATION_WATCH_SCHEDULE``."""
     report = await watch(client, runtime.current().now())
     if report["events"] or report["looks"] or report["errors"]:

@@ -5,7 +5,7 @@ wait for it; test-migrate into the test network and always clean up; wait for ap
 for a recovery point newer than the stop, migrate and commit; stop replication and revert every temporary
 change. A failure or a cancellation anywhere rolls back what the VM changed, and the source stays intact.
 
-The lifecycle runs in three stages (:class:`VmStage`); at each boundary the orchestration continues as new with
+The lifecycle runs in four stages (:class:`VmStage`); at each boundary the orchestration continues as new with
 its state carried in :class:`VmCheckpoint`, so every replay covers one stage's history, not the whole migration.
 """
 
@@ -69,7 +69,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
         self.timings = spec.timings
         self.backoff = spec.timings.backoff
         self.instance_id = spec.vm.instance_id
-        self.stage = carried.stage if carried else VmStage.REPLICATE
+        self.stage = carried.stage if carried else VmStage.PREPARE
         self.rules: list[awsc.SecurityGroupRuleChange] = list(carried.rules) if carried else []
         self.guest_touched = carried.guest_touched if carried else False
         self.item: sr.ProtectedItemRef | None = carried.item if carried else None
@@ -78,7 +78,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
         self.access_closed = carried.access_closed if carried else False
         self.expected_failover_seconds = carried.expected_failover_seconds if carried else 0.0
         self.final_point = carried.final_point if carried else None
-        self.adopted = False
+        self.adopted = carried.adopted if carried else False
         self.committed = self.progress.cutover is Cutover.COMMITTED
         self.failed_over = self.progress.cutover is not Cutover.NOT_STARTED
         self.identity: awsc.GuestIdentity | None = None
@@ -93,6 +93,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
     def run(self) -> Flow:
         """Run this execution's stage; at a stage boundary continue as new with the state carried over."""
         stages = {
+            VmStage.PREPARE: self.prepare_and_enable,
             VmStage.REPLICATE: self.replicate_test_and_approve,
             VmStage.FINAL_SYNC: self.stop_and_sync,
             VmStage.MIGRATE: self.migrate_and_complete,
@@ -110,7 +111,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
             yield from self.roll_back(error, S.CANCELLED)
         return (yield from self.finish())
 
-    def replicate_test_and_approve(self) -> Flow:
+    def prepare_and_enable(self) -> Flow:
         if not self.preflight():
             yield from self.tag_source("rejected")
             return None
@@ -120,6 +121,9 @@ class VmMigration(CutoverSteps, TestVmSteps):
         yield from self.install_agent()
         machine = yield from self.await_discovery()
         yield from self.enable_replication(machine)
+        return VmStage.REPLICATE
+
+    def replicate_test_and_approve(self) -> Flow:
         yield from self.await_initial_replication()
         if self.spec.mode is Mode.REPLICATE_ONLY:
             self.move(S.COMPLETED, "replicating; cut over with a full request when ready")
@@ -174,6 +178,7 @@ class VmMigration(CutoverSteps, TestVmSteps):
             expected_failover_seconds=self.expected_failover_seconds,
             landing=self.landing,
             final_point=self.final_point,
+            adopted=self.adopted,
         )
         self.context.continue_as_new(self.spec.model_copy(update={"checkpoint": checkpoint}).model_dump(mode="json"))
 

@@ -287,10 +287,11 @@ class GuestEmulator:
         its instances: in progress while one runs, Success once all succeeded, else the first failure's) and
         ``RequestedDateTime`` (ISO 8601, on this emulator's clock). Commands it never saw are absent."""
         now = self.clock.now()
+        wanted = set(command_ids)
         found: dict[str, dict[str, str]] = {}
         with self._lock:
             for dispatch in self.history:
-                if dispatch.command_id not in command_ids:
+                if dispatch.command_id not in wanted:
                     continue
                 entry = found.setdefault(
                     dispatch.command_id,

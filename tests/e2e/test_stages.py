@@ -1,4 +1,4 @@
-"""A VM's orchestration runs its lifecycle in three stages, continuing as new at each boundary with its state.
+"""A VM's orchestration runs its lifecycle in four stages, continuing as new at each boundary with its state.
 
 What must hold: the history of any execution covers one stage, not the whole migration, and nothing an execution
 learned is lost at a boundary (an approval sent early, the protected item, the rules to remove, the final point).
@@ -58,7 +58,7 @@ def test_an_early_approval_is_refused_and_the_stages_carry_the_later_one(stack: 
 
     vm_changes = [c for c in changes if c.name == "migrate_vm"]
     continued = [c for c in vm_changes if c.runtime_status == "ContinuedAsNew"]
-    assert len(continued) == 2  # replicate, test and approve | final sync | migrate
+    assert len(continued) == 3  # prepare and enable | replicate, test and approve | final sync | migrate
     vm_instance = next(c.instance_id for c in continued)
     (vm_status,) = [s for s in stack.host.instances() if s.instance_id == vm_instance]
     assert 0 < vm_status.history_length <= STAGE_HISTORY_LIMIT
