@@ -4,8 +4,8 @@ The replication watch calls it once per Region and tick for every VM waiting on 
 VM polling its own command with ``command_status``. It reads SSM's ListCommands filtered by ``InvokedAfter`` (the
 earliest command waited for), a page of 50 at a time, newest first, and stops once every command asked for was
 seen; each one that ended is read once with GetCommandInvocation (its exit code and output tails, as
-``command_status`` reports them). A command not listed yet (SSM's list lags its send by moments) is simply not in
-the answer; the next tick sees it.
+``command_status`` reports them). A command not listed (yet) is simply not in the answer: the next tick asks again,
+and the VM's own read is its safety net.
 """
 
 from __future__ import annotations
