@@ -171,14 +171,15 @@ def _timestamp(value: str) -> datetime:
 
 
 def _command_filter(key: str, value: str) -> Any:
-    """A predicate on one listed command (its wire form, with the emulator's status and time) for a filter."""
+    """A predicate on one listed command (its wire form, with the emulator's status and its request time as a
+    datetime) for a filter."""
     if key not in _FILTER_KEYS:
         raise _error("InvalidFilterKey", f"The filter key {key} is not valid for ListCommands")
     if key in {"InvokedAfter", "InvokedBefore"}:
         bound = _timestamp(value)
         if key == "InvokedAfter":
-            return lambda command: _timestamp(command["RequestedDateTime"]) >= bound
-        return lambda command: _timestamp(command["RequestedDateTime"]) < bound
+            return lambda command: command["RequestedDateTime"] >= bound
+        return lambda command: command["RequestedDateTime"] < bound
     if key == "Status":
         return lambda command: value in {command["Status"], command["StatusDetails"]}
     if key == "ExecutionStage":
@@ -207,18 +208,16 @@ def _wrap_list_commands(original: Any) -> Any:
             raise _error("InvalidNextToken", "The specified token is not valid")
         recorded = original(response).result["Commands"]
         statuses = _emulator().command_statuses([str(c["CommandId"]) for c in recorded])
-        listed = [
-            {**command, **statuses[str(command["CommandId"])]}
-            for command in recorded
-            if str(command["CommandId"]) in statuses
-        ]
+        listed = []
+        for command in recorded:
+            status = statuses.get(str(command["CommandId"]))
+            if status is not None:
+                requested = _timestamp(status["RequestedDateTime"])  # parsed once: filtered, sorted, answered
+                listed.append({**command, **status, "RequestedDateTime": requested})
         listed = [c for c in listed if all(test(c) for test in tests)]
-        listed.sort(key=lambda c: _timestamp(c["RequestedDateTime"]), reverse=True)
+        listed.sort(key=lambda c: c["RequestedDateTime"], reverse=True)
         start = int(token)
-        shown = [
-            {**c, "RequestedDateTime": _timestamp(c["RequestedDateTime"])} for c in listed[start : start + page_size]
-        ]
-        page: dict[str, Any] = {"Commands": shown}
+        page: dict[str, Any] = {"Commands": listed[start : start + page_size]}
         if start + page_size < len(listed):
             page["NextToken"] = str(start + page_size)
         return ActionResult(page)
